@@ -1,0 +1,475 @@
+/*
+ * cgrad.h -- the public contract of cgrad's core: tensors, dtypes, errors,
+ * the random number generator, printing and NumPy interchange.
+ *
+ * cgrad is a small autograd and neural-network framework in C11 that
+ * behaves like PyTorch 1.13 (CPU): same names, defaults, shapes, error
+ * messages and numbers. Anything not declared in this header (or in
+ * nn/cgrad_nn.h, optim/cgrad_optim.h) is private.
+ *
+ * Conventions (see README.md, "Conventions"):
+ *   - Every function that can fail returns a cg_status; CG_OK is 0. Results
+ *     come back through trailing `out` pointers, which are written only on
+ *     success. On failure every argument is left as it was and nothing
+ *     leaks; cg_last_error() holds PyTorch's message.
+ *   - Shapes, strides and indices are int64_t in PyTorch order (outermost
+ *     first); strides count elements. size_t is used only for bytes.
+ *   - Tensors are reference counted. A tensor returned through `out` is a
+ *     new reference owned by the caller, released with cg_tensor_release().
+ *     Arguments are borrowed. Every *_release / *_free accepts NULL.
+ *   - Global mutable state: the default generator (cg_manual_seed), the
+ *     thread-local last error, the allocator and the grad mode. Each is
+ *     documented where it is declared.
+ *
+ * Quick example (mirrors `torch.manual_seed(42); x = torch.randn(2, 3)`):
+ *
+ *     cg_manual_seed(42);
+ *     cg_tensor *x = NULL;
+ *     int64_t shape[] = {2, 3};
+ *     if (cg_randn(shape, 2, CG_FLOAT32, NULL, &x) != CG_OK) {
+ *         fprintf(stderr, "%s: %s\n", cg_status_name(cg_last_status()),
+ *                 cg_last_error());
+ *         return 1;
+ *     }
+ *     cg_tensor_print(x, stdout);
+ *     cg_tensor_release(x);
+ */
+#ifndef CGRAD_H
+#define CGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define CG_API
+#elif defined(__GNUC__)
+#define CG_API __attribute__((visibility("default")))
+#else
+#define CG_API
+#endif
+
+#define CGRAD_VERSION_MAJOR 0
+#define CGRAD_VERSION_MINOR 1
+#define CGRAD_VERSION_PATCH 0
+
+/** The largest number of dimensions a tensor can have. */
+#define CG_MAX_DIMS 16
+
+/* ======================================================================
+ * Status codes and errors
+ * ====================================================================== */
+
+/** Result of every fallible call. Values are fixed; new ones are only ever
+ *  appended before CG_STATUS_COUNT. cg_status_name() gives the Python
+ *  exception class PyTorch raises for the same mistake. */
+typedef enum cg_status {
+    CG_OK = 0,               /* success */
+    CG_ERR_VALUE = 1,        /* ValueError */
+    CG_ERR_RUNTIME = 2,      /* RuntimeError (also broken internal invariants) */
+    CG_ERR_TYPE = 3,         /* TypeError */
+    CG_ERR_INDEX = 4,        /* IndexError */
+    CG_ERR_ATTRIBUTE = 5,    /* AttributeError */
+    CG_ERR_NOMEM = 6,        /* MemoryError: an allocation failed */
+    CG_ERR_MISUSE = 7,       /* TypeError: NULL where an object was required */
+    CG_ERR_NOT_IMPLEMENTED = 8, /* NotImplementedError */
+    CG_ERR_IO = 9,           /* OSError: a file could not be read or written */
+    CG_STATUS_COUNT
+} cg_status;
+
+/** Python's name of the exception class for `st`: "ValueError",
+ *  "RuntimeError", ... ("OK" for CG_OK, "UnknownError" out of range). */
+CG_API const char *cg_status_name(cg_status st);
+
+/** The message of the last failed call on this thread, worded as PyTorch
+ *  words it, without the exception name (""). The string is owned by the
+ *  library and stays valid until the next failing call on this thread. */
+CG_API const char *cg_last_error(void);
+
+/** The status of the last failed call on this thread (CG_OK if none). */
+CG_API cg_status cg_last_status(void);
+
+/** Forget the last error of this thread. */
+CG_API void cg_clear_error(void);
+
+/** Writes "<ExceptionName>: <message>\n" for the last error to `f`, as
+ *  Python prints an uncaught exception's last line. */
+CG_API void cg_print_last_error(FILE *f);
+
+/* ======================================================================
+ * Allocator
+ * ====================================================================== */
+
+/** Memory functions cgrad uses for every allocation it makes. `user` is
+ *  passed back to each call. malloc_fn(0) may return NULL or a unique
+ *  pointer. A function returning NULL for a non-zero size is an
+ *  out-of-memory condition: the failing call returns CG_ERR_NOMEM and
+ *  leaves everything as it was. */
+typedef struct cg_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *ptr, size_t size, void *user);
+    void (*free_fn)(void *ptr, void *user);
+    void *user;
+} cg_allocator;
+
+/** Installs `a` (copied), or restores the C library's allocator when `a`
+ *  is NULL. Memory must be released by the allocator that made it: install
+ *  an allocator only while the library holds no objects, and with no
+ *  other thread inside cgrad. CG_ERR_MISUSE if a function is missing. */
+CG_API cg_status cg_set_allocator(const cg_allocator *a);
+
+/* ======================================================================
+ * dtypes
+ * ====================================================================== */
+
+/** Element types. Complex types store interleaved (re, im) pairs, as
+ *  PyTorch does. Values are fixed; new ones are only appended. */
+typedef enum cg_dtype {
+    CG_FLOAT32 = 0,    /* torch.float32 (torch.float), the default */
+    CG_FLOAT64 = 1,    /* torch.float64 (torch.double) */
+    CG_COMPLEX64 = 2,  /* torch.complex64 (torch.cfloat) */
+    CG_COMPLEX128 = 3, /* torch.complex128 (torch.cdouble) */
+    CG_DTYPE_COUNT
+} cg_dtype;
+
+/** "float32", "float64", "complex64", "complex128" (as after "torch."). */
+CG_API const char *cg_dtype_name(cg_dtype dt);
+/** Bytes per element: 4, 8, 8, 16 (0 for an invalid dtype). */
+CG_API size_t cg_dtype_size(cg_dtype dt);
+/** True for CG_COMPLEX64 and CG_COMPLEX128. */
+CG_API bool cg_dtype_is_complex(cg_dtype dt);
+/** The real dtype of a complex one (complex64 -> float32); identity on
+ *  real dtypes. */
+CG_API cg_dtype cg_dtype_to_real(cg_dtype dt);
+/** The complex dtype of a real one (float32 -> complex64). */
+CG_API cg_dtype cg_dtype_to_complex(cg_dtype dt);
+
+/* ======================================================================
+ * Tensors: creation and lifetime
+ * ====================================================================== */
+
+/** A strided view of reference-counted storage, with autograd state. */
+typedef struct cg_tensor cg_tensor;
+
+/** A random number generator (MT19937), like torch.Generator. */
+typedef struct cg_generator cg_generator;
+
+/** Takes one more reference to `t` and returns it (NULL-safe). */
+CG_API cg_tensor *cg_tensor_retain(cg_tensor *t);
+/** Drops one reference; the last one frees the tensor (NULL-safe). */
+CG_API void cg_tensor_release(cg_tensor *t);
+
+/** torch.empty(shape, dtype=dt): uninitialised values (zero-filled in
+ *  practice, so a bug never reads garbage). `ndim` may be 0 (a scalar).
+ *  Errors: negative dimension (RuntimeError, PyTorch's "Trying to create
+ *  tensor with negative dimension -1: [2, -1]"), too many dimensions,
+ *  size overflow, invalid dtype, out of memory. */
+CG_API cg_status cg_empty(const int64_t *shape, int ndim, cg_dtype dt,
+                          cg_tensor **out);
+/** torch.zeros(shape, dtype=dt). */
+CG_API cg_status cg_zeros(const int64_t *shape, int ndim, cg_dtype dt,
+                          cg_tensor **out);
+/** torch.ones(shape, dtype=dt). */
+CG_API cg_status cg_ones(const int64_t *shape, int ndim, cg_dtype dt,
+                         cg_tensor **out);
+/** torch.full(shape, value, dtype=dt); for a complex dtype the value is
+ *  (value + 0j). */
+CG_API cg_status cg_full(const int64_t *shape, int ndim, double value,
+                         cg_dtype dt, cg_tensor **out);
+/** torch.full(shape, complex(re, im), dtype=dt); dt must be complex. */
+CG_API cg_status cg_full_complex(const int64_t *shape, int ndim, double re,
+                                 double im, cg_dtype dt, cg_tensor **out);
+/** A new contiguous tensor holding a copy of `data`, which has numel
+ *  elements of `dt` in row-major order (complex: re, im pairs). */
+CG_API cg_status cg_tensor_from_data(const void *data, const int64_t *shape,
+                                     int ndim, cg_dtype dt, cg_tensor **out);
+/** torch.arange(n, dtype=dt): 0, 1, ..., n-1. */
+CG_API cg_status cg_arange(int64_t n, cg_dtype dt, cg_tensor **out);
+
+/** torch.tensor(<literal>): parses Python's nested-list syntax, e.g.
+ *  "[[[[8., -3., 0., 1., 5., -2.]]]]", "3.5", "[1+2j, -3.5-0.25j]",
+ *  "[float('nan'), inf]". The dtype is float32, or complex64 when any
+ *  element is complex, as torch.tensor infers it for float data.
+ *  Errors: malformed text or ragged nesting (ValueError, PyTorch's
+ *  "expected sequence of length 2 at dim 1 (got 3)"). */
+CG_API cg_status cg_tensor_literal(const char *text, cg_tensor **out);
+/** cg_tensor_literal with an explicit dtype (torch.tensor(..., dtype=dt));
+ *  complex values into a real dtype are a TypeError. */
+CG_API cg_status cg_tensor_literal_dtype(const char *text, cg_dtype dt,
+                                         cg_tensor **out);
+
+/* ======================================================================
+ * Tensors: properties and elements
+ * ====================================================================== */
+
+CG_API cg_dtype cg_tensor_dtype(const cg_tensor *t);
+/** Number of dimensions (t.dim()). */
+CG_API int cg_tensor_dim(const cg_tensor *t);
+/** Number of elements (t.numel()). */
+CG_API int64_t cg_tensor_numel(const cg_tensor *t);
+/** The shape array (ndim entries), borrowed, valid while t lives and is
+ *  not resized. */
+CG_API const int64_t *cg_tensor_shape(const cg_tensor *t);
+/** The strides array (ndim entries, in elements), borrowed. */
+CG_API const int64_t *cg_tensor_strides(const cg_tensor *t);
+/** Offset of the first element in its storage, in elements. */
+CG_API int64_t cg_tensor_storage_offset(const cg_tensor *t);
+/** t.size(dim), dim may be negative. IndexError with PyTorch's message
+ *  "Dimension out of range (expected to be in range of [-2, 1], but got
+ *  5)" when out of range. */
+CG_API cg_status cg_tensor_size(const cg_tensor *t, int64_t dim,
+                                int64_t *out);
+/** t.is_contiguous(). */
+CG_API bool cg_tensor_is_contiguous(const cg_tensor *t);
+/** Pointer to the first element (storage data + offset), borrowed. Writing
+ *  through it bypasses autograd's version counter; use it for reading. */
+CG_API void *cg_tensor_data(const cg_tensor *t);
+/** True when `a` and `b` view the same storage. */
+CG_API bool cg_tensor_shares_storage(const cg_tensor *a, const cg_tensor *b);
+
+/** The element at `index` (ndim entries, negative counts from the end),
+ *  converted to double; for complex tensors the real part goes to `re`
+ *  and the imaginary part to `im` (im may be NULL for real tensors).
+ *  IndexError: "index 5 is out of bounds for dimension 0 with size 3". */
+CG_API cg_status cg_tensor_get(const cg_tensor *t, const int64_t *index,
+                               double *re, double *im);
+/** Sets the element at `index` to re (+ im j); the value is rounded to the
+ *  dtype. Complex values need a complex tensor (im must be 0 otherwise).
+ *  An in-place write: bumps the version counter. */
+CG_API cg_status cg_tensor_set(cg_tensor *t, const int64_t *index, double re,
+                               double im);
+/** t.item(): the value of a one-element tensor. ValueError "only one
+ *  element tensors can be converted to Python scalars" otherwise. */
+CG_API cg_status cg_tensor_item(const cg_tensor *t, double *re, double *im);
+/** Copies all elements, in row-major order, into `dst` as doubles
+ *  (complex: re, im pairs). `cap` counts doubles; CG_ERR_VALUE if too
+ *  small. */
+CG_API cg_status cg_tensor_to_doubles(const cg_tensor *t, double *dst,
+                                      int64_t cap);
+
+/* ======================================================================
+ * Views (they share storage with their base) and copies
+ * ====================================================================== */
+
+/** t.view(shape): one entry may be -1 (inferred). The view must be
+ *  expressible with t's strides (RuntimeError: "view size is not
+ *  compatible with input tensor's size and stride (at least one dimension
+ *  spans across two contiguous subspaces). Use .reshape(...) instead.");
+ *  a wrong element count gives "shape '[2, 4]' is invalid for input of
+ *  size 6". */
+CG_API cg_status cg_tensor_view(cg_tensor *t, const int64_t *shape, int ndim,
+                                cg_tensor **out);
+/** t.reshape(shape): a view when possible, else a contiguous copy. */
+CG_API cg_status cg_tensor_reshape(cg_tensor *t, const int64_t *shape,
+                                   int ndim, cg_tensor **out);
+/** t.flatten(start_dim, end_dim). */
+CG_API cg_status cg_tensor_flatten(cg_tensor *t, int64_t start_dim,
+                                   int64_t end_dim, cg_tensor **out);
+/** t.unsqueeze(dim), dim in [-ndim-1, ndim]. */
+CG_API cg_status cg_tensor_unsqueeze(cg_tensor *t, int64_t dim,
+                                     cg_tensor **out);
+/** t.squeeze(dim): drops `dim` if its size is 1, else returns a view of
+ *  the same shape (grad_fn SqueezeBackward1). */
+CG_API cg_status cg_tensor_squeeze_dim(cg_tensor *t, int64_t dim,
+                                       cg_tensor **out);
+/** t.squeeze(): drops every size-1 dimension (grad_fn SqueezeBackward0). */
+CG_API cg_status cg_tensor_squeeze(cg_tensor *t, cg_tensor **out);
+/** t.permute(dims): `dims` is a permutation of 0..ndim-1 (negatives
+ *  allowed). RuntimeError "permute(sparse_coo): number of dimensions in
+ *  the tensor input does not match the length of the desired ordering of
+ *  dimensions i.e. input.dim() = 3 is not equal to len(dims) = 2" and
+ *  "repeated dim in permute" as PyTorch. */
+CG_API cg_status cg_tensor_permute(cg_tensor *t, const int64_t *dims,
+                                   int ndim, cg_tensor **out);
+/** t.transpose(dim0, dim1). */
+CG_API cg_status cg_tensor_transpose(cg_tensor *t, int64_t dim0, int64_t dim1,
+                                     cg_tensor **out);
+/** t.narrow(dim, start, length). */
+CG_API cg_status cg_tensor_narrow(cg_tensor *t, int64_t dim, int64_t start,
+                                  int64_t length, cg_tensor **out);
+/** t[..., start:end:step, ...] on dimension `dim`, with Python's slice
+ *  rules (negative start/end count from the end and are clamped; step must
+ *  be positive: "slice step must be positive"). Use INT64_MAX for an open
+ *  end. */
+CG_API cg_status cg_tensor_slice(cg_tensor *t, int64_t dim, int64_t start,
+                                 int64_t end, int64_t step, cg_tensor **out);
+/** t.select(dim, index) (t[index] for dim 0): removes `dim`. */
+CG_API cg_status cg_tensor_select(cg_tensor *t, int64_t dim, int64_t index,
+                                  cg_tensor **out);
+/** t.expand(shape): size-1 dimensions broadcast (stride 0), -1 keeps a
+ *  size, new leading dimensions may be added. */
+CG_API cg_status cg_tensor_expand(cg_tensor *t, const int64_t *shape,
+                                  int ndim, cg_tensor **out);
+/** t.contiguous(): t itself (a new reference) when already contiguous,
+ *  else a contiguous copy. */
+CG_API cg_status cg_tensor_contiguous(cg_tensor *t, cg_tensor **out);
+/** t.clone(): a contiguous copy with its own storage. */
+CG_API cg_status cg_tensor_clone(cg_tensor *t, cg_tensor **out);
+/** t.to(dtype): t itself when the dtype already matches, else a converted
+ *  copy. complex -> real discards the imaginary part (PyTorch warns). */
+CG_API cg_status cg_tensor_to(cg_tensor *t, cg_dtype dt, cg_tensor **out);
+/** dst.copy_(src): copies src's values (broadcast to dst's shape,
+ *  converted to dst's dtype) into dst, in place. */
+CG_API cg_status cg_tensor_copy_(cg_tensor *dst, cg_tensor *src);
+/** t.fill_(value) / t.zero_(): in place. */
+CG_API cg_status cg_tensor_fill_(cg_tensor *t, double value);
+CG_API cg_status cg_tensor_zero_(cg_tensor *t);
+
+/* ======================================================================
+ * Autograd (torch.autograd)
+ * ====================================================================== */
+
+/** A node of the backward graph (t.grad_fn), read-only to users. */
+typedef struct cg_node cg_node;
+
+/** torch.is_grad_enabled() for the calling thread (grad mode is
+ *  thread-local, as in PyTorch). */
+CG_API bool cg_is_grad_enabled(void);
+/** torch.set_grad_enabled(enabled); returns the previous mode, so a
+ *  no-grad scope reads:
+ *      bool prev = cg_set_grad_enabled(false);  // with torch.no_grad():
+ *      ...
+ *      cg_set_grad_enabled(prev);                                      */
+CG_API bool cg_set_grad_enabled(bool enabled);
+
+/** t.requires_grad. */
+CG_API bool cg_tensor_requires_grad(const cg_tensor *t);
+/** t.requires_grad_(flag). RuntimeError for clearing it on a non-leaf
+ *  ("you can only change requires_grad flags of leaf variables. ..."). */
+CG_API cg_status cg_tensor_requires_grad_(cg_tensor *t, bool requires_grad);
+/** t.is_leaf: no grad_fn. */
+CG_API bool cg_tensor_is_leaf(const cg_tensor *t);
+/** t.grad, borrowed (NULL when None). Valid until the next backward,
+ *  zero_grad or set_grad on t. */
+CG_API cg_tensor *cg_tensor_grad(const cg_tensor *t);
+/** t.grad = grad (NULL for None); same dtype and shape required
+ *  ("assigned grad has data of a different size"). Takes a reference. */
+CG_API cg_status cg_tensor_set_grad(cg_tensor *t, cg_tensor *grad);
+/** Zeroes t.grad in place, or sets it to None when set_to_none. */
+CG_API cg_status cg_tensor_zero_grad(cg_tensor *t, bool set_to_none);
+/** t.retain_grad(): a non-leaf keeps its .grad after backward. */
+CG_API cg_status cg_tensor_retain_grad(cg_tensor *t);
+/** t.retains_grad. */
+CG_API bool cg_tensor_retains_grad(const cg_tensor *t);
+/** t.detach(): a view sharing storage (and version counter) with t,
+ *  without autograd history. */
+CG_API cg_status cg_tensor_detach(cg_tensor *t, cg_tensor **out);
+
+/** t.backward(gradient, retain_graph): accumulates d(t)/d(leaf) into the
+ *  .grad of every leaf that requires grad. `gradient` may be NULL for a
+ *  one-element t. Errors (RuntimeError, PyTorch's words): "element 0 of
+ *  tensors does not require grad and does not have a grad_fn", "grad can
+ *  be implicitly created only for scalar outputs", "Mismatch in shape:
+ *  grad_output[0] has a shape of torch.Size([3]) and output[0] has a shape
+ *  of torch.Size([2])."; the "backward through the graph a second time"
+ *  message; the in-place modification (version counter) message.
+ *  Transactional: on any error no .grad changes and the graph is kept. */
+CG_API cg_status cg_tensor_backward(cg_tensor *t, cg_tensor *gradient,
+                                    bool retain_graph);
+
+/** t.grad_fn, borrowed (NULL for leaves). */
+CG_API const cg_node *cg_tensor_grad_fn(const cg_tensor *t);
+/** The node's name as PyTorch prints it: "ConvolutionBackward0",
+ *  "AccumulateGrad", ... */
+CG_API const char *cg_node_name(const cg_node *n);
+/** len(node.next_functions). */
+CG_API int cg_node_num_next(const cg_node *n);
+/** node.next_functions[i]: the node (NULL for None) and, in *input_nr,
+ *  the index that goes with it. */
+CG_API const cg_node *cg_node_next(const cg_node *n, int i, int *input_nr);
+/** AccumulateGrad's .variable (the leaf), borrowed; NULL for others. */
+CG_API const cg_tensor *cg_node_variable(const cg_node *n);
+/** Number of tensors the node still holds for backward (0 after a backward
+ *  without retain_graph), and the i-th of them, borrowed. */
+CG_API int cg_node_num_saved(const cg_node *n);
+CG_API const cg_tensor *cg_node_saved(const cg_node *n, int i);
+/** Shape of the forward output the node belongs to. */
+CG_API const int64_t *cg_node_output_shape(const cg_node *n, int *ndim);
+
+/** Opt-in backward trace: while set, every node the engine runs prints a
+ *  line to `f` with the shapes of the gradient it receives and produces.
+ *  NULL turns it off. Process-wide. */
+CG_API void cg_autograd_set_trace(FILE *f);
+
+/* ======================================================================
+ * Random numbers (bit-exact with PyTorch 1.13 on x86-64 CPUs)
+ * ====================================================================== */
+
+/** torch.manual_seed(seed) on the default generator. The seed is taken
+ *  modulo 2**64 (a negative int64 wraps, as in PyTorch) and the engine
+ *  uses its low 32 bits. Also clears the cached normal sample. */
+CG_API void cg_manual_seed(uint64_t seed);
+/** torch.initial_seed(): the seed last given to the default generator
+ *  (67280421310721 before any call, as PyTorch). */
+CG_API uint64_t cg_initial_seed(void);
+/** The default generator (torch.default_generator), borrowed; it lives
+ *  for the whole process. Generators lock internally, so one generator may
+ *  be shared by threads (the order of draws is then theirs to decide). */
+CG_API cg_generator *cg_default_generator(void);
+
+/** torch.Generator().manual_seed(seed). */
+CG_API cg_status cg_generator_new(uint64_t seed, cg_generator **out);
+CG_API void cg_generator_free(cg_generator *g);
+/** g.manual_seed(seed). */
+CG_API void cg_generator_manual_seed(cg_generator *g, uint64_t seed);
+/** g.initial_seed(). */
+CG_API uint64_t cg_generator_initial_seed(const cg_generator *g);
+/** One 32-bit MT19937 output (the generator's random()). */
+CG_API uint32_t cg_generator_random(cg_generator *g);
+/** random64(): two outputs, the first is the high word. */
+CG_API uint64_t cg_generator_random64(cg_generator *g);
+
+/** t.uniform_(from, to, generator=g), g NULL for the default generator.
+ *  Complex tensors draw their real and imaginary parts as two elements.
+ *  RuntimeError "uniform_ expects to return a [from, to) range, but found
+ *  from=2 > to=1" when from > to. */
+CG_API cg_status cg_tensor_uniform_(cg_tensor *t, double from, double to,
+                                    cg_generator *g);
+/** t.normal_(mean, std, generator=g). RuntimeError "normal expects std >=
+ *  0.0, but found std -1" when std < 0. Complex: normal_ of the real view
+ *  with std/sqrt(2). */
+CG_API cg_status cg_tensor_normal_(cg_tensor *t, double mean, double std,
+                                   cg_generator *g);
+/** torch.rand(shape, dtype=dt, generator=g). */
+CG_API cg_status cg_rand(const int64_t *shape, int ndim, cg_dtype dt,
+                         cg_generator *g, cg_tensor **out);
+/** torch.randn(shape, dtype=dt, generator=g). */
+CG_API cg_status cg_randn(const int64_t *shape, int ndim, cg_dtype dt,
+                          cg_generator *g, cg_tensor **out);
+
+/* ======================================================================
+ * Printing (byte-exact with PyTorch's repr(tensor), default options)
+ * ====================================================================== */
+
+/** Writes repr(t) followed by a newline to `f` (print(t) in Python).
+ *  Parameters print "Parameter containing:\n" first. */
+CG_API cg_status cg_tensor_print(const cg_tensor *t, FILE *f);
+/** repr(t) into `buf` (no trailing newline), snprintf-style: at most
+ *  size-1 characters plus a NUL are written; *len (if not NULL) gets the
+ *  full length, so a caller can size a buffer with (NULL, 0, &len). */
+CG_API cg_status cg_tensor_repr(const cg_tensor *t, char *buf, size_t size,
+                                size_t *len);
+
+/* ======================================================================
+ * NumPy .npy interchange
+ * ====================================================================== */
+
+/** Reads a .npy file (format 1.0/2.0/3.0, little-endian '<f4', '<f8',
+ *  '<c8', '<c16', C order) into a new contiguous tensor. Anything else
+ *  (other dtypes, big-endian, Fortran order, truncated or malformed
+ *  header or data) is a ValueError naming the problem; an unreadable file
+ *  is an OSError. */
+CG_API cg_status cg_load_npy(const char *path, cg_tensor **out);
+/** Writes `t` (any strides) as a version 1.0 .npy file in C order. */
+CG_API cg_status cg_save_npy(const cg_tensor *t, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CGRAD_H */

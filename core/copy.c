@@ -1,0 +1,201 @@
+/*
+ * copy.c -- copies and conversions: contiguous, clone, to(dtype), copy_,
+ * fill_, zero_ (PyTorch 1.13 semantics, CPU).
+ *
+ * clone records CloneBackward0 (the gradient passes through unchanged);
+ * to(dtype) records ToCopyBackward0 (the gradient is converted back, a
+ * complex gradient of a real input keeping its real part, as PyTorch's
+ * _to_copy_backward). complex -> real conversion discards the imaginary
+ * part (PyTorch also warns; cgrad has no warning channel). The in-place
+ * ops refuse tensors that require grad while grad mode is on.
+ */
+#include "autograd_internal.h"
+
+#include <string.h>
+
+/* dst[...] = src[...] over the same shape, converting dtypes. Both may
+ * have any strides; src may also be broadcast (stride 0). */
+void cg__copy_values(cg_tensor *dst, const cg_tensor *src)
+{
+    int64_t n = cg_tensor_numel(dst);
+    if (n == 0)
+        return;
+    if (dst->dtype == src->dtype && cg_tensor_is_contiguous(dst) &&
+        cg_tensor_is_contiguous(src)) {
+        memcpy(cg__elem_ptr(dst, dst->offset), cg__elem_ptr(src, src->offset),
+               (size_t)n * cg__elsize(dst));
+        return;
+    }
+    cg_iter a, b;
+    cg__iter_init(&a, dst);
+    cg__iter_init(&b, src);
+    do {
+        double re, im;
+        cg__load(src, b.pos, &re, &im);
+        cg__store(dst, a.pos, re, im);
+        cg__iter_next(&b);
+    } while (cg__iter_next(&a));
+}
+
+/* A contiguous copy of t in dtype dt, without autograd. */
+static cg_status copy_as(const cg_tensor *t, cg_dtype dt, cg_tensor **out)
+{
+    cg_tensor *c;
+    cg_status st = cg__tensor_new(t->shape, t->ndim, dt, &c);
+    if (st != CG_OK)
+        return st;
+    cg__copy_values(c, t);
+    *out = c;
+    return CG_OK;
+}
+
+/* ---- clone: CloneBackward0 ------------------------------------------------ */
+
+static cg_status clone_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
+{
+    (void)node;
+    gx[0] = cg_tensor_retain(gy);
+    return CG_OK;
+}
+
+static const cg_op_def clone_op = {"CloneBackward0", clone_backward, NULL};
+
+cg_status cg_tensor_clone(cg_tensor *t, cg_tensor **out)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    if (!out)
+        return cg__error_null("out");
+    cg_tensor *c;
+    cg_status st = copy_as(t, t->dtype, &c);
+    if (st != CG_OK)
+        return st;
+    if ((st = cg__record(c, &clone_op, &t, 1, 0, NULL, NULL)) != CG_OK) {
+        cg_tensor_release(c);
+        return st;
+    }
+    *out = c;
+    return CG_OK;
+}
+
+cg_status cg_tensor_contiguous(cg_tensor *t, cg_tensor **out)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    if (!out)
+        return cg__error_null("out");
+    if (cg_tensor_is_contiguous(t)) {
+        *out = cg_tensor_retain(t);
+        return CG_OK;
+    }
+    return cg_tensor_clone(t, out);
+}
+
+/* ---- to(dtype): ToCopyBackward0 ------------------------------------------- */
+
+typedef struct to_ctx {
+    cg_dtype src_dtype;
+} to_ctx;
+
+static cg_status to_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
+{
+    const to_ctx *c = node->ctx;
+    return copy_as(gy, c->src_dtype, &gx[0]);
+}
+
+static const cg_op_def to_op = {"ToCopyBackward0", to_backward, NULL};
+
+cg_status cg_tensor_to(cg_tensor *t, cg_dtype dt, cg_tensor **out)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    if (!out)
+        return cg__error_null("out");
+    cg_status st = cg__check_dtype(dt);
+    if (st != CG_OK)
+        return st;
+    if (dt == t->dtype) {
+        *out = cg_tensor_retain(t);
+        return CG_OK;
+    }
+    cg_tensor *c;
+    if ((st = copy_as(t, dt, &c)) != CG_OK)
+        return st;
+    to_ctx *ctx;
+    if ((st = cg__record(c, &to_op, &t, 1, sizeof *ctx, NULL,
+                         (void **)&ctx)) != CG_OK) {
+        cg_tensor_release(c);
+        return st;
+    }
+    if (ctx)
+        ctx->src_dtype = t->dtype;
+    *out = c;
+    return CG_OK;
+}
+
+/* ---- in place --------------------------------------------------------------- */
+
+cg_status cg_tensor_copy_(cg_tensor *dst, cg_tensor *src)
+{
+    if (!dst)
+        return cg__error_null("dst");
+    if (!src)
+        return cg__error_null("src");
+    /* src broadcast to dst's shape, as a plain view (copy_ records no
+     * autograd history in cgrad) */
+    int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
+    cg_status st = cg__expand_geometry(src, dst->shape, dst->ndim, shape,
+                                       strides);
+    cg_tensor *b;
+    if (st != CG_OK ||
+        (st = cg__tensor_view_of(src, shape, strides, dst->ndim, src->offset,
+                                 &b)) != CG_OK)
+        return st;
+    if ((st = cg__check_inplace(dst, "copy_")) != CG_OK) {
+        cg_tensor_release(b);
+        return st;
+    }
+    if (cg_dtype_is_complex(src->dtype) && !cg_dtype_is_complex(dst->dtype)) {
+        cg_tensor_release(b);
+        return cg__error(CG_ERR_RUNTIME,
+                         "copy_: cannot copy %s values into a %s tensor "
+                         "(use real() or to())",
+                         cg_dtype_name(src->dtype), cg_dtype_name(dst->dtype));
+    }
+    /* src may overlap dst (e.g. a view of it): go through a copy then */
+    cg_tensor *tmp = NULL;
+    if (src->storage == dst->storage) {
+        if ((st = copy_as(b, b->dtype, &tmp)) != CG_OK) {
+            cg_tensor_release(b);
+            return st;
+        }
+    }
+    cg__copy_values(dst, tmp ? tmp : b);
+    cg_tensor_release(tmp);
+    cg_tensor_release(b);
+    cg__bump_version(dst);
+    return CG_OK;
+}
+
+cg_status cg_tensor_fill_(cg_tensor *t, double value)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    cg_status st = cg__check_inplace(t, "fill_");
+    if (st != CG_OK)
+        return st;
+    if (cg_tensor_numel(t) > 0) {
+        cg_iter it;
+        cg__iter_init(&it, t);
+        do
+            cg__store(t, it.pos, value, 0.0);
+        while (cg__iter_next(&it));
+    }
+    cg__bump_version(t);
+    return CG_OK;
+}
+
+cg_status cg_tensor_zero_(cg_tensor *t)
+{
+    return cg_tensor_fill_(t, 0.0);
+}

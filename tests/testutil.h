@@ -1,0 +1,66 @@
+/* testutil.h -- helpers shared by the Check suites: data files, value
+ * comparisons, and an allocator that fails the N-th allocation. */
+#ifndef CGRAD_TESTUTIL_H
+#define CGRAD_TESTUTIL_H
+
+#include "cgrad.h"
+
+#include <check.h>
+
+/** Path of a file under tests/data (static buffer, one at a time). */
+const char *tu_data_path(const char *rel);
+/** Loads tests/data/<rel> (.npy); fails the test on error. */
+cg_tensor *tu_load(const char *rel);
+/** Reads a whole text file into a malloc'd NUL-terminated string, or
+ *  NULL if it does not exist. */
+char *tu_read_text(const char *path);
+/** Asserts `st` is CG_OK, printing the last error otherwise. */
+#define tu_ok(expr)                                                          \
+    do {                                                                     \
+        cg_status tu_st_ = (expr);                                           \
+        ck_assert_msg(tu_st_ == CG_OK, "%s failed: %s: %s", #expr,          \
+                      cg_status_name(tu_st_), cg_last_error());             \
+    } while (0)
+/** Asserts `expr` fails with status `status` and exactly message `msg`. */
+#define tu_fails(expr, status, msg)                                          \
+    do {                                                                     \
+        cg_status tu_st_ = (expr);                                           \
+        ck_assert_msg(tu_st_ == (status), "%s: expected %s, got %s (%s)",   \
+                      #expr, cg_status_name(status), cg_status_name(tu_st_), \
+                      cg_last_error());                                      \
+        ck_assert_str_eq(cg_last_error(), (msg));                            \
+    } while (0)
+
+/** Max |got - ref| <= tol * max(1, max|ref|) over all elements (same
+ *  shape required). Complex values compare re and im separately. */
+void tu_assert_close(const cg_tensor *got, const cg_tensor *ref, double tol,
+                     const char *what);
+/** Same shape, dtype and bit-identical values. */
+void tu_assert_bitwise(const cg_tensor *got, const cg_tensor *ref,
+                       const char *what);
+/** Same shape (ndim and sizes). */
+void tu_assert_shape(const cg_tensor *t, const int64_t *shape, int ndim);
+/** repr(t) into a malloc'd string. */
+char *tu_repr(const cg_tensor *t);
+
+/* ---- allocation failure injection ------------------------------------ */
+
+/** Installs the counting allocator; allocation number `fail_at` (1-based)
+ *  and only that one returns NULL (0: none fails). Resets counters. */
+void tu_alloc_begin(long fail_at);
+/** Restores the C allocator; returns how many allocations were made. */
+long tu_alloc_end(void);
+/** Live (allocated and not freed) blocks made since tu_alloc_begin. */
+long tu_alloc_live(void);
+/** True when the injected failure happened. */
+bool tu_alloc_failed(void);
+
+/** Runs `scenario` once to count its allocations, then once per
+ *  allocation with that allocation failing. Each run must return CG_OK
+ *  (only when the failing allocation was not reached) or CG_ERR_NOMEM
+ *  with a message, and must free everything it made (live blocks back to
+ *  zero). Returns the number of allocations failed in turn. */
+long tu_alloc_sweep(cg_status (*scenario)(void *ctx), void *ctx,
+                    const char *what);
+
+#endif
