@@ -397,6 +397,170 @@ CG_API const int64_t *cg_node_output_shape(const cg_node *n, int *ndim);
 CG_API void cg_autograd_set_trace(FILE *f);
 
 /* ======================================================================
+ * Differentiable ops (torch.* functions). Each records a grad_fn named as
+ * in PyTorch 1.13 when grad mode is on and an input requires grad.
+ * Binary ops broadcast as PyTorch ("The size of tensor a (3) must match
+ * the size of tensor b (4) at non-singleton dimension 1") and promote
+ * dtypes (float32 < float64, real < complex: float64 + complex64 gives
+ * complex128). A scalar operand is a 0-d "wrapped number": it does not
+ * promote a tensor's precision (x_f32 * 2.0 stays float32), and appears
+ * as a None edge in next_functions, as PyTorch shows it.
+ * ====================================================================== */
+
+/* ---- arithmetic ---- */
+/** a + b (AddBackward0). */
+CG_API cg_status cg_add(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a - b (SubBackward0). */
+CG_API cg_status cg_sub(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a * b (MulBackward0). */
+CG_API cg_status cg_mul(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a / b (DivBackward0). */
+CG_API cg_status cg_div(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a + s, a - s, a * s, a / s with a Python scalar (AddBackward0, ...). */
+CG_API cg_status cg_add_scalar(cg_tensor *a, double s, cg_tensor **out);
+CG_API cg_status cg_sub_scalar(cg_tensor *a, double s, cg_tensor **out);
+CG_API cg_status cg_mul_scalar(cg_tensor *a, double s, cg_tensor **out);
+CG_API cg_status cg_div_scalar(cg_tensor *a, double s, cg_tensor **out);
+/** a * (re + im j): `1j * x` (MulBackward0); the result is complex. */
+CG_API cg_status cg_mul_complex_scalar(cg_tensor *a, double re, double im,
+                                       cg_tensor **out);
+/** s - a (RsubBackward1). */
+CG_API cg_status cg_rsub_scalar(cg_tensor *a, double s, cg_tensor **out);
+/** -a (NegBackward0). */
+CG_API cg_status cg_neg(cg_tensor *a, cg_tensor **out);
+/** a ** exponent (PowBackward0). */
+CG_API cg_status cg_pow_scalar(cg_tensor *a, double exponent, cg_tensor **out);
+/** exp, log, sqrt (ExpBackward0, LogBackward0, SqrtBackward0). */
+CG_API cg_status cg_exp(cg_tensor *a, cg_tensor **out);
+CG_API cg_status cg_log(cg_tensor *a, cg_tensor **out);
+CG_API cg_status cg_sqrt(cg_tensor *a, cg_tensor **out);
+/** |a| (AbsBackward0); real result for complex a. */
+CG_API cg_status cg_abs(cg_tensor *a, cg_tensor **out);
+/** conj(a) (ConjBackward0; a copy in cgrad, identity for real a). */
+CG_API cg_status cg_conj(cg_tensor *a, cg_tensor **out);
+
+/* ---- activations (real dtypes) ---- */
+/** relu (ReluBackward0). */
+CG_API cg_status cg_relu(cg_tensor *a, cg_tensor **out);
+/** leaky_relu(a, negative_slope) (LeakyReluBackward0). */
+CG_API cg_status cg_leaky_relu(cg_tensor *a, double negative_slope,
+                               cg_tensor **out);
+/** sigmoid, tanh (SigmoidBackward0, TanhBackward0; tanh takes complex). */
+CG_API cg_status cg_sigmoid(cg_tensor *a, cg_tensor **out);
+CG_API cg_status cg_tanh(cg_tensor *a, cg_tensor **out);
+/** gelu(a, approximate) with approximate "none" or "tanh" (NULL = "none")
+ *  (GeluBackward0). */
+CG_API cg_status cg_gelu(cg_tensor *a, const char *approximate,
+                         cg_tensor **out);
+/** softmax / log_softmax along dim (SoftmaxBackward0,
+ *  LogSoftmaxBackward0). */
+CG_API cg_status cg_softmax(cg_tensor *a, int64_t dim, cg_tensor **out);
+CG_API cg_status cg_log_softmax(cg_tensor *a, int64_t dim, cg_tensor **out);
+
+/* ---- reductions ---- */
+/** a.sum() (SumBackward0), a 0-d tensor. */
+CG_API cg_status cg_sum(cg_tensor *a, cg_tensor **out);
+/** a.sum(dims, keepdim) (SumBackward1); dims may repeat no entry. */
+CG_API cg_status cg_sum_dims(cg_tensor *a, const int64_t *dims, int ndims,
+                             bool keepdim, cg_tensor **out);
+/** a.mean() (MeanBackward0) and a.mean(dims, keepdim) (MeanBackward1). */
+CG_API cg_status cg_mean(cg_tensor *a, cg_tensor **out);
+CG_API cg_status cg_mean_dims(cg_tensor *a, const int64_t *dims, int ndims,
+                              bool keepdim, cg_tensor **out);
+
+/* ---- linear algebra ---- */
+/** torch.matmul(a, b) with PyTorch's 1-D/2-D/batched rules (MmBackward0,
+ *  MvBackward0, BmmBackward0, DotBackward0 ... as PyTorch records). */
+CG_API cg_status cg_matmul(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a.mm(b): 2-D only (MmBackward0). */
+CG_API cg_status cg_mm(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a.bmm(b): 3-D only (BmmBackward0). */
+CG_API cg_status cg_bmm(cg_tensor *a, cg_tensor *b, cg_tensor **out);
+/** a.t(): transpose of a tensor of at most 2 dims (TBackward0). */
+CG_API cg_status cg_tensor_t(cg_tensor *a, cg_tensor **out);
+
+/* ---- joining ---- */
+/** torch.cat(tensors, dim) (CatBackward0). */
+CG_API cg_status cg_cat(cg_tensor *const *tensors, int n, int64_t dim,
+                        cg_tensor **out);
+
+/* ---- complex ---- */
+/** torch.view_as_real(a): a complex tensor as a real one with a trailing
+ *  dimension of 2, sharing storage (ViewAsRealBackward0). */
+CG_API cg_status cg_view_as_real(cg_tensor *a, cg_tensor **out);
+/** a.real, a.imag: views of a complex tensor (SelectBackward0 over
+ *  ViewAsRealBackward0, as PyTorch 1.13 records them). a.real of a real
+ *  tensor is a itself; a.imag of one is an error as in PyTorch. */
+CG_API cg_status cg_real(cg_tensor *a, cg_tensor **out);
+CG_API cg_status cg_imag(cg_tensor *a, cg_tensor **out);
+/** torch.complex(re, im) (ComplexBackward0). */
+CG_API cg_status cg_complex(cg_tensor *re, cg_tensor *im, cg_tensor **out);
+
+/* ======================================================================
+ * Gradient checking (torch.autograd.gradcheck) and seeing the graph
+ * ====================================================================== */
+
+/** The function under test: computes *out from inputs[0..n). It must be
+ *  deterministic and release everything it makes but *out. */
+typedef cg_status (*cg_gradcheck_fn)(cg_tensor *const *inputs, int n,
+                                     cg_tensor **out, void *user);
+
+/** Tolerances, as torch.autograd.gradcheck's defaults. */
+typedef struct cg_gradcheck_options {
+    double eps;  /* finite-difference step, 1e-6 */
+    double atol; /* 1e-5 */
+    double rtol; /* 1e-3 */
+} cg_gradcheck_options;
+
+/** {eps 1e-6, atol 1e-5, rtol 1e-3}. */
+CG_API cg_gradcheck_options cg_gradcheck_defaults(void);
+
+/** What gradcheck found: the worst Jacobian entry (largest
+ *  |analytic - numeric| - atol - rtol*|numeric|). */
+typedef struct cg_gradcheck_result {
+    bool passed;
+    int input;              /* which input the worst entry belongs to */
+    int64_t input_index;    /* flat (row-major) element of that input */
+    int64_t output_index;   /* flat element of the output */
+    bool imag_part;         /* complex: the entry of the imaginary part */
+    double numeric, analytic;
+    char message[512];      /* PyTorch-style "Jacobian mismatch ..." text */
+} cg_gradcheck_result;
+
+/** torch.autograd.gradcheck: compares, for every input that requires
+ *  grad (float64 or complex128), the analytic Jacobian (one backward per
+ *  output element, vector-Jacobian products) with central finite
+ *  differences. Complex inputs and outputs are checked the Wirtinger way
+ *  PyTorch's gradcheck uses (real and imaginary perturbations, and the
+ *  real and imaginary parts of the output separately). `opts` may be
+ *  NULL for the defaults. Returns CG_OK when the check ran (the verdict
+ *  is in res->passed); a failure status when f itself failed or the
+ *  inputs are unusable (not float64/complex128: PyTorch's warning becomes
+ *  a ValueError here). Inputs are restored exactly. */
+CG_API cg_status cg_gradcheck(cg_gradcheck_fn f, void *user,
+                              cg_tensor *const *inputs, int n,
+                              const cg_gradcheck_options *opts,
+                              cg_gradcheck_result *res);
+
+/** Gives t a name shown by the graph printers ("weight", "bias", ...;
+ *  copied, at most 63 bytes kept). NULL clears it. */
+CG_API cg_status cg_tensor_set_name(cg_tensor *t, const char *name);
+/** The name given with cg_tensor_set_name, or NULL. */
+CG_API const char *cg_tensor_name(const cg_tensor *t);
+
+/** Prints t's backward graph as an indented tree, one node per line, with
+ *  each node's output shape and saved tensors, e.g.
+ *      SqueezeBackward1 [3, 1, 1, 6]
+ *      └─ ConvolutionBackward0 [1, 3, 1, 1, 6] saved: input [1, 1, 1, 1, 6], ...
+ *         ├─ None
+ *         ├─ AccumulateGrad (weight [1, 3, 1, 1, 1])
+ *         └─ AccumulateGrad (bias [3])
+ *  A node reached twice is printed once and then referred to. */
+CG_API cg_status cg_graph_print(const cg_tensor *t, FILE *f);
+/** Writes t's backward graph as a Graphviz DOT digraph to f. */
+CG_API cg_status cg_graph_write_dot(const cg_tensor *t, FILE *f);
+
+/* ======================================================================
  * Random numbers (bit-exact with PyTorch 1.13 on x86-64 CPUs)
  * ====================================================================== */
 

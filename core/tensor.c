@@ -522,3 +522,16 @@ bool cg_tensor_shares_storage(const cg_tensor *a, const cg_tensor *b)
 {
     return a && b && a->storage == b->storage;
 }
+
+cg_status cg_tensor_set_name(cg_tensor *t, const char *name)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    return CG_OK;
+}
+
+const char *cg_tensor_name(const cg_tensor *t)
+{
+    return t && t->name[0] ? t->name : NULL;
+}

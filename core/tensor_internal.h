@@ -80,6 +80,7 @@ struct cg_tensor {
     int output_nr;          /* which output of grad_fn this is */
     struct cg_node *grad_accumulator; /* weak: a leaf's AccumulateGrad */
     const char *debug_grad_fn_name; /* tests only: print suffix override */
+    char name[64];          /* cg_tensor_set_name, for the graph printers */
 };
 
 /** Allocates a tensor header with the given shape over `storage` (a new

@@ -664,3 +664,32 @@ cg_status cg_tensor_expand(cg_tensor *t, const int64_t *shape, int ndim,
     return make_view(t, res, strides, ndim, t->offset, &expand_op, 0, 0, 0,
                      out);
 }
+
+/* ---- t: TBackward0 ------------------------------------------------------------ */
+
+static cg_status t_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
+{
+    (void)node;
+    return cg_tensor_t(gy, &gx[0]);
+}
+
+static const cg_op_def t_op = {"TBackward0", t_backward, NULL};
+
+cg_status cg_tensor_t(cg_tensor *t, cg_tensor **out)
+{
+    cg_status st = check_args(t, out);
+    if (st != CG_OK)
+        return st;
+    if (t->ndim > 2)
+        return cg__error(CG_ERR_RUNTIME,
+                         "t() expects a tensor with <= 2 dimensions, but self "
+                         "is %dD",
+                         t->ndim);
+    int64_t shape[2], strides[2];
+    for (int i = 0; i < t->ndim; i++) {
+        shape[i] = t->shape[t->ndim - 1 - i];
+        strides[i] = t->strides[t->ndim - 1 - i];
+    }
+    return make_view(t, shape, strides, t->ndim, t->offset, &t_op, 0, 0, 0,
+                     out);
+}
