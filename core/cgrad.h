@@ -497,6 +497,47 @@ CG_API cg_status cg_imag(cg_tensor *a, cg_tensor **out);
 CG_API cg_status cg_complex(cg_tensor *re, cg_tensor *im, cg_tensor **out);
 
 /* ======================================================================
+ * Convolutions (torch.nn.functional.conv_transpose3d / conv3d)
+ * ====================================================================== */
+
+/** A size argument as Python passes it: PyTorch's `_triple` turns an int v
+ *  into (v, v, v) and keeps a sequence as given, of any length (a wrong
+ *  length is only an error at forward time, with PyTorch's message). */
+typedef struct cg_ints {
+    int n;          /* number of entries, 0..8 */
+    int64_t v[8];
+} cg_ints;
+
+/** An int argument: (v, v, v). */
+#define CG_INT3(x) ((cg_ints){3, {(x), (x), (x)}})
+/** A triple (d, h, w). */
+#define CG_TRIPLE(d, h, w) ((cg_ints){3, {(d), (h), (w)}})
+/** A list of any length: CG_INTS(2, 1, 1) is the Python list [1, 1]. */
+#define CG_INTS(count, ...) ((cg_ints){(count), {__VA_ARGS__}})
+
+/** F.conv_transpose3d(input, weight, bias, stride, padding,
+ *  output_padding, groups, dilation). input (N, Cin, D, H, W) or unbatched
+ *  (Cin, D, H, W); weight (Cin, Cout/groups, kD, kH, kW); bias (Cout) or
+ *  NULL. Output (N, Cout, Do, Ho, Wo) with, per axis,
+ *    out = (in - 1)*stride - 2*padding + dilation*(k - 1) + output_padding + 1.
+ *  Records ConvolutionBackward0 (batched) or SqueezeBackward1 ->
+ *  ConvolutionBackward0 -> UnsqueezeBackward0 (unbatched). Complex inputs
+ *  go through three real convolutions (PyTorch 2.x's Gauss trick) ending
+ *  in AddBackward0. Checks and messages are PyTorch 1.13's (rows F4-F20 of
+ *  CONV_TRANSPOSE3D.md). */
+CG_API cg_status cg_conv_transpose3d(cg_tensor *input, cg_tensor *weight,
+                                     cg_tensor *bias, cg_ints stride,
+                                     cg_ints padding, cg_ints output_padding,
+                                     int64_t groups, cg_ints dilation,
+                                     cg_tensor **out);
+/** F.conv3d(input, weight, bias, stride, padding, dilation, groups):
+ *  input (N, Cin, D, H, W) or (Cin, D, H, W); weight (Cout, Cin/groups,
+ *  kD, kH, kW). The adjoint of conv_transpose3d. ConvolutionBackward0. */
+CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight,
+                           cg_tensor *bias, cg_ints stride, cg_ints padding,
+                           cg_ints dilation, int64_t groups, cg_tensor **out);
+
+/* ======================================================================
  * Gradient checking (torch.autograd.gradcheck) and seeing the graph
  * ====================================================================== */
 
