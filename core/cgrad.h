@@ -583,6 +583,12 @@ CG_API cg_status cg_gradcheck(cg_gradcheck_fn f, void *user,
                               const cg_gradcheck_options *opts,
                               cg_gradcheck_result *res);
 
+/** Marks t as an nn.Parameter (printing then starts with "Parameter
+ *  containing:"); nn modules do this for their weights. */
+CG_API cg_status cg_tensor_set_parameter(cg_tensor *t, bool is_parameter);
+/** True for a tensor marked as a parameter. */
+CG_API bool cg_tensor_is_parameter(const cg_tensor *t);
+
 /** Gives t a name shown by the graph printers ("weight", "bias", ...;
  *  copied, at most 63 bytes kept). NULL clears it. */
 CG_API cg_status cg_tensor_set_name(cg_tensor *t, const char *name);

@@ -535,3 +535,16 @@ const char *cg_tensor_name(const cg_tensor *t)
 {
     return t && t->name[0] ? t->name : NULL;
 }
+
+cg_status cg_tensor_set_parameter(cg_tensor *t, bool is_parameter)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    t->is_parameter = is_parameter;
+    return CG_OK;
+}
+
+bool cg_tensor_is_parameter(const cg_tensor *t)
+{
+    return t && t->is_parameter;
+}
