@@ -608,6 +608,19 @@ CG_API cg_status cg_graph_print(const cg_tensor *t, FILE *f);
 CG_API cg_status cg_graph_write_dot(const cg_tensor *t, FILE *f);
 
 /* ======================================================================
+ * Threads (torch.set_num_threads)
+ * ====================================================================== */
+
+/** torch.set_num_threads(n): the number of threads kernels use (the
+ *  calling thread included). The default is CGRAD_NUM_THREADS from the
+ *  environment, else the number of online cores. Results are bitwise
+ *  identical whatever the count. RuntimeError "set_num_threads expects a
+ *  positive integer" for n <= 0. Waits for a running parallel loop. */
+CG_API cg_status cg_set_num_threads(int n);
+/** torch.get_num_threads(). */
+CG_API int cg_get_num_threads(void);
+
+/* ======================================================================
  * Random numbers (bit-exact with PyTorch 1.13 on x86-64 CPUs)
  * ====================================================================== */
 

@@ -1,0 +1,241 @@
+/*
+ * threadpool.c -- the pthreads pool that runs kernels in parallel, with
+ * torch.set_num_threads / torch.get_num_threads semantics.
+ *
+ * Workers are started once (lazily, at the first parallel loop) and sleep
+ * on a condition variable between jobs: no spinning, which on a 2-core
+ * machine would steal the core the caller computes on. A job is a loop over
+ * `n` chunks; chunk boundaries are chosen by the caller from the problem
+ * size alone, and each chunk is computed whole by one thread, so results
+ * are bitwise identical whatever the thread count (PyTorch does not promise
+ * this; cgrad does). Threads take contiguous ranges of chunks (static
+ * partitioning, ggml's (ith, nth) idea); the caller's thread computes the
+ * first range itself.
+ *
+ * One job runs at a time. A parallel loop started while another is running
+ * (from a second user thread, or from inside a kernel) runs serially in its
+ * own thread instead of waiting: the answer is the same, and nothing can
+ * deadlock. The pool never calls user code and holds no lock while a
+ * kernel runs.
+ *
+ * Thread count: CGRAD_NUM_THREADS from the environment, else the number of
+ * online cores; cg_set_num_threads changes it (joining the old workers and
+ * starting the new ones lazily).
+ */
+#include "threadpool_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 256
+
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER; /* one job */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;     /* state */
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
+
+static int num_threads;           /* 0 until first read */
+static int running;               /* workers started (excluding caller) */
+static pthread_t workers[MAX_THREADS];
+static unsigned long start_gen[MAX_THREADS]; /* generation at creation */
+static unsigned long generation;  /* bumped per job and at shutdown */
+static bool stopping;
+static int pending;               /* workers still busy with the job */
+
+/* the current job */
+static cg_parallel_fn job_fn;
+static void *job_ctx;
+static int64_t job_n;
+static int job_threads;
+
+static _Thread_local bool in_parallel; /* nested loops run serially */
+
+static int default_threads(void)
+{
+    const char *env = getenv("CGRAD_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1)
+            return v > MAX_THREADS ? MAX_THREADS : (int)v;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    return cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+}
+
+/* Chunks [begin, end) of thread `ith` among `nth`. */
+static void range_of(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
+{
+    int64_t base = n / nth, extra = n % nth;
+    *begin = ith * base + (ith < extra ? ith : extra);
+    *end = *begin + base + (ith < extra ? 1 : 0);
+}
+
+static void *worker_main(void *arg)
+{
+    int ith = (int)(intptr_t)arg; /* 1..running */
+    pthread_mutex_lock(&lock);
+    unsigned long seen = start_gen[ith - 1]; /* jobs before it aren't its */
+    pthread_mutex_unlock(&lock);
+    in_parallel = true;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (generation == seen && !stopping)
+            pthread_cond_wait(&wake, &lock);
+        if (stopping)
+            break;
+        seen = generation;
+        cg_parallel_fn fn = job_fn;
+        void *ctx = job_ctx;
+        int64_t n = job_n;
+        int nth = job_threads;
+        pthread_mutex_unlock(&lock);
+        if (ith < nth) {
+            int64_t b, e;
+            range_of(n, ith, nth, &b, &e);
+            if (b < e)
+                fn(ctx, b, e);
+        }
+        pthread_mutex_lock(&lock);
+        if (--pending == 0)
+            pthread_cond_signal(&done);
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+/* Joins every worker. Called with job_lock held and no job running. */
+static void stop_workers(void)
+{
+    pthread_mutex_lock(&lock);
+    stopping = true;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < running; i++)
+        pthread_join(workers[i], NULL);
+    pthread_mutex_lock(&lock);
+    running = 0;
+    stopping = false;
+    pthread_mutex_unlock(&lock);
+}
+
+/* Starts workers up to `want` - 1 (the caller is one of the threads).
+ * Returns how many threads the job may use (fewer if a start failed). */
+static int start_workers(int want)
+{
+    while (running < want - 1) {
+        /* job_lock is held, so no job starts before this worker exists */
+        pthread_mutex_lock(&lock);
+        start_gen[running] = generation;
+        pthread_mutex_unlock(&lock);
+        if (pthread_create(&workers[running], NULL, worker_main,
+                           (void *)(intptr_t)(running + 1)) != 0)
+            break;
+        running++;
+    }
+    return running + 1;
+}
+
+static void at_exit_stop(void)
+{
+    if (pthread_mutex_trylock(&job_lock) == 0) {
+        stop_workers();
+        pthread_mutex_unlock(&job_lock);
+    }
+}
+
+/* A forked child (Check runs each test in one) has none of the parent's
+ * workers: forget them and start afresh if it runs parallel loops. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&job_lock, NULL);
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&wake, NULL);
+    pthread_cond_init(&done, NULL);
+    running = 0;
+    stopping = false;
+    pending = 0;
+    in_parallel = false;
+}
+
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void register_exit(void)
+{
+    atexit(at_exit_stop);
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+int cg_get_num_threads(void)
+{
+    pthread_mutex_lock(&lock);
+    if (num_threads == 0)
+        num_threads = default_threads();
+    int n = num_threads;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+cg_status cg_set_num_threads(int n)
+{
+    if (n <= 0)
+        return cg__error(CG_ERR_RUNTIME,
+                         "set_num_threads expects a positive integer");
+    if (n > MAX_THREADS)
+        n = MAX_THREADS;
+    pthread_mutex_lock(&job_lock); /* waits for a running job to finish */
+    if (running > n - 1)
+        stop_workers();
+    pthread_mutex_lock(&lock);
+    num_threads = n;
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&job_lock);
+    return CG_OK;
+}
+
+void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    int nth = cg_get_num_threads();
+    if (nth > n)
+        nth = (int)n;
+    if (nth <= 1 || in_parallel || pthread_mutex_trylock(&job_lock) != 0) {
+        fn(ctx, 0, n);
+        return;
+    }
+    pthread_once(&exit_once, register_exit);
+    nth = start_workers(nth);
+    if (nth > n)
+        nth = (int)n;
+    if (nth <= 1) {
+        pthread_mutex_unlock(&job_lock);
+        fn(ctx, 0, n);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    job_fn = fn;
+    job_ctx = ctx;
+    job_n = n;
+    job_threads = nth;
+    pending = running;
+    generation++;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+
+    int64_t b, e;
+    range_of(n, 0, nth, &b, &e);
+    in_parallel = true;
+    fn(ctx, b, e);
+    in_parallel = false;
+
+    pthread_mutex_lock(&lock);
+    while (pending > 0)
+        pthread_cond_wait(&done, &lock);
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&job_lock);
+}
