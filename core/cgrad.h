@@ -671,11 +671,15 @@ CG_API cg_status cg_randn(const int64_t *shape, int ndim, cg_dtype dt,
  * ====================================================================== */
 
 /** Writes repr(t) followed by a newline to `f` (print(t) in Python).
- *  Parameters print "Parameter containing:\n" first. */
+ *  Parameters print "Parameter containing:\n" first. Errors: CG_ERR_MISUSE
+ *  (t or f NULL), CG_ERR_NOMEM (nothing written), CG_ERR_IO (the stream
+ *  refused the write; part of the text may have reached it). */
 CG_API cg_status cg_tensor_print(const cg_tensor *t, FILE *f);
 /** repr(t) into `buf` (no trailing newline), snprintf-style: at most
  *  size-1 characters plus a NUL are written; *len (if not NULL) gets the
- *  full length, so a caller can size a buffer with (NULL, 0, &len). */
+ *  full length, so a caller can size a buffer with (NULL, 0, &len).
+ *  Errors: CG_ERR_MISUSE (t NULL, or buf NULL with size > 0), CG_ERR_NOMEM
+ *  (nothing written to buf or *len). */
 CG_API cg_status cg_tensor_repr(const cg_tensor *t, char *buf, size_t size,
                                 size_t *len);
 
