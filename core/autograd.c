@@ -170,7 +170,7 @@ cg_status cg__gradient_edge(cg_tensor *t, cg_edge *e)
         e->fn = t->grad_accumulator;
         return CG_OK;
     }
-    cg_node *acc;
+    cg_node *acc = NULL;
     cg_status st = node_new(&cg__accumulate_grad_op, 0, 0, &acc);
     if (st != CG_OK)
         return st;
@@ -204,7 +204,7 @@ cg_status cg__record(cg_tensor *out, const cg_op_def *op,
         *ctx = NULL;
     if (!cg__should_record(inputs, n))
         return CG_OK;
-    cg_node *nd;
+    cg_node *nd = NULL;
     cg_status st = node_new(op, n, ctx_size, &nd);
     if (st != CG_OK)
         return st;

@@ -628,13 +628,18 @@ CG_API int cg_get_num_threads(void);
  *  modulo 2**64 (a negative int64 wraps, as in PyTorch) and the engine
  *  uses its low 32 bits. Also clears the cached normal sample. */
 CG_API void cg_manual_seed(uint64_t seed);
-/** torch.initial_seed(): the seed last given to the default generator
- *  (67280421310721 before any call, as PyTorch). */
+/** torch.initial_seed(): the seed last given to the default generator.
+ *  Before any cg_manual_seed it is 67280421310721 (the seed of a fresh
+ *  torch.Generator()): unlike PyTorch, whose default generator starts from
+ *  a random seed in each process, cgrad is deterministic from the start. */
 CG_API uint64_t cg_initial_seed(void);
 /** The default generator (torch.default_generator), borrowed; it lives
  *  for the whole process. Generators lock internally, so one generator may
  *  be shared by threads (the order of draws is then theirs to decide). */
 CG_API cg_generator *cg_default_generator(void);
+
+/* In the cg_generator_* functions below, a NULL generator means the
+ * default generator. */
 
 /** torch.Generator().manual_seed(seed). */
 CG_API cg_status cg_generator_new(uint64_t seed, cg_generator **out);
@@ -650,13 +655,24 @@ CG_API uint64_t cg_generator_random64(cg_generator *g);
 
 /** t.uniform_(from, to, generator=g), g NULL for the default generator.
  *  Complex tensors draw their real and imaginary parts as two elements.
- *  RuntimeError "uniform_ expects to return a [from, to) range, but found
- *  from=2 > to=1" when from > to. */
+ *  Elements are filled in PyTorch's order: memory order, dimensions sorted
+ *  by stride (a transposed tensor gets the same memory as a contiguous
+ *  one). Errors, in PyTorch's order and words (RuntimeError): a leaf that
+ *  requires grad ("a leaf Variable that requires grad is being used in an
+ *  in-place operation."), "from is out of bounds for float" (or double;
+ *  also for `to`), "uniform_ expects to return a [from, to) range, but
+ *  found from=2 > to=1", "uniform_ expects to-from <= ...max()", and an
+ *  expanded tensor ("unsupported operation: more than one element of the
+ *  written-to tensor refers to a single memory location. ..."). On error
+ *  neither t nor the generator changes. */
 CG_API cg_status cg_tensor_uniform_(cg_tensor *t, double from, double to,
                                     cg_generator *g);
 /** t.normal_(mean, std, generator=g). RuntimeError "normal expects std >=
- *  0.0, but found std -1" when std < 0. Complex: normal_ of the real view
- *  with std/sqrt(2). */
+ *  0.0, but found std -1" when std < 0 (and the leaf / overlap errors of
+ *  cg_tensor_uniform_). Complex: normal_ of the real view with
+ *  std/sqrt(2). Contiguous tensors of 16 or more elements take PyTorch's
+ *  vectorised paths (bit-exact with its AVX2 build), others the scalar
+ *  Box-Muller path with the generator's cached sample. */
 CG_API cg_status cg_tensor_normal_(cg_tensor *t, double mean, double std,
                                    cg_generator *g);
 /** torch.rand(shape, dtype=dt, generator=g). */

@@ -165,7 +165,7 @@ cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
         return st;
     if (!out)
         return cg__error_null("out");
-    cg_storage *s;
+    cg_storage *s = NULL;
     if ((st = storage_new((size_t)numel * cg_dtype_size(dt), &s)) != CG_OK)
         return st;
     st = cg__tensor_make(s, dt, shape, NULL, ndim, 0, out);
@@ -483,7 +483,7 @@ cg_status cg_tensor_size(const cg_tensor *t, int64_t dim, int64_t *out)
         return cg__error_null("tensor");
     if (!out)
         return cg__error_null("out");
-    int64_t d;
+    int64_t d = 0;
     if (t->ndim == 0)
         return cg__error(CG_ERR_INDEX,
                          "dimension specified as %lld but tensor has no "
