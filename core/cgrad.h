@@ -191,12 +191,18 @@ CG_API cg_status cg_tensor_from_data(const void *data, const int64_t *shape,
 /** torch.arange(n, dtype=dt): 0, 1, ..., n-1. */
 CG_API cg_status cg_arange(int64_t n, cg_dtype dt, cg_tensor **out);
 
-/** torch.tensor(<literal>): parses Python's nested-list syntax, e.g.
- *  "[[[[8., -3., 0., 1., 5., -2.]]]]", "3.5", "[1+2j, -3.5-0.25j]",
+/** torch.tensor(<literal>): parses Python's nested-list (or tuple) syntax,
+ *  e.g. "[[[[8., -3., 0., 1., 5., -2.]]]]", "3.5", "[1+2j, -3.5-0.25j]",
  *  "[float('nan'), inf]". The dtype is float32, or complex64 when any
- *  element is complex, as torch.tensor infers it for float data.
- *  Errors: malformed text or ragged nesting (ValueError, PyTorch's
- *  "expected sequence of length 2 at dim 1 (got 3)"). */
+ *  element is complex, as torch.tensor infers it for float data; ints and
+ *  True/False become float32 too (cgrad has no integer dtype). The shape
+ *  follows the first element down, as torch.tensor does (so "[[], [1]]"
+ *  is an empty (2, 0) tensor). At most 16 dimensions. Errors, with
+ *  PyTorch's or Python's words where they have them: ValueError "expected
+ *  sequence of length 2 at dim 1 (got 3)", TypeError "not a sequence",
+ *  TypeError "must be real number, not list"; and for malformed text a
+ *  ValueError "invalid literal at position P: <what>" (P a 0-based byte
+ *  offset). Parsing does not depend on the C locale. */
 CG_API cg_status cg_tensor_literal(const char *text, cg_tensor **out);
 /** cg_tensor_literal with an explicit dtype (torch.tensor(..., dtype=dt));
  *  complex values into a real dtype are a TypeError. */
@@ -706,10 +712,15 @@ CG_API cg_status cg_tensor_repr(const cg_tensor *t, char *buf, size_t size,
 /** Reads a .npy file (format 1.0/2.0/3.0, little-endian '<f4', '<f8',
  *  '<c8', '<c16', C order) into a new contiguous tensor. Anything else
  *  (other dtypes, big-endian, Fortran order, truncated or malformed
- *  header or data) is a ValueError naming the problem; an unreadable file
- *  is an OSError. */
+ *  header or data, bytes after the data, a header over 65535 bytes) is a
+ *  ValueError "cannot load '<path>': <problem>"; an unreadable file is an
+ *  OSError worded as Python's ("[Errno 2] No such file or directory:
+ *  'x.npy'"). The file size is checked before anything is allocated. */
 CG_API cg_status cg_load_npy(const char *path, cg_tensor **out);
-/** Writes `t` (any strides) as a version 1.0 .npy file in C order. */
+/** Writes `t` (any strides) as a version 1.0 .npy file in C order, byte
+ *  for byte as numpy 1.24's np.save. The path is used as given (no ".npy"
+ *  is added). OSError when the file cannot be written (a partial file may
+ *  remain, as with numpy); CG_ERR_MISUSE for NULL arguments. */
 CG_API cg_status cg_save_npy(const cg_tensor *t, const char *path);
 
 #ifdef __cplusplus
