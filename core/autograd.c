@@ -298,12 +298,12 @@ cg_status cg__check_saved(const cg_node *node, int slot)
                            : s->t->grad_fn ? s->t->grad_fn->op->name
                                            : NULL;
     if (producer)
-        snprintf(which, sizeof which, ", which is output %d of %s",
+        snprintf(which, sizeof which, ", which is output %d of %s,",
                  s->is_output ? 0 : s->t->output_nr, producer);
     return cg__error(
         CG_ERR_RUNTIME,
         "one of the variables needed for gradient computation has been "
-        "modified by an inplace operation: [%s %s]%s, is at version %llu; "
+        "modified by an inplace operation: [%s %s]%s is at version %llu; "
         "expected version %llu instead. Hint: enable anomaly detection to "
         "find the operation that failed to compute its gradient, with "
         "torch.autograd.set_detect_anomaly(True).",

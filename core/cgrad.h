@@ -408,7 +408,9 @@ CG_API void cg_autograd_set_trace(FILE *f);
  * Binary ops broadcast as PyTorch ("The size of tensor a (3) must match
  * the size of tensor b (4) at non-singleton dimension 1") and promote
  * dtypes (float32 < float64, real < complex: float64 + complex64 gives
- * complex128). A scalar operand is a 0-d "wrapped number": it does not
+ * complex128; a 0-d tensor promotes only across real/complex, as in
+ * PyTorch). Results are contiguous (PyTorch keeps a permuted input's
+ * layout; the values are the same). A scalar operand is a 0-d "wrapped number": it does not
  * promote a tensor's precision (x_f32 * 2.0 stays float32), and appears
  * as a None edge in next_functions, as PyTorch shows it.
  * ====================================================================== */
@@ -445,13 +447,16 @@ CG_API cg_status cg_abs(cg_tensor *a, cg_tensor **out);
 /** conj(a) (ConjBackward0; a copy in cgrad, identity for real a). */
 CG_API cg_status cg_conj(cg_tensor *a, cg_tensor **out);
 
-/* ---- activations (real dtypes) ---- */
+/* ---- activations ---- */
 /** relu (ReluBackward0). */
 CG_API cg_status cg_relu(cg_tensor *a, cg_tensor **out);
 /** leaky_relu(a, negative_slope) (LeakyReluBackward0). */
 CG_API cg_status cg_leaky_relu(cg_tensor *a, double negative_slope,
                                cg_tensor **out);
-/** sigmoid, tanh (SigmoidBackward0, TanhBackward0; tanh takes complex). */
+/** sigmoid, tanh (SigmoidBackward0, TanhBackward0; both take complex,
+ *  as in PyTorch 1.13). relu, leaky_relu and gelu refuse complex tensors
+ *  with PyTorch's messages ("clamp is not supported for complex types",
+ *  "\"leaky_relu_cpu\" not implemented for 'ComplexFloat'", ...). */
 CG_API cg_status cg_sigmoid(cg_tensor *a, cg_tensor **out);
 CG_API cg_status cg_tanh(cg_tensor *a, cg_tensor **out);
 /** gelu(a, approximate) with approximate "none" or "tanh" (NULL = "none")
