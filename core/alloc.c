@@ -81,3 +81,23 @@ bool cg__add_overflow(int64_t a, int64_t b, int64_t *out)
 {
     return !__builtin_add_overflow(a, b, out);
 }
+
+void *cg_malloc(size_t size)
+{
+    return cg__malloc(size);
+}
+
+void *cg_calloc(size_t n, size_t size)
+{
+    return cg__calloc(n, size);
+}
+
+void *cg_realloc(void *ptr, size_t size)
+{
+    return cg__realloc(ptr, size);
+}
+
+void cg_free(void *ptr)
+{
+    cg__free(ptr);
+}

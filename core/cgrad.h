@@ -123,6 +123,16 @@ typedef struct cg_allocator {
  *  other thread inside cgrad. CG_ERR_MISUSE if a function is missing. */
 CG_API cg_status cg_set_allocator(const cg_allocator *a);
 
+/** Allocation through the installed allocator, for code built on cgrad
+ *  (nn/, optim/, user extensions) that wants its memory counted and its
+ *  failures injected like the library's own. cg_malloc(0) returns a
+ *  unique pointer; NULL means out of memory. cg_calloc checks n*size for
+ *  overflow. cg_free(NULL) is a no-op. */
+CG_API void *cg_malloc(size_t size);
+CG_API void *cg_calloc(size_t n, size_t size);
+CG_API void *cg_realloc(void *ptr, size_t size);
+CG_API void cg_free(void *ptr);
+
 /* ======================================================================
  * dtypes
  * ====================================================================== */
