@@ -481,7 +481,11 @@ CG_API cg_status cg_log_softmax(cg_tensor *a, int64_t dim, cg_tensor **out);
 /* ---- reductions ---- */
 /** a.sum() (SumBackward0), a 0-d tensor. */
 CG_API cg_status cg_sum(cg_tensor *a, cg_tensor **out);
-/** a.sum(dims, keepdim) (SumBackward1); dims may repeat no entry. */
+/** a.sum(dims, keepdim) (SumBackward1); a dim may not repeat ("dim 1
+ *  appears multiple times in the list of dims"); ndims == 0 reduces every
+ *  dim, as PyTorch does for an empty list. Sums are taken in a fixed order
+ *  (pairwise within chunks of 256, chunks left to right, in double),
+ *  whatever the thread count. */
 CG_API cg_status cg_sum_dims(cg_tensor *a, const int64_t *dims, int ndims,
                              bool keepdim, cg_tensor **out);
 /** a.mean() (MeanBackward0) and a.mean(dims, keepdim) (MeanBackward1). */
@@ -501,7 +505,8 @@ CG_API cg_status cg_bmm(cg_tensor *a, cg_tensor *b, cg_tensor **out);
 CG_API cg_status cg_tensor_t(cg_tensor *a, cg_tensor **out);
 
 /* ---- joining ---- */
-/** torch.cat(tensors, dim) (CatBackward0). */
+/** torch.cat(tensors, dim) (CatBackward0); dtypes promote as in PyTorch
+ *  and legacy 1-D empty tensors are skipped. */
 CG_API cg_status cg_cat(cg_tensor *const *tensors, int n, int64_t dim,
                         cg_tensor **out);
 
@@ -511,7 +516,9 @@ CG_API cg_status cg_cat(cg_tensor *const *tensors, int n, int64_t dim,
 CG_API cg_status cg_view_as_real(cg_tensor *a, cg_tensor **out);
 /** a.real, a.imag: views of a complex tensor (SelectBackward0 over
  *  ViewAsRealBackward0, as PyTorch 1.13 records them). a.real of a real
- *  tensor is a itself; a.imag of one is an error as in PyTorch. */
+ *  tensor is a itself (a new reference); a.imag of one is an error as in
+ *  PyTorch ("imag is not implemented for tensors with non-complex
+ *  dtypes."). */
 CG_API cg_status cg_real(cg_tensor *a, cg_tensor **out);
 CG_API cg_status cg_imag(cg_tensor *a, cg_tensor **out);
 /** torch.complex(re, im) (ComplexBackward0). */
