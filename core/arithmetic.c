@@ -157,7 +157,10 @@ enum {
     SAVE_B_FOR_A = 2,   /* b, when a needs one (mul, div) */
     SAVE_B_FOR_ANY = 4, /* b, when either needs one (div) */
     SAVE_A = 8,         /* the input of a unary op */
-    SAVE_OUT = 16       /* the output of a unary op */
+    SAVE_OUT = 16,      /* the output of a unary op */
+    SAVE_SCALAR = 32    /* the scalar operand, which PyTorch 1.13 wraps in a
+                           saved tensor for x*s and x/s: its only visible
+                           effect is that a second backward fails */
 };
 
 /* Records `op` on y (inputs a and b; b NULL for a scalar or a unary op),
@@ -190,6 +193,8 @@ static cg_status record(cg_tensor *y, const cg_op_def *op, cg_tensor *a,
         st = cg__save(node, SLOT_B, b, false);
     if (st == CG_OK && (save & SAVE_OUT))
         st = cg__save(node, SLOT_OUT, y, true);
+    if (st == CG_OK && (save & SAVE_SCALAR))
+        st = cg__save(node, SLOT_B, NULL, false);
 out:
     if (st != CG_OK)
         cg_tensor_release(y);
@@ -234,13 +239,14 @@ static cg_status binary_op(const cg_op_def *op, const cg_loop_fn *k,
  * (n_edges 2) or (a) (RsubBackward1). */
 static cg_status scalar_op(const cg_op_def *op, const cg_loop_fn *k,
                            cg_tensor *a, double re, double im,
-                           bool complex_scalar, int n_edges, cg_tensor **out)
+                           bool complex_scalar, int n_edges, int save,
+                           cg_tensor **out)
 {
     cg_tensor *y;
     cg_status st = check1(a, out);
     if (st != CG_OK ||
         (st = scalar_values(k, a, re, im, complex_scalar, &y)) != CG_OK ||
-        (st = record(y, op, a, NULL, n_edges, 0, re, im)) != CG_OK)
+        (st = record(y, op, a, NULL, n_edges, save, re, im)) != CG_OK)
         return st;
     *out = y;
     return CG_OK;
@@ -358,17 +364,17 @@ cg_status cg_sub(cg_tensor *a, cg_tensor *b, cg_tensor **out)
 
 cg_status cg_add_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&add_op, add_s_k, a, s, 0.0, false, 2, out);
+    return scalar_op(&add_op, add_s_k, a, s, 0.0, false, 2, 0, out);
 }
 
 cg_status cg_sub_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&sub_op, sub_s_k, a, s, 0.0, false, 2, out);
+    return scalar_op(&sub_op, sub_s_k, a, s, 0.0, false, 2, 0, out);
 }
 
 cg_status cg_rsub_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&rsub_op, rsub_s_k, a, s, 0.0, false, 1, out);
+    return scalar_op(&rsub_op, rsub_s_k, a, s, 0.0, false, 1, 0, out);
 }
 
 /* ---- mul ----------------------------------------------------------------- */
@@ -414,13 +420,15 @@ cg_status cg_mul(cg_tensor *a, cg_tensor *b, cg_tensor **out)
 
 cg_status cg_mul_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&mul_scalar_op, mul_s_k, a, s, 0.0, false, 2, out);
+    return scalar_op(&mul_scalar_op, mul_s_k, a, s, 0.0, false, 2,
+                     SAVE_SCALAR, out);
 }
 
 cg_status cg_mul_complex_scalar(cg_tensor *a, double re, double im,
                                 cg_tensor **out)
 {
-    return scalar_op(&mul_scalar_op, mul_s_k, a, re, im, true, 2, out);
+    return scalar_op(&mul_scalar_op, mul_s_k, a, re, im, true, 2, SAVE_SCALAR,
+                     out);
 }
 
 /* ---- div ----------------------------------------------------------------- */
@@ -475,7 +483,8 @@ cg_status cg_div(cg_tensor *a, cg_tensor *b, cg_tensor **out)
 
 cg_status cg_div_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&div_scalar_op, div_s_k, a, s, 0.0, false, 2, out);
+    return scalar_op(&div_scalar_op, div_s_k, a, s, 0.0, false, 2,
+                     SAVE_SCALAR, out);
 }
 
 /* ---- neg, conj ----------------------------------------------------------- */

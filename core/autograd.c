@@ -65,13 +65,14 @@ void cg__node_release_saved(cg_node *n)
         cg_tensor_release(n->saved[i].t);
         n->saved[i].t = NULL;
     }
-    if (n->ctx && n->op->release_ctx)
-        n->op->release_ctx(n->ctx);
+    n->saved_released = true;
 }
 
 static void node_destroy(cg_node *n)
 {
     cg__node_release_saved(n);
+    if (n->ctx && n->op->release_ctx)
+        n->op->release_ctx(n->ctx);
     if (n->variable) {
         if (n->variable->grad_accumulator == n)
             n->variable->grad_accumulator = NULL;
@@ -266,7 +267,7 @@ static const char *tensor_type_name(cg_dtype dt)
     }
 }
 
-static cg_status second_backward_error(void)
+cg_status cg__second_backward_error(void)
 {
     return cg__error(
         CG_ERR_RUNTIME,
@@ -286,7 +287,7 @@ cg_status cg__check_saved(const cg_node *node, int slot)
     if (!s->used)
         return CG_OK;
     if (node->saved_released)
-        return second_backward_error();
+        return cg__second_backward_error();
     if (!s->t)
         return CG_OK;
     uint64_t now = atomic_load(&s->t->storage->version);

@@ -24,8 +24,12 @@ typedef cg_status (*cg_backward_fn)(cg_node *node, cg_tensor *gy,
                                     cg_tensor **gx);
 
 /** One row of the op table: PyTorch's grad_fn name, the backward, and the
- *  release of the op's saved state (may be NULL when only cg_saved slots
- *  are used: those are released by the engine). */
+ *  release of resources the op's ctx owns (NULL for plain data), run when
+ *  the node dies. Tensors needed by backward go in the cg_saved slots, not
+ *  in ctx: the engine frees those after a backward without retain_graph,
+ *  and a later backward through the node then fails with PyTorch's "second
+ *  time" message; a node that saved nothing may run again, as in
+ *  PyTorch. */
 typedef struct cg_op_def {
     const char *name;
     cg_backward_fn backward;
@@ -84,8 +88,15 @@ extern const cg_op_def cg__accumulate_grad_op;
 /** The edge a gradient for t flows along (t's grad_fn, its AccumulateGrad
  *  created on first use, or an empty edge); takes a node reference. */
 cg_status cg__gradient_edge(cg_tensor *t, cg_edge *e);
-/** Releases a node's saved tensors and op state (after backward). */
+/** Releases a node's saved tensors (after a backward without
+ *  retain_graph); its ctx stays until the node dies. */
 void cg__node_release_saved(cg_node *n);
+/** The "Trying to backward through the graph a second time ..." error. */
+cg_status cg__second_backward_error(void);
+/** Every node reachable from root (root first), iteratively; *out is
+ *  allocated with cg__malloc and owned by the caller (graph.c). */
+cg_status cg__graph_nodes(const cg_node *root, const cg_node ***out,
+                          size_t *n);
 /** Checks saved slot `slot`: freed by an earlier backward, or modified
  *  in place since it was saved (PyTorch's messages). */
 cg_status cg__check_saved(const cg_node *node, int slot);

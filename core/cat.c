@@ -148,9 +148,9 @@ cg_status cg_cat(cg_tensor *const *tensors, int n, int64_t dim, cg_tensor **out)
                          n);
     if (n > 0 && !tensors)
         return cg__error_null("tensors");
-    int64_t d, shape[CG_MAX_DIMS];
-    int ndim;
-    cg_dtype dt;
+    int64_t d = 0, shape[CG_MAX_DIMS];
+    int ndim = 0;
+    cg_dtype dt = CG_FLOAT32;
     cg_status st = check_cat(tensors, n, dim, &d, &dt, shape, &ndim);
     if (st != CG_OK)
         return st;

@@ -181,6 +181,12 @@ static cg_status make_private(cg_tensor **t)
     return CG_OK;
 }
 
+static cg_status not_requiring_grad_error(void)
+{
+    return cg__error(CG_ERR_RUNTIME, "element 0 of tensors does not require "
+                                     "grad and does not have a grad_fn");
+}
+
 static void format_size(const int64_t *shape, int ndim, char *buf, size_t n)
 {
     char inner[480];
@@ -200,9 +206,10 @@ typedef struct engine {
 static cg_status discover(engine *e, cg_node *root)
 {
     cg_status st;
+    if ((st = vec_push(&e->nodes, root)) != CG_OK)
+        return st;
     root->queued = true;
-    if ((st = vec_push(&e->nodes, root)) != CG_OK ||
-        (st = vec_push(&e->stack, root)) != CG_OK)
+    if ((st = vec_push(&e->stack, root)) != CG_OK)
         return st;
     while (e->stack.n > 0) {
         cg_node *n = e->stack.v[--e->stack.n];
@@ -210,13 +217,16 @@ static cg_status discover(engine *e, cg_node *root)
             cg_node *m = n->next[i].fn;
             if (!m)
                 continue;
-            m->deps++;
             if (!m->queued) {
+                /* listed before it is marked, so cleanup() always finds
+                 * and resets every node this call touched */
+                if ((st = vec_push(&e->nodes, m)) != CG_OK)
+                    return st;
                 m->queued = true;
-                if ((st = vec_push(&e->nodes, m)) != CG_OK ||
-                    (st = vec_push(&e->stack, m)) != CG_OK)
+                if ((st = vec_push(&e->stack, m)) != CG_OK)
                     return st;
             }
+            m->deps++;
         }
     }
     return CG_OK;
@@ -353,10 +363,8 @@ static void commit(engine *e)
             n->retained->grad = n->pending_grad;
             n->pending_grad = NULL;
         }
-        if (!e->retain_graph) {
+        if (!e->retain_graph)
             cg__node_release_saved(n);
-            n->saved_released = true;
-        }
     }
 }
 
@@ -376,10 +384,15 @@ static void cleanup(engine *e)
     cg__free(e->stack.v);
 }
 
+/* The gradient that starts backward, checked in PyTorch's order: shape and
+ * dtype of a given gradient first (torch.autograd's _make_grads), then
+ * whether the output requires grad at all (the engine). */
 static cg_status root_gradient(cg_tensor *t, cg_tensor *gradient,
                                cg_tensor **out)
 {
     if (!gradient) {
+        if (!t->requires_grad)
+            return not_requiring_grad_error();
         if (cg_tensor_numel(t) != 1)
             return cg__error(CG_ERR_RUNTIME, "grad can be implicitly created "
                                              "only for scalar outputs");
@@ -394,6 +407,16 @@ static cg_status root_gradient(cg_tensor *t, cg_tensor *gradient,
                          "and output[0] has a shape of %s.",
                          g, o);
     }
+    if (cg_dtype_is_complex(gradient->dtype) != cg_dtype_is_complex(t->dtype))
+        return cg__error(CG_ERR_RUNTIME,
+                         "For complex Tensors, both grad_output and output "
+                         "are required to have the same dtype. Mismatch in "
+                         "dtype: grad_output[0] has a dtype of torch.%s and "
+                         "output[0] has a dtype of torch.%s.",
+                         cg_dtype_name(gradient->dtype),
+                         cg_dtype_name(t->dtype));
+    if (!t->requires_grad)
+        return not_requiring_grad_error();
     if (gradient->dtype != t->dtype)
         return cg_tensor_to(gradient, t->dtype, out);
     *out = cg_tensor_retain(gradient);
@@ -405,10 +428,6 @@ cg_status cg_tensor_backward(cg_tensor *t, cg_tensor *gradient,
 {
     if (!t)
         return cg__error_null("tensor");
-    if (!t->requires_grad)
-        return cg__error(CG_ERR_RUNTIME,
-                         "element 0 of tensors does not require grad and "
-                         "does not have a grad_fn");
     bool prev = cg_set_grad_enabled(false);
     engine e = {.retain_graph = retain_graph};
     cg_edge root = {0};
