@@ -30,11 +30,9 @@ cg_status cg__broadcast_dims(const int64_t *a, int na, const int64_t *b, int nb,
 {
     int n = na > nb ? na : nb;
     int64_t res[CG_MAX_DIMS];
-    if (n > CG_MAX_DIMS)
-        return cg__error(CG_ERR_RUNTIME,
-                         "cgrad tensors have at most %d dimensions, but got "
-                         "%d",
-                         CG_MAX_DIMS, n);
+    cg_status st = cg__check_ndim(n);
+    if (st != CG_OK)
+        return st;
     for (int i = n - 1; i >= 0; i--) {
         int ia = i - (n - na), ib = i - (n - nb);
         int64_t sa = ia >= 0 ? a[ia] : 1, sb = ib >= 0 ? b[ib] : 1;

@@ -551,8 +551,12 @@ typedef struct cg_ints {
  *  Records ConvolutionBackward0 (batched) or SqueezeBackward1 ->
  *  ConvolutionBackward0 -> UnsqueezeBackward0 (unbatched). Complex inputs
  *  go through three real convolutions (PyTorch 2.x's Gauss trick) ending
- *  in AddBackward0. Checks and messages are PyTorch 1.13's (rows F4-F20 of
- *  CONV_TRANSPOSE3D.md). */
+ *  in AddBackward0 (input, weight and bias must then share the complex
+ *  dtype: "expected scalar type ComplexFloat but found Float"). Checks and
+ *  messages are PyTorch 1.13's (rows F4-F20 of CONV_TRANSPOSE3D.md); a
+ *  zero batch returns an empty result that still records its node; a size
+ *  computation overflowing int64 is a RuntimeError (PyTorch wraps), and a
+ *  cg_ints with n outside 0..8 is CG_ERR_MISUSE. */
 CG_API cg_status cg_conv_transpose3d(cg_tensor *input, cg_tensor *weight,
                                      cg_tensor *bias, cg_ints stride,
                                      cg_ints padding, cg_ints output_padding,
@@ -560,7 +564,11 @@ CG_API cg_status cg_conv_transpose3d(cg_tensor *input, cg_tensor *weight,
                                      cg_tensor **out);
 /** F.conv3d(input, weight, bias, stride, padding, dilation, groups):
  *  input (N, Cin, D, H, W) or (Cin, D, H, W); weight (Cout, Cin/groups,
- *  kD, kH, kW). The adjoint of conv_transpose3d. ConvolutionBackward0. */
+ *  kD, kH, kW). The adjoint of conv_transpose3d. ConvolutionBackward0
+ *  (complex: three real convolutions ending in AddBackward0). Messages are
+ *  those of PyTorch 1.13's native (non-oneDNN) conv3d kernel, which
+ *  PyTorch itself prints for float64; a real input converts a bias of the
+ *  other real dtype, as that kernel does. */
 CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight,
                            cg_tensor *bias, cg_ints stride, cg_ints padding,
                            cg_ints dilation, int64_t groups, cg_tensor **out);

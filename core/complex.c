@@ -24,11 +24,9 @@
 /* The real view of complex t (no autograd). */
 static cg_status real_view(const cg_tensor *t, cg_tensor **out)
 {
-    if (t->ndim + 1 > CG_MAX_DIMS)
-        return cg__error(CG_ERR_RUNTIME,
-                         "cgrad tensors have at most %d dimensions, but got "
-                         "%d",
-                         CG_MAX_DIMS, t->ndim + 1);
+    cg_status st = cg__check_ndim(t->ndim + 1);
+    if (st != CG_OK)
+        return st;
     int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) {
         shape[d] = t->shape[d];

@@ -84,16 +84,32 @@ char *cg__format_shape(const int64_t *shape, int ndim, char *buf, size_t size)
     return buf;
 }
 
-/* Checks a requested shape as torch.empty does. */
-static cg_status check_shape(const int64_t *shape, int ndim, int64_t *numel)
+cg_status cg__check_ndim(int ndim)
 {
     if (ndim < 0 || ndim > CG_MAX_DIMS)
         return cg__error(CG_ERR_RUNTIME,
                          "cgrad tensors have at most %d dimensions, but got "
                          "%d",
                          CG_MAX_DIMS, ndim);
+    return CG_OK;
+}
+
+cg_status cg__check_shape_arg(const int64_t *shape, int ndim)
+{
+    cg_status st = cg__check_ndim(ndim);
+    if (st != CG_OK)
+        return st;
     if (ndim > 0 && !shape)
         return cg__error_null("shape");
+    return CG_OK;
+}
+
+/* Checks a requested shape as torch.empty does. */
+static cg_status check_shape(const int64_t *shape, int ndim, int64_t *numel)
+{
+    cg_status st_shape = cg__check_shape_arg(shape, ndim);
+    if (st_shape != CG_OK)
+        return st_shape;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char buf[512];

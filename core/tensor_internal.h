@@ -96,6 +96,11 @@ cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
 cg_status cg__tensor_view_of(const cg_tensor *t, const int64_t *shape,
                              const int64_t *strides, int ndim, int64_t offset,
                              cg_tensor **out);
+/** RuntimeError "cgrad tensors have at most 16 dimensions, but got 17"
+ *  unless 0 <= ndim <= CG_MAX_DIMS. */
+cg_status cg__check_ndim(int ndim);
+/** cg__check_ndim, and a NULL shape with ndim > 0 (CG_ERR_MISUSE). */
+cg_status cg__check_shape_arg(const int64_t *shape, int ndim);
 /** Number of elements of a shape; false on overflow or negative size. */
 bool cg__shape_numel(const int64_t *shape, int ndim, int64_t *out);
 /** Contiguous (row-major) strides of a shape. */

@@ -90,13 +90,9 @@ static const cg_op_def unsafe_view_op = {"UnsafeViewBackward0",
 static cg_status infer_shape(const cg_tensor *t, const int64_t *shape, int ndim,
                              int64_t *res)
 {
-    if (ndim < 0 || ndim > CG_MAX_DIMS)
-        return cg__error(CG_ERR_RUNTIME,
-                         "cgrad tensors have at most %d dimensions, but got "
-                         "%d",
-                         CG_MAX_DIMS, ndim);
-    if (ndim > 0 && !shape)
-        return cg__error_null("shape");
+    cg_status st_shape = cg__check_shape_arg(shape, ndim);
+    if (st_shape != CG_OK)
+        return st_shape;
     int64_t numel = cg_tensor_numel(t), prod = 1;
     int infer = -1;
     bool bad = false;
@@ -260,11 +256,8 @@ cg_status cg_tensor_unsqueeze(cg_tensor *t, int64_t dim, cg_tensor **out)
     int64_t d;
     if ((st = cg__wrap_dim(dim, t->ndim + 1, &d)) != CG_OK)
         return st;
-    if (t->ndim + 1 > CG_MAX_DIMS)
-        return cg__error(CG_ERR_RUNTIME,
-                         "cgrad tensors have at most %d dimensions, but got "
-                         "%d",
-                         CG_MAX_DIMS, t->ndim + 1);
+    if ((st = cg__check_ndim(t->ndim + 1)) != CG_OK)
+        return st;
     int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
     for (int i = 0, j = 0; i <= t->ndim; i++) {
         if (i == d) {
@@ -594,13 +587,9 @@ static const cg_op_def expand_op = {"ExpandBackward0", expand_backward, NULL};
 cg_status cg__expand_geometry(const cg_tensor *t, const int64_t *shape,
                               int ndim, int64_t *res, int64_t *strides)
 {
-    if (ndim < 0 || ndim > CG_MAX_DIMS)
-        return cg__error(CG_ERR_RUNTIME,
-                         "cgrad tensors have at most %d dimensions, but got "
-                         "%d",
-                         CG_MAX_DIMS, ndim);
-    if (ndim > 0 && !shape)
-        return cg__error_null("shape");
+    cg_status st_shape = cg__check_shape_arg(shape, ndim);
+    if (st_shape != CG_OK)
+        return st_shape;
     if (ndim < t->ndim) {
         char buf[512], sz[512];
         cg__format_shape(t->shape, t->ndim, buf, sizeof buf);
