@@ -101,6 +101,16 @@ CG_API void cg_clear_error(void);
  *  Python prints an uncaught exception's last line. */
 CG_API void cg_print_last_error(FILE *f);
 
+/** Sets this thread's last error to `st` with a printf-formatted message
+ *  and returns `st`, for code built on cgrad (nn/, optim/, a user's own
+ *  module or op) to report failures the way the library does:
+ *      return cg_error(CG_ERR_VALUE, "groups must be a positive integer"); */
+CG_API cg_status cg_error(cg_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ======================================================================
  * Allocator
  * ====================================================================== */

@@ -59,13 +59,28 @@ void cg_print_last_error(FILE *f)
         fprintf(f, "%s: %s\n", cg_status_name(last_status), last_message);
 }
 
+static cg_status set_error(cg_status st, const char *fmt, va_list ap)
+{
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    last_status = st;
+    return st;
+}
+
 cg_status cg__error(cg_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    set_error(st, fmt, ap);
     va_end(ap);
-    last_status = st;
+    return st;
+}
+
+cg_status cg_error(cg_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(st, fmt, ap);
+    va_end(ap);
     return st;
 }
 

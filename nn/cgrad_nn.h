@@ -9,7 +9,7 @@
  * initialiser, so a call reads like the Python one:
  *
  *     // nn.ConvTranspose3d(1, 3, kernel_size=1, stride=2)
- *     cg_conv_transpose3d_options o =
+ *     cg_conv_transpose3d_opts o =
  *         cg_conv_transpose3d_options(1, 3, CG_INT3(1));
  *     o.stride = CG_INT3(2);
  *     cg_module *m = NULL;
@@ -69,7 +69,7 @@ CG_API cg_status cg_module_requires_grad_(cg_module *m, bool requires_grad);
  * ====================================================================== */
 
 /** The constructor arguments of nn.ConvTranspose3d, in PyTorch's order. */
-typedef struct cg_conv_transpose3d_options {
+typedef struct cg_conv_transpose3d_opts {
     int64_t in_channels;
     int64_t out_channels;
     cg_ints kernel_size;
@@ -82,16 +82,16 @@ typedef struct cg_conv_transpose3d_options {
     const char *padding_mode; /* default "zeros" (the only one accepted) */
     const char *device;     /* NULL (None) or "cpu" */
     cg_dtype dtype;         /* default CG_FLOAT32 (None) */
-} cg_conv_transpose3d_options;
+} cg_conv_transpose3d_opts;
 
 /** The defaults for the three required arguments. */
-CG_API cg_conv_transpose3d_options cg_conv_transpose3d_options(
+CG_API cg_conv_transpose3d_opts cg_conv_transpose3d_options(
     int64_t in_channels, int64_t out_channels, cg_ints kernel_size);
 /** nn.ConvTranspose3d(**opts): validates (C1-C6 of CONV_TRANSPOSE3D.md, in
  *  PyTorch's order and words) and initialises weight and bias from the
  *  default generator exactly as PyTorch's reset_parameters. */
 CG_API cg_status cg_conv_transpose3d_new(
-    const cg_conv_transpose3d_options *opts, cg_module **out);
+    const cg_conv_transpose3d_opts *opts, cg_module **out);
 /** m(input, output_size): output_size NULL for None. */
 CG_API cg_status cg_conv_transpose3d_forward(cg_module *m, cg_tensor *input,
                                              const cg_ints *output_size,
@@ -103,7 +103,7 @@ CG_API cg_tensor *cg_conv_transpose3d_weight(const cg_module *m);
 CG_API cg_tensor *cg_conv_transpose3d_bias(const cg_module *m);
 /** The constructor arguments as stored (m.kernel_size, m.stride, ...),
  *  borrowed; NULL if m is not a ConvTranspose3d. */
-CG_API const cg_conv_transpose3d_options *
+CG_API const cg_conv_transpose3d_opts *
 cg_conv_transpose3d_config(const cg_module *m);
 /** m.padding_mode = mode (accepted as PyTorch does; forward then fails
  *  with F1 unless it is "zeros"). */
@@ -113,11 +113,11 @@ CG_API cg_status cg_conv_transpose3d_set_padding_mode(cg_module *m,
  *  formula of each axis with every term filled in, the resulting shape,
  *  and the range output_size may take. */
 CG_API cg_status cg_conv_transpose3d_explain_shape(
-    const cg_conv_transpose3d_options *opts, const int64_t *input_shape,
+    const cg_conv_transpose3d_opts *opts, const int64_t *input_shape,
     int ndim, FILE *f);
 
 /** The constructor arguments of nn.Conv3d, in PyTorch's order. */
-typedef struct cg_conv3d_options {
+typedef struct cg_conv3d_opts {
     int64_t in_channels;
     int64_t out_channels;
     cg_ints kernel_size;
@@ -129,16 +129,16 @@ typedef struct cg_conv3d_options {
     const char *padding_mode; /* default "zeros" */
     const char *device;
     cg_dtype dtype;
-} cg_conv3d_options;
+} cg_conv3d_opts;
 
-CG_API cg_conv3d_options cg_conv3d_options(int64_t in_channels,
+CG_API cg_conv3d_opts cg_conv3d_options(int64_t in_channels,
                                            int64_t out_channels,
                                            cg_ints kernel_size);
-CG_API cg_status cg_conv3d_new(const cg_conv3d_options *opts,
+CG_API cg_status cg_conv3d_new(const cg_conv3d_opts *opts,
                                cg_module **out);
 CG_API cg_tensor *cg_conv3d_weight(const cg_module *m);
 CG_API cg_tensor *cg_conv3d_bias(const cg_module *m);
-CG_API const cg_conv3d_options *cg_conv3d_config(const cg_module *m);
+CG_API const cg_conv3d_opts *cg_conv3d_config(const cg_module *m);
 
 #ifdef __cplusplus
 }
