@@ -7,10 +7,10 @@
  * kernel paths held to each other; allocation failures; and
  * finite-difference gradient checks in float64 and complex128. */
 #include "testutil.h"
+#include "fixture.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* float32: PyTorch's kernels (oneDNN's GELU, Sleef's exp/tanh) differ
@@ -22,221 +22,8 @@
 #define UNTOUCHED ((cg_tensor *)(uintptr_t)0x5a5a5a5a)
 
 /* ======================================================================
- * Fixtures (the layout is described in gen_arith.py)
+ * The activations, as one signature
  * ====================================================================== */
-
-enum {
-    COL_SUITE,
-    COL_CASE,
-    COL_OP,
-    COL_VIEW_A,
-    COL_RG_A,
-    COL_VIEW_B,
-    COL_RG_B,
-    COL_S,
-    COL_S_IM,
-    COL_GRAD_FN,
-    COL_NEXT,
-    COL_SPECIAL,
-    COL_A,
-    COL_B,
-    COL_Y,
-    COL_GY,
-    COL_GA,
-    COL_GB,
-    NCOLS
-};
-
-/* The columns of the `i`-th "act" row of cases.tsv, in `text` (owned). */
-typedef struct act_case {
-    char *text;
-    char *col[NCOLS];
-} act_case;
-
-static const char *CASES = "ops/arith/cases.tsv";
-
-/* Rows of the "act" suite, counted with plain stdio: Check's asserts only
- * work inside a test. */
-static int count_cases(void)
-{
-    FILE *fp = fopen(tu_data_path(CASES), "r");
-    char line[1024];
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp))
-        n += strncmp(line, "act\t", 4) == 0;
-    if (fp)
-        fclose(fp);
-    return n > 0 ? n : 1; /* one failing test when the data is missing */
-}
-
-static void load_case(act_case *c, int i)
-{
-    c->text = tu_read_text(tu_data_path(CASES));
-    ck_assert_msg(c->text, "tests/data/%s is missing", CASES);
-    for (char *line = c->text; line; line = strchr(line, '\n')) {
-        if (*line == '\n')
-            line++;
-        if (strncmp(line, "act\t", 4) != 0 || i-- > 0)
-            continue;
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        for (int k = 0; k < NCOLS; k++) {
-            c->col[k] = line;
-            line = line ? strchr(line, '\t') : NULL;
-            if (line)
-                *line++ = '\0';
-        }
-        ck_assert_ptr_nonnull(c->col[NCOLS - 1]);
-        return;
-    }
-    ck_abort_msg("no activation case %d", i);
-}
-
-/* The tensor of a "<dt>:<offset>:<shape>" spec ("-": NULL), read from the
- * packed values file of its dtype. */
-static cg_tensor *spec_tensor(cg_tensor *const *values, const char *spec)
-{
-    static const char *dts[] = {"f32:", "f64:", "c64:", "c128:"};
-    if (strcmp(spec, "-") == 0)
-        return NULL;
-    int dt = -1;
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        if (strncmp(spec, dts[d], strlen(dts[d])) == 0)
-            dt = d;
-    ck_assert_int_ge(dt, 0);
-    char *p;
-    long long off = strtoll(strchr(spec, ':') + 1, &p, 10);
-    int64_t shape[CG_MAX_DIMS];
-    int ndim = 0;
-    for (p++; strcmp(p, "()") != 0;) {
-        shape[ndim++] = strtoll(p, &p, 10);
-        if (*p++ != 'x')
-            break;
-    }
-    const char *base = cg_tensor_data(values[dt]);
-    cg_tensor *t = NULL;
-    tu_ok(cg_tensor_from_data(base + (size_t)off * cg_dtype_size((cg_dtype)dt),
-                              shape, ndim, (cg_dtype)dt, &t));
-    return t;
-}
-
-/* NaN equals NaN, infinities exactly, else within the dtype's tolerance
- * scaled by max(1, max |ref|); dtypes and shapes must match. */
-static void assert_close(const cg_tensor *got, const cg_tensor *ref,
-                         const char *what)
-{
-    cg_dtype dt = cg_tensor_dtype(ref);
-    ck_assert_int_eq(cg_tensor_dtype(got), dt);
-    tu_assert_shape(got, cg_tensor_shape(ref), cg_tensor_dim(ref));
-    int64_t n = cg_tensor_numel(ref) * (cg_dtype_is_complex(dt) ? 2 : 1);
-    double *a = malloc((size_t)(n + 1) * sizeof *a);
-    double *b = malloc((size_t)(n + 1) * sizeof *b);
-    ck_assert(a && b);
-    tu_ok(cg_tensor_to_doubles(got, a, n));
-    tu_ok(cg_tensor_to_doubles(ref, b, n));
-    double scale = 1.0;
-    double tol = (dt == CG_FLOAT32 || dt == CG_COMPLEX64) ? TOL_F32 : TOL_F64;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(b[i]))
-            scale = fmax(scale, fabs(b[i]));
-    for (int64_t i = 0; i < n; i++) {
-        bool ok =
-            (isnan(a[i]) && isnan(b[i])) ||
-            (isinf(b[i]) ? a[i] == b[i] : fabs(a[i] - b[i]) <= tol * scale);
-        ck_assert_msg(ok, "%s: value %lld is %.17g, expected %.17g", what,
-                      (long long)i, a[i], b[i]);
-    }
-    free(a);
-    free(b);
-}
-
-static cg_status run_act(const char *op, cg_tensor *a, double s, cg_tensor **y)
-{
-    if (!strcmp(op, "relu"))
-        return cg_relu(a, y);
-    if (!strcmp(op, "leaky_relu"))
-        return cg_leaky_relu(a, s, y);
-    if (!strcmp(op, "sigmoid"))
-        return cg_sigmoid(a, y);
-    if (!strcmp(op, "tanh"))
-        return cg_tanh(a, y);
-    if (!strcmp(op, "gelu"))
-        return cg_gelu(a, NULL, y);
-    if (!strcmp(op, "gelu_tanh"))
-        return cg_gelu(a, "tanh", y);
-    ck_abort_msg("unknown activation %s", op);
-    return CG_ERR_VALUE;
-}
-
-START_TEST(test_fixture)
-{
-    static const char *files[CG_DTYPE_COUNT] = {
-        "ops/arith/values_f32.npy", "ops/arith/values_f64.npy",
-        "ops/arith/values_c64.npy", "ops/arith/values_c128.npy"};
-    act_case c = {0};
-    load_case(&c, _i);
-    cg_tensor *values[CG_DTYPE_COUNT];
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        values[d] = tu_load(files[d]);
-    const char *name = c.col[COL_CASE];
-    cg_tensor *a = spec_tensor(values, c.col[COL_A]);
-    cg_tensor *yref = spec_tensor(values, c.col[COL_Y]);
-    cg_tensor *gy = spec_tensor(values, c.col[COL_GY]);
-    cg_tensor *ga = spec_tensor(values, c.col[COL_GA]);
-    cg_tensor *av = NULL, *y = NULL;
-    tu_ok(cg_tensor_requires_grad_(a, true));
-    if (strcmp(c.col[COL_VIEW_A], "t") == 0)
-        tu_ok(cg_tensor_transpose(a, 0, -1, &av));
-    else if (strcmp(c.col[COL_VIEW_A], "step2") == 0)
-        tu_ok(cg_tensor_slice(a, -1, 0, INT64_MAX, 2, &av));
-    else
-        av = cg_tensor_retain(a);
-    cg_status st = run_act(c.col[COL_OP], av, strtod(c.col[COL_S], NULL), &y);
-    ck_assert_msg(st == CG_OK, "%s: %s", name, cg_last_error());
-    assert_close(y, yref, name);
-
-    const cg_node *fn = cg_tensor_grad_fn(y);
-    ck_assert_ptr_nonnull(fn);
-    ck_assert_str_eq(cg_node_name(fn), c.col[COL_GRAD_FN]);
-    ck_assert_int_eq(cg_node_num_next(fn), 1);
-    const cg_node *next = cg_node_next(fn, 0, NULL);
-    ck_assert_str_eq(next ? cg_node_name(next) : "None", c.col[COL_NEXT]);
-
-    tu_ok(cg_tensor_backward(y, gy, false));
-    char what[160];
-    snprintf(what, sizeof what, "%s: grad", name);
-    assert_close(cg_tensor_grad(a), ga, what);
-
-    cg_tensor *all[] = {a, yref, gy, ga, av, y};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        cg_tensor_release(all[i]);
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        cg_tensor_release(values[d]);
-    free(c.text);
-}
-END_TEST
-
-/* ======================================================================
- * Hand-written tests
- * ====================================================================== */
-
-/* shape filled with v0, v0 + step, ... (complex: imaginary parts
- * 0.5 - 0.25 * k). */
-static cg_tensor *ramp(const int64_t *shape, int ndim, cg_dtype dt, double v0,
-                       double step)
-{
-    cg_tensor *t = NULL;
-    tu_ok(cg_empty(shape, ndim, dt, &t));
-    int64_t idx[CG_MAX_DIMS] = {0};
-    for (int64_t k = 0; k < cg_tensor_numel(t); k++) {
-        double im = cg_dtype_is_complex(dt) ? 0.5 - 0.25 * (double)k : 0.0;
-        tu_ok(cg_tensor_set(t, idx, v0 + step * (double)k, im));
-        for (int d = ndim - 1; d >= 0 && ++idx[d] == shape[d]; d--)
-            idx[d] = 0;
-    }
-    return t;
-}
 
 typedef cg_status (*act_fn)(cg_tensor *, cg_tensor **);
 
@@ -264,6 +51,50 @@ static const struct {
     {"gelu", gelu, false, false},        {"gelu_tanh", gelu_tanh, false, false},
 };
 #define N_ACTS ((int)(sizeof acts / sizeof *acts))
+
+/* ======================================================================
+ * Fixtures: the "act" rows of tests/data/ops/arith (see gen_arith.py)
+ * ====================================================================== */
+
+static cg_status act_op(const tu_fixture_case *c, cg_tensor *const *in, int n,
+                        cg_tensor **y)
+{
+    const char *op = tu_fixture_field(c, "op");
+    ck_assert_int_eq(n, 1);
+    if (strcmp(op, "leaky_relu") == 0) /* the row's slope */
+        return cg_leaky_relu(in[0], tu_fixture_number(c, "s"), y);
+    if (strcmp(op, "gelu") == 0) /* approximate omitted */
+        return cg_gelu(in[0], NULL, y);
+    for (int i = 0; i < N_ACTS; i++)
+        if (strcmp(op, acts[i].name) == 0)
+            return acts[i].fn(in[0], y);
+    ck_abort_msg("unknown activation %s", op);
+    return CG_ERR_VALUE;
+}
+
+static const tu_fixture_set fixture_cases = {"ops/arith", "act", act_op,
+                                             TOL_F32, TOL_F64};
+
+/* ======================================================================
+ * Hand-written tests
+ * ====================================================================== */
+
+/* shape filled with v0, v0 + step, ... (complex: imaginary parts
+ * 0.5 - 0.25 * k). */
+static cg_tensor *ramp(const int64_t *shape, int ndim, cg_dtype dt, double v0,
+                       double step)
+{
+    cg_tensor *t = NULL;
+    tu_ok(cg_empty(shape, ndim, dt, &t));
+    int64_t idx[CG_MAX_DIMS] = {0};
+    for (int64_t k = 0; k < cg_tensor_numel(t); k++) {
+        double im = cg_dtype_is_complex(dt) ? 0.5 - 0.25 * (double)k : 0.0;
+        tu_ok(cg_tensor_set(t, idx, v0 + step * (double)k, im));
+        for (int d = ndim - 1; d >= 0 && ++idx[d] == shape[d]; d--)
+            idx[d] = 0;
+    }
+    return t;
+}
 
 /* The node saves its output (an alias with the same values) or its
  * input (the tensor itself), as PyTorch's ReluBackward0 saves `result` and
@@ -547,26 +378,16 @@ END_TEST
 Suite *activation_suite(void)
 {
     Suite *s = suite_create("activation");
-    TCase *tc = tcase_create("fixtures");
-    tcase_add_loop_test(tc, test_fixture, 0, count_cases());
-    suite_add_tcase(s, tc);
-    tc = tcase_create("autograd");
+    tu_fixture_tcase(s, "fixtures", &fixture_cases);
+    TCase *tc = tu_suite_tcase(s, "autograd", 0);
     tcase_add_test(tc, test_saved);
     tcase_add_test(tc, test_inplace_saved);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("kernels");
-    tcase_add_test(tc, test_strided_paths);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
+    tcase_add_test(tu_suite_tcase(s, "kernels", 60), test_strided_paths);
+    tc = tu_suite_tcase(s, "errors", 120);
     tcase_add_test(tc, test_complex_errors);
     tcase_add_test(tc, test_argument_errors);
     tcase_add_test(tc, test_alloc_sweep);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("gradcheck");
-    tcase_add_loop_test(tc, test_gradcheck, 0, N_ACTS);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
+    tcase_add_loop_test(tu_suite_tcase(s, "gradcheck", 120), test_gradcheck, 0,
+                        N_ACTS);
     return s;
 }

@@ -6,10 +6,10 @@
  * kernel paths held to each other, thread-count independence, allocation
  * failures, and finite-difference gradient checks. */
 #include "testutil.h"
+#include "fixture.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* float32: PyTorch's vectorised libm (Sleef) and summation order differ
@@ -21,197 +21,15 @@
 #define UNTOUCHED ((cg_tensor *)(uintptr_t)0x5a5a5a5a)
 
 /* ======================================================================
- * Fixtures: cases.tsv rows, tensors packed per dtype in values_<dt>.npy
+ * Fixtures: the "arith" rows of tests/data/ops/arith (see gen_arith.py)
  * ====================================================================== */
 
-enum {
-    COL_SUITE,
-    COL_CASE,
-    COL_OP,
-    COL_VIEW_A,
-    COL_RG_A,
-    COL_VIEW_B,
-    COL_RG_B,
-    COL_S,
-    COL_S_IM,
-    COL_GRAD_FN,
-    COL_NEXT,
-    COL_SPECIAL,
-    COL_A,
-    COL_B,
-    COL_Y,
-    COL_GY,
-    COL_GA,
-    COL_GB,
-    NCOLS
-};
-
-#define MAX_ROWS 1024
-
-typedef struct fixture {
-    char *text;
-    char *rows[MAX_ROWS][NCOLS];
-    int n;
-    cg_tensor *values[CG_DTYPE_COUNT];
-} fixture;
-
-/* Parses cases.tsv (header skipped) into tab-separated columns, in place. */
-static bool fx_parse(fixture *f)
+static cg_status arith_op(const tu_fixture_case *c, cg_tensor *const *in, int n,
+                          cg_tensor **y)
 {
-    f->text = tu_read_text(tu_data_path("ops/arith/cases.tsv"));
-    f->n = 0;
-    if (!f->text)
-        return false;
-    char *line = strchr(f->text, '\n');
-    while (line && *++line && f->n < MAX_ROWS) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        char *c = line;
-        for (int k = 0; k < NCOLS; k++) {
-            f->rows[f->n][k] = c;
-            char *tab = c ? strchr(c, '\t') : NULL;
-            if (tab)
-                *tab = '\0';
-            c = tab ? tab + 1 : NULL;
-        }
-        f->n++;
-        line = end;
-    }
-    return true;
-}
-
-/* The row index of the i-th case of `suite`, or -1. */
-static int fx_find(const fixture *f, const char *suite, int i)
-{
-    for (int r = 0; r < f->n; r++)
-        if (strcmp(f->rows[r][COL_SUITE], suite) == 0 && i-- == 0)
-            return r;
-    return -1;
-}
-
-/* Cases of `suite`, counted with plain stdio: Check's asserts (which
- * tu_read_text uses) only work inside a test. */
-static int fx_count(const char *suite)
-{
-    FILE *fp = fopen(tu_data_path("ops/arith/cases.tsv"), "r");
-    char line[1024];
-    size_t len = strlen(suite);
-    int n = 0;
-    while (fp && fgets(line, sizeof line, fp))
-        n += strncmp(line, suite, len) == 0 && line[len] == '\t';
-    if (fp)
-        fclose(fp);
-    return n > 0 ? n : 1; /* one failing test when the data is missing */
-}
-
-static void fx_load(fixture *f)
-{
-    static const char *names[CG_DTYPE_COUNT] = {
-        "ops/arith/values_f32.npy", "ops/arith/values_f64.npy",
-        "ops/arith/values_c64.npy", "ops/arith/values_c128.npy"};
-    ck_assert_msg(fx_parse(f), "tests/data/ops/arith/cases.tsv is missing");
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        f->values[d] = tu_load(names[d]);
-}
-
-static void fx_free(fixture *f)
-{
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        cg_tensor_release(f->values[d]);
-    free(f->text);
-}
-
-/* The tensor of a "<dt>:<offset>:<shape>" spec, or NULL for "-". */
-static cg_tensor *fx_tensor(const fixture *f, const char *spec)
-{
-    if (strcmp(spec, "-") == 0)
-        return NULL;
-    static const char *dts[] = {"f32", "f64", "c64", "c128"};
-    const char *colon = strchr(spec, ':');
-    ck_assert_ptr_nonnull(colon);
-    int dt = -1;
-    for (int d = 0; d < CG_DTYPE_COUNT; d++)
-        if ((size_t)(colon - spec) == strlen(dts[d]) &&
-            strncmp(spec, dts[d], strlen(dts[d])) == 0)
-            dt = d;
-    ck_assert_int_ge(dt, 0);
-    char *p;
-    long long off = strtoll(colon + 1, &p, 10);
-    ck_assert_int_eq(*p, ':');
-    p++;
-    int64_t shape[CG_MAX_DIMS];
-    int ndim = 0;
-    if (strcmp(p, "()") != 0) {
-        for (;;) {
-            shape[ndim++] = strtoll(p, &p, 10);
-            if (*p != 'x')
-                break;
-            p++;
-        }
-    }
-    const char *base = cg_tensor_data(f->values[dt]);
-    cg_tensor *t = NULL;
-    tu_ok(cg_tensor_from_data(base + (size_t)off * cg_dtype_size((cg_dtype)dt),
-                              shape, ndim, (cg_dtype)dt, &t));
-    return t;
-}
-
-/* The input seen by the op: the base itself or a view of it. */
-static cg_tensor *fx_view(cg_tensor *base, const char *view)
-{
-    cg_tensor *v = NULL;
-    if (strcmp(view, "t") == 0)
-        tu_ok(cg_tensor_transpose(base, 0, -1, &v));
-    else if (strcmp(view, "step2") == 0)
-        tu_ok(cg_tensor_slice(base, -1, 0, INT64_MAX, 2, &v));
-    else
-        v = cg_tensor_retain(base);
-    return v;
-}
-
-static double tol_of(cg_dtype dt)
-{
-    return (dt == CG_FLOAT32 || dt == CG_COMPLEX64) ? TOL_F32 : TOL_F64;
-}
-
-/* Like tu_assert_close, with NaN equal to NaN and infinities exact (the
- * "special" cases), and the dtype checked too. The tolerance is that of
- * the lower of ref's precision and `prec`'s (a float64 gradient of a
- * float32 result was computed in float32). */
-static void assert_close(const cg_tensor *got, const cg_tensor *ref,
-                         cg_dtype prec, const char *what)
-{
-    ck_assert_msg(cg_tensor_dtype(got) == cg_tensor_dtype(ref),
-                  "%s: dtype %s, expected %s", what,
-                  cg_dtype_name(cg_tensor_dtype(got)),
-                  cg_dtype_name(cg_tensor_dtype(ref)));
-    tu_assert_shape(got, cg_tensor_shape(ref), cg_tensor_dim(ref));
-    int64_t n = cg_tensor_numel(ref) *
-                (cg_dtype_is_complex(cg_tensor_dtype(ref)) ? 2 : 1);
-    double *a = malloc((size_t)(n + 1) * sizeof *a);
-    double *b = malloc((size_t)(n + 1) * sizeof *b);
-    ck_assert(a && b);
-    tu_ok(cg_tensor_to_doubles(got, a, n));
-    tu_ok(cg_tensor_to_doubles(ref, b, n));
-    double scale = 1.0, tol = fmax(tol_of(cg_tensor_dtype(ref)), tol_of(prec));
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(b[i]))
-            scale = fmax(scale, fabs(b[i]));
-    for (int64_t i = 0; i < n; i++) {
-        bool ok =
-            (isnan(a[i]) && isnan(b[i])) ||
-            (isinf(b[i]) ? a[i] == b[i] : fabs(a[i] - b[i]) <= tol * scale);
-        ck_assert_msg(ok, "%s: value %lld is %.17g, expected %.17g", what,
-                      (long long)i, a[i], b[i]);
-    }
-    free(a);
-    free(b);
-}
-
-static cg_status run_op(const char *op, cg_tensor *a, cg_tensor *b, double s,
-                        double s_im, cg_tensor **y)
-{
+    const char *op = tu_fixture_field(c, "op");
+    cg_tensor *a = in[0], *b = n > 1 ? in[1] : NULL;
+    double s = tu_fixture_number(c, "s");
     if (!strcmp(op, "add"))
         return cg_add(a, b, y);
     if (!strcmp(op, "sub"))
@@ -231,7 +49,7 @@ static cg_status run_op(const char *op, cg_tensor *a, cg_tensor *b, double s,
     if (!strcmp(op, "rsub_s"))
         return cg_rsub_scalar(a, s, y);
     if (!strcmp(op, "mul_cs"))
-        return cg_mul_complex_scalar(a, s, s_im, y);
+        return cg_mul_complex_scalar(a, s, tu_fixture_number(c, "s_im"), y);
     if (!strcmp(op, "neg"))
         return cg_neg(a, y);
     if (!strcmp(op, "exp"))
@@ -250,81 +68,8 @@ static cg_status run_op(const char *op, cg_tensor *a, cg_tensor *b, double s,
     return CG_ERR_VALUE;
 }
 
-/* "AccumulateGrad,None" for y's grad_fn, "-" without one. */
-static void next_names(const cg_tensor *y, char *buf, size_t size)
-{
-    const cg_node *fn = cg_tensor_grad_fn(y);
-    if (!fn) {
-        snprintf(buf, size, "-");
-        return;
-    }
-    buf[0] = '\0';
-    for (int i = 0; i < cg_node_num_next(fn); i++) {
-        int nr;
-        const cg_node *m = cg_node_next(fn, i, &nr);
-        size_t len = strlen(buf);
-        snprintf(buf + len, size - len, "%s%s", i ? "," : "",
-                 m ? cg_node_name(m) : "None");
-    }
-}
-
-/* Runs one fixture case: forward value and dtype, grad_fn and its edges,
- * then backward with the stored gradient and the inputs' gradients. */
-START_TEST(test_fixture)
-{
-    fixture *f = calloc(1, sizeof *f);
-    ck_assert_ptr_nonnull(f);
-    fx_load(f);
-    int r = fx_find(f, "arith", _i);
-    ck_assert_int_ge(r, 0);
-    char **c = f->rows[r];
-    const char *name = c[COL_CASE];
-    cg_tensor *a = fx_tensor(f, c[COL_A]), *b = fx_tensor(f, c[COL_B]);
-    cg_tensor *yref = fx_tensor(f, c[COL_Y]), *gy = fx_tensor(f, c[COL_GY]);
-    cg_tensor *ga = fx_tensor(f, c[COL_GA]), *gb = fx_tensor(f, c[COL_GB]);
-    tu_ok(cg_tensor_requires_grad_(a, c[COL_RG_A][0] == '1'));
-    cg_tensor *av = fx_view(a, c[COL_VIEW_A]), *bv = NULL;
-    if (b) {
-        tu_ok(cg_tensor_requires_grad_(b, c[COL_RG_B][0] == '1'));
-        bv = fx_view(b, c[COL_VIEW_B]);
-    }
-    cg_tensor *y = NULL;
-    cg_status st = run_op(c[COL_OP], av, bv, strtod(c[COL_S], NULL),
-                          strtod(c[COL_S_IM], NULL), &y);
-    ck_assert_msg(st == CG_OK, "%s: %s", name, cg_last_error());
-    assert_close(y, yref, cg_tensor_dtype(yref), name);
-
-    const cg_node *fn = cg_tensor_grad_fn(y);
-    ck_assert_str_eq(fn ? cg_node_name(fn) : "-", c[COL_GRAD_FN]);
-    char next[256];
-    next_names(y, next, sizeof next);
-    ck_assert_msg(strcmp(next, c[COL_NEXT]) == 0, "%s: next %s, expected %s",
-                  name, next, c[COL_NEXT]);
-
-    if (cg_tensor_requires_grad(y)) {
-        tu_ok(cg_tensor_backward(y, gy, false));
-        char what[160];
-        snprintf(what, sizeof what, "%s: grad a", name);
-        cg_dtype prec = cg_tensor_dtype(yref);
-        if (ga)
-            assert_close(cg_tensor_grad(a), ga, prec, what);
-        else
-            ck_assert_ptr_null(cg_tensor_grad(a));
-        snprintf(what, sizeof what, "%s: grad b", name);
-        if (gb)
-            assert_close(cg_tensor_grad(b), gb, prec, what);
-        else if (b)
-            ck_assert_ptr_null(cg_tensor_grad(b));
-    } else {
-        ck_assert(!ga && !gb);
-    }
-    cg_tensor *all[] = {a, b, yref, gy, ga, gb, av, bv, y};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        cg_tensor_release(all[i]);
-    fx_free(f);
-    free(f);
-}
-END_TEST
+static const tu_fixture_set fixture_cases = {"ops/arith", "arith", arith_op,
+                                             TOL_F32, TOL_F64};
 
 /* ======================================================================
  * Helpers for the hand-written tests
@@ -1118,34 +863,23 @@ END_TEST
 Suite *arithmetic_suite(void)
 {
     Suite *s = suite_create("arithmetic");
-    TCase *tc = tcase_create("fixtures");
-    tcase_add_loop_test(tc, test_fixture, 0, fx_count("arith"));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("rules");
+    tu_fixture_tcase(s, "fixtures", &fixture_cases);
+    TCase *tc = tu_suite_tcase(s, "rules", 0);
     tcase_add_test(tc, test_broadcast_shapes);
     tcase_add_test(tc, test_promotion);
     tcase_add_test(tc, test_scalar_rounding);
     tcase_add_test(tc, test_empty_and_scalar);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("autograd");
+    tc = tu_suite_tcase(s, "autograd", 0);
     tcase_add_test(tc, test_graph);
     tcase_add_test(tc, test_inplace_saved);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("kernels");
+    tc = tu_suite_tcase(s, "kernels", 60);
     tcase_add_test(tc, test_strided_paths);
     tcase_add_test(tc, test_large_and_threads);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
+    tc = tu_suite_tcase(s, "errors", 120);
     tcase_add_test(tc, test_broadcast_errors);
     tcase_add_test(tc, test_null_args);
     tcase_add_test(tc, test_alloc_sweep);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("gradcheck");
-    tcase_add_loop_test(tc, test_gradcheck, 0,
+    tcase_add_loop_test(tu_suite_tcase(s, "gradcheck", 120), test_gradcheck, 0,
                         (int)(sizeof gc_cases / sizeof *gc_cases));
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
     return s;
 }

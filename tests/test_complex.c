@@ -13,11 +13,9 @@
  *   gradcheck  finite differences (complex128 in, float64 in)
  */
 #include "testutil.h"
+#include "fixture.h"
 #include "tensor_internal.h"
 
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* views and complex() only move values; sum_to adds a few */
@@ -25,274 +23,29 @@
 #define TOL_F64 1e-14
 
 /* ======================================================================
- * The fixture table (same format in test_matmul.c, test_cat.c,
- * test_softmax.c, test_complex.c; see gen_reduce.py)
- * ====================================================================== */
-
-enum { FX_MAX_IN = 8 };
-
-typedef struct fx_case {
-    char *line; /* owned; the fields point into it */
-    const char *op, *args, *chain, *y, *gy;
-    char *views[FX_MAX_IN], *inputs[FX_MAX_IN], *grads[FX_MAX_IN];
-    int n;
-} fx_case;
-
-static char *fx_text(void)
-{
-    char *s = tu_read_text(tu_data_path("ops/reduce/cases.tsv"));
-    ck_assert_msg(s != NULL, "cannot read ops/reduce/cases.tsv");
-    return s;
-}
-
-/* The `k`-th line (0-based, after the header) whose suite is `suite`,
- * as a malloc'd copy; NULL when there are fewer. */
-static char *fx_line(const char *text, const char *suite, int k)
-{
-    size_t sl = strlen(suite);
-    const char *s = strchr(text, '\n');
-    while (s && *++s) {
-        const char *e = strchr(s, '\n');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        if (len > sl && strncmp(s, suite, sl) == 0 && s[sl] == '\t' &&
-            k-- == 0) {
-            char *line = malloc(len + 1);
-            ck_assert_ptr_nonnull(line);
-            memcpy(line, s, len);
-            line[len] = '\0';
-            return line;
-        }
-        s = e;
-    }
-    return NULL;
-}
-
-/* Rows of `suite`, counted without Check's asserts (which cannot run
- * while the suite is being built). */
-static int fx_count(const char *suite)
-{
-    FILE *f = fopen(tu_data_path("ops/reduce/cases.tsv"), "r");
-    char line[4096];
-    size_t sl = strlen(suite);
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n += strncmp(line, suite, sl) == 0 && line[sl] == '\t';
-    if (f)
-        fclose(f);
-    return n;
-}
-
-/* Splits s at `sep` in place into at most `max` fields. */
-static int split(char *s, char sep, char **f, int max)
-{
-    int n = 0;
-    if (*s == '\0')
-        return 0;
-    for (;;) {
-        ck_assert_int_lt(n, max);
-        f[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            return n;
-        *e = '\0';
-        s = e + 1;
-    }
-}
-
-static void fx_get(const char *suite, int k, fx_case *c)
-{
-    char *text = fx_text();
-    memset(c, 0, sizeof *c);
-    c->line = fx_line(text, suite, k);
-    free(text);
-    ck_assert_msg(c->line != NULL, "no %s case %d", suite, k);
-    char *f[10];
-    ck_assert_int_eq(split(c->line, '\t', f, 10), 10);
-    c->op = f[2];
-    c->args = f[3];
-    c->chain = f[5];
-    c->y = f[7];
-    c->gy = f[8];
-    c->n = split(f[4], ',', c->views, FX_MAX_IN);
-    ck_assert_int_eq(split(f[6], ' ', c->inputs, FX_MAX_IN), c->n);
-    ck_assert_int_eq(split(f[9], ' ', c->grads, FX_MAX_IN), c->n);
-}
-
-/* A tensor named "<dtype>:<offset>:<shape>" in the values files. */
-static cg_tensor *fx_tensor(const char *name)
-{
-    static const char *dts[] = {"f32", "f64", "c64", "c128"};
-    char dt[8];
-    long long off;
-    int pos = 0;
-    ck_assert_int_eq(sscanf(name, "%7[^:]:%lld:%n", dt, &off, &pos), 2);
-    int d = 0;
-    while (d < 4 && strcmp(dts[d], dt) != 0)
-        d++;
-    ck_assert_int_lt(d, 4);
-    int64_t shape[CG_MAX_DIMS];
-    int ndim = 0;
-    const char *s = name + pos;
-    if (strcmp(s, "()") != 0) {
-        for (;;) {
-            shape[ndim++] = strtoll(s, (char **)&s, 10);
-            if (*s != 'x')
-                break;
-            s++;
-        }
-    }
-    char file[64];
-    snprintf(file, sizeof file, "ops/reduce/values_%s.npy", dt);
-    cg_tensor *all = tu_load(file), *t = NULL;
-    size_t el = cg_dtype_size((cg_dtype)d);
-    tu_ok(cg_tensor_from_data((char *)cg_tensor_data(all) + (size_t)off * el,
-                              shape, ndim, (cg_dtype)d, &t));
-    cg_tensor_release(all);
-    return t;
-}
-
-/* Appends node n's chain, in gen_reduce.py's notation, to buf. */
-static void chain_of(const cg_node *n, char *buf, size_t cap)
-{
-    size_t len = strlen(buf);
-    if (!n) {
-        snprintf(buf + len, cap - len, "None");
-        return;
-    }
-    snprintf(buf + len, cap - len, "%s", cg_node_name(n));
-    int k = cg_node_num_next(n);
-    if (k == 0 || strcmp(cg_node_name(n), "AccumulateGrad") == 0)
-        return;
-    strncat(buf, "(", cap - strlen(buf) - 1);
-    for (int i = 0; i < k; i++) {
-        int nr = 0;
-        const cg_node *m = cg_node_next(n, i, &nr);
-        if (i)
-            strncat(buf, ", ", cap - strlen(buf) - 1);
-        chain_of(m, buf, cap);
-        if (m && nr) {
-            len = strlen(buf);
-            snprintf(buf + len, cap - len, "#%d", nr);
-        }
-    }
-    strncat(buf, ")", cap - strlen(buf) - 1);
-}
-
-static double tol_of(const cg_tensor *t)
-{
-    cg_dtype dt = cg_tensor_dtype(t);
-    return dt == CG_FLOAT32 || dt == CG_COMPLEX64 ? TOL_F32 : TOL_F64;
-}
-
-/* tu_assert_close, where nan matches nan and an infinity itself (PyTorch
- * gives nan for the mean of nothing and for softmax of a line with +inf). */
-static void fx_close(const cg_tensor *got, const cg_tensor *ref,
-                     const char *what)
-{
-    tu_assert_shape(got, cg_tensor_shape(ref), cg_tensor_dim(ref));
-    int64_t n = cg_tensor_numel(ref) *
-                (cg_dtype_is_complex(cg_tensor_dtype(ref)) ? 2 : 1);
-    double *a = malloc((size_t)(n + 1) * sizeof *a);
-    double *b = malloc((size_t)(n + 1) * sizeof *b);
-    ck_assert(a && b);
-    tu_ok(cg_tensor_to_doubles(got, a, n));
-    tu_ok(cg_tensor_to_doubles(ref, b, n));
-    double scale = 1.0, tol = tol_of(ref);
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(b[i]))
-            scale = fmax(scale, fabs(b[i]));
-    for (int64_t i = 0; i < n; i++) {
-        bool ok = isnan(b[i])   ? isnan(a[i])
-                  : isinf(b[i]) ? a[i] == b[i]
-                                : fabs(a[i] - b[i]) <= tol * scale;
-        ck_assert_msg(ok, "%s: value %lld is %.17g, expected %.17g", what,
-                      (long long)i, a[i], b[i]);
-    }
-    free(a);
-    free(b);
-}
-
-typedef cg_status (*fx_op)(const fx_case *c, cg_tensor **in, cg_tensor **out);
-
-/* Loads a case, builds the inputs (views of leaves), runs op, and checks
- * y, its chain, and the leaves' gradients after y.backward(gy). */
-static void fx_run(const char *suite, int k, fx_op op)
-{
-    fx_case c;
-    fx_get(suite, k, &c);
-    cg_tensor *base[FX_MAX_IN], *in[FX_MAX_IN], *y = NULL;
-    for (int i = 0; i < c.n; i++) {
-        base[i] = fx_tensor(c.inputs[i]);
-        tu_ok(cg_tensor_requires_grad_(base[i], !strchr(c.views[i], '!')));
-        switch (c.views[i][0]) {
-        case 'T':
-            tu_ok(cg_tensor_transpose(base[i], -2, -1, &in[i]));
-            break;
-        case 'S':
-            tu_ok(cg_tensor_slice(base[i], 0, 0, INT64_MAX, 2, &in[i]));
-            break;
-        default:
-            in[i] = cg_tensor_retain(base[i]);
-        }
-    }
-    tu_ok(op(&c, in, &y));
-    cg_tensor *yref = fx_tensor(c.y);
-    ck_assert_int_eq(cg_tensor_dtype(y), cg_tensor_dtype(yref));
-    fx_close(y, yref, c.y);
-    char chain[4096] = "";
-    if (cg_tensor_grad_fn(y))
-        chain_of(cg_tensor_grad_fn(y), chain, sizeof chain);
-    else
-        strcpy(chain, "-");
-    ck_assert_str_eq(chain, c.chain);
-    if (cg_tensor_requires_grad(y)) {
-        cg_tensor *gy = fx_tensor(c.gy);
-        tu_ok(cg_tensor_backward(y, gy, false));
-        cg_tensor_release(gy);
-    }
-    for (int i = 0; i < c.n; i++) {
-        if (strcmp(c.grads[i], "-") == 0) {
-            ck_assert_ptr_null(cg_tensor_grad(base[i]));
-            continue;
-        }
-        cg_tensor *g = fx_tensor(c.grads[i]);
-        ck_assert_msg(cg_tensor_grad(base[i]) != NULL, "no grad of input %d",
-                      i);
-        ck_assert_int_eq(cg_tensor_dtype(cg_tensor_grad(base[i])),
-                         cg_tensor_dtype(g));
-        fx_close(cg_tensor_grad(base[i]), g, c.grads[i]);
-        cg_tensor_release(g);
-    }
-    for (int i = 0; i < c.n; i++) {
-        cg_tensor_release(in[i]);
-        cg_tensor_release(base[i]);
-    }
-    cg_tensor_release(yref);
-    cg_tensor_release(y);
-    free(c.line);
-}
-
-/* ======================================================================
  * torch
  * ====================================================================== */
 
-static cg_status complex_op(const fx_case *c, cg_tensor **in, cg_tensor **out)
+static cg_status complex_op(const tu_fixture_case *c, cg_tensor *const *in,
+                            int n, cg_tensor **out)
 {
-    if (strcmp(c->op, "view_as_real") == 0)
+    const char *op = tu_fixture_field(c, "op");
+    if (strcmp(op, "complex") == 0) {
+        ck_assert_int_eq(n, 2);
+        return cg_complex(in[0], in[1], out);
+    }
+    ck_assert_int_eq(n, 1);
+    if (strcmp(op, "view_as_real") == 0)
         return cg_view_as_real(in[0], out);
-    if (strcmp(c->op, "real") == 0)
+    if (strcmp(op, "real") == 0)
         return cg_real(in[0], out);
-    if (strcmp(c->op, "imag") == 0)
-        return cg_imag(in[0], out);
-    ck_assert_str_eq(c->op, "complex");
-    return cg_complex(in[0], in[1], out);
+    ck_assert_str_eq(op, "imag");
+    return cg_imag(in[0], out);
 }
 
-START_TEST(test_torch)
-{
-    fx_run("complex", _i, complex_op);
-}
-END_TEST
+/* The "complex" rows of tests/data/ops/reduce (see gen_reduce.py). */
+static const tu_fixture_set torch_cases = {"ops/reduce", "complex", complex_op,
+                                           TOL_F32, TOL_F64};
 
 /* ======================================================================
  * views
@@ -563,23 +316,12 @@ END_TEST
 Suite *complex_suite(void)
 {
     Suite *s = suite_create("complex");
-    TCase *tc = tcase_create("torch");
-    tcase_add_loop_test(tc, test_torch, 0, fx_count("complex"));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("views");
+    tu_fixture_tcase(s, "torch", &torch_cases);
+    TCase *tc = tu_suite_tcase(s, "views", 0);
     tcase_add_test(tc, test_views);
     tcase_add_test(tc, test_real_of_real);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("errors");
-    tcase_add_test(tc, test_errors);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("alloc");
-    tcase_add_test(tc, test_alloc);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("gradcheck");
-    tcase_add_test(tc, test_gradcheck);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
+    tcase_add_test(tu_suite_tcase(s, "errors", 0), test_errors);
+    tcase_add_test(tu_suite_tcase(s, "alloc", 120), test_alloc);
+    tcase_add_test(tu_suite_tcase(s, "gradcheck", 120), test_gradcheck);
     return s;
 }
