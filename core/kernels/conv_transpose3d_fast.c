@@ -1,0 +1,1216 @@
+/*
+ * conv_transpose3d_fast.c -- fast ConvTranspose3d forward, backward-data
+ * and backward-weights+bias for float32 and float64 (complex convolutions
+ * are composed of these in convolution.c), on the thread pool, with the
+ * micro-kernels of ct3d_template.h (portable C, AVX2, AVX-512). Mirrors
+ * what PyTorch 1.13's slow_conv_transpose3d computes; the algorithm is our
+ * own (PyTorch runs vol2col + GEMM + col2vol).
+ *
+ * Letters as in conv_internal.h: x (N, Cin, in...), w (Cin, Cog, k...),
+ * y (N, Cout, out...), G groups, Cig = Cin/G, Cog = Cout/G, K3 = kD*kH*kW.
+ * Per axis, output o, input i and tap t are related by
+ *     o = i*s - p + t*d.
+ *
+ * Forward, by output phase. Along an axis, output o = j*s + r has phase
+ * r = o mod s; tap t reaches phase r iff t*d = r + p (mod s), and then
+ * reads input i = j + off(t) with off(t) = (r + p - t*d)/s. Within a phase
+ * every tap is a shift, consecutive outputs read consecutive inputs, and
+ * no product with an inserted zero is ever formed. x is copied once into
+ * a zero-padded buffer (no bounds tests in the inner loop; skipped when no
+ * tap can leave x), then for each (n, group, phase-D, phase-H, row j_D)
+ *     y[co, o] = b[co] + sum over taps of the phase, ci of
+ *                w[ci, co, t] * xpad[ci, j + off(t)]
+ * with vectors along W and a register tile of MR output channels x NR
+ * row-vectors. For stride_W = 2 the tile holds both W-phases of the same
+ * rows and interleaves them in registers, so y is written contiguously
+ * and exactly once; other strides store lane by lane.
+ *
+ * Backward-data is conv3d(gy, w) cropped: gx[ci, i] = sum over t, co of
+ * w[ci, co, t] * gy[co, i*s - p + t*d]. gy is first rearranged once into a
+ * phase-split, zero-padded copy gyp[n][co][phase][u] with
+ *     gy[o = s*(u + qmin) + r] at phase r, position u,
+ * where tap t reads phase r(t) = (t*d - p) mod s at u = i + q(t) - qmin,
+ * q(t) = floor((t*d - p)/s): again every tap is a shift along every axis,
+ * and the same micro-kernel runs with MR input channels and vectors along
+ * the input's W.
+ *
+ * Backward-weights: gw[ci, co, t] = sum over n, i of x[ci, i] *
+ * gyp[co, r(t), i + q(t) - qmin], vectors along the input's W rows, a
+ * register tile of MR ci x NR co partial-sum vectors walking the rows in
+ * a fixed order (blocked, with the partial tile kept in memory between
+ * blocks, which does not change the order), lanes summed at the end.
+ * grad_bias: per-(n, channel) sums of gy in a fixed order, combined in n
+ * order.
+ *
+ * Threads: each parallel loop cuts its work into chunks by the problem
+ * size only -- (n, group, row plane) for forward and backward-data,
+ * (group, ci block, tap) for backward-weights -- and each output element
+ * belongs to one chunk, computed in a fixed order: results are bitwise
+ * identical for any thread count (for one instruction set).
+ */
+#include "conv_transpose3d_fast.h"
+
+#include "ct3d_isa.h"
+#include "simd_internal.h"
+#include "threadpool_internal.h"
+
+#include <string.h>
+
+/* ======================================================================
+ * Small helpers
+ * ====================================================================== */
+
+static int64_t floor_div(int64_t a, int64_t b) /* b > 0 */
+{
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+static int64_t ceil_div(int64_t a, int64_t b) /* b > 0 */
+{
+    return -floor_div(-a, b);
+}
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static const ct_isa *isa_for(cg_dtype dt)
+{
+    bool f32 = dt == CG_FLOAT32;
+    switch (cg__simd_level()) {
+    case CG_SIMD_AVX512:
+        if (cg__ct3d_avx512_f32.nw > 0)
+            return f32 ? &cg__ct3d_avx512_f32 : &cg__ct3d_avx512_f64;
+        break;
+    case CG_SIMD_AVX2:
+        if (cg__ct3d_avx2_f32.nw > 0)
+            return f32 ? &cg__ct3d_avx2_f32 : &cg__ct3d_avx2_f64;
+        break;
+    default:
+        break;
+    }
+    return f32 ? &cg__ct3d_portable_f32 : &cg__ct3d_portable_f64;
+}
+
+/* The vector width that pads a row of `len` elements least (the widest on
+ * a tie: fewer instructions for the same lanes). */
+static const ct_width *width_for(const ct_isa *isa, int64_t len)
+{
+    const ct_width *best = isa->w[0];
+    int64_t best_len = ceil_div(len, best->V) * best->V;
+    for (int i = 1; i < isa->nw; i++) {
+        int64_t l = ceil_div(len, isa->w[i]->V) * isa->w[i]->V;
+        if (l < best_len) {
+            best = isa->w[i];
+            best_len = l;
+        }
+    }
+    return best;
+}
+
+static cg_status check_dtype(cg_dtype dt, const char *fn)
+{
+    if (dt == CG_FLOAT32 || dt == CG_FLOAT64)
+        return CG_OK;
+    return cg__error(CG_ERR_RUNTIME,
+                     "internal error: %s has no %s kernel (float32 and "
+                     "float64 only)",
+                     fn, cg_dtype_name(dt));
+}
+
+/* Outputs at least this large are written with non-temporal stores: they
+ * are not read back by the kernel, and would only evict its inputs. */
+#define STREAM_BYTES ((size_t)4 << 20)
+
+/* Scratch blocks freed together. */
+typedef struct scratch {
+    void *p[8];
+    int n;
+} scratch;
+
+static void *scratch_alloc(scratch *s, int64_t count, size_t size)
+{
+    if (count < 0 || (uint64_t)count > SIZE_MAX / size / 2 ||
+        s->n == (int)(sizeof s->p / sizeof s->p[0]))
+        return NULL;
+    void *p = cg__malloc((size_t)count * size + 64);
+    if (p)
+        s->p[s->n++] = p;
+    return p;
+}
+static void scratch_free(scratch *s)
+{
+    for (int i = 0; i < s->n; i++)
+        cg__free(s->p[i]);
+    s->n = 0;
+}
+static cg_status nomem(int64_t count, size_t size)
+{
+    return cg__error_nomem(count > 0 ? (size_t)count * size : 0);
+}
+
+static inline void put(void *dst, int64_t i, size_t esz, double v)
+{
+    if (esz == 4)
+        ((float *)dst)[i] = (float)v;
+    else
+        ((double *)dst)[i] = v;
+}
+static inline void copy_el(void *dst, int64_t i, const void *src, int64_t j,
+                           size_t esz)
+{
+    if (esz == 4)
+        ((float *)dst)[i] = ((const float *)src)[j];
+    else
+        ((double *)dst)[i] = ((const double *)src)[j];
+}
+
+/* Valid input range [lo, hi) along an axis for tap t: outputs
+ * o = i*s - p + t*d inside [0, out). */
+static void valid_range(int64_t in, int64_t out, int64_t s, int64_t p,
+                        int64_t d, int64_t t, int64_t *lo, int64_t *hi)
+{
+    int64_t base = t * d - p; /* o = i*s + base */
+    *lo = max64(0, ceil_div(-base, s));
+    *hi = min64(in, ceil_div(out - base, s));
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* ======================================================================
+ * Forward
+ * ====================================================================== */
+
+/* One axis of the forward, by output phase. */
+typedef struct fwd_axis {
+    int64_t s;
+    int64_t *J;     /* [s] outputs of phase r: o = j*s + r, j < J[r] */
+    int64_t *first; /* [s + 1] taps of phase r: tap[first[r] .. first[r+1]) */
+    int64_t *tap;   /* [k] taps sorted by phase, then t */
+    int64_t *off;   /* [k] input offset of each: i = j + off */
+    int64_t lo;     /* padded x: lo zeros before index 0 */
+    int64_t X;      /* padded length */
+    int64_t Jmax;
+} fwd_axis;
+
+/* Fills a fwd_axis for one spatial axis; `mem` holds 3s + 1 + 2k int64. */
+static void fwd_axis_init(fwd_axis *ax, int64_t in, int64_t out, int64_t k,
+                          int64_t s, int64_t p, int64_t d, int64_t *mem)
+{
+    ax->s = s;
+    ax->J = mem;
+    ax->first = mem + s;
+    ax->tap = mem + 2 * s + 1;
+    ax->off = mem + 2 * s + 1 + k;
+    int64_t n = 0, omin = 0, omax = 0;
+    bool any = false;
+    ax->Jmax = 0;
+    for (int64_t r = 0; r < s; r++) {
+        ax->J[r] = out > r ? ceil_div(out - r, s) : 0;
+        ax->Jmax = max64(ax->Jmax, ax->J[r]);
+        ax->first[r] = n;
+        for (int64_t t = 0; t < k; t++) {
+            int64_t e = r + p - t * d;
+            if (floor_div(e, s) * s != e)
+                continue;
+            ax->tap[n] = t;
+            ax->off[n] = e / s;
+            omin = any ? min64(omin, ax->off[n]) : ax->off[n];
+            omax = any ? max64(omax, ax->off[n]) : ax->off[n];
+            any = true;
+            n++;
+        }
+    }
+    ax->first[s] = n;
+    /* reads j + off for j < J[r] (and junk lanes of a P = 2 tile past the
+     * shorter W-phase): from omin to Jmax - 1 + omax */
+    ax->lo = max64(0, -omin);
+    ax->X = ax->lo + max64(in, any ? ax->Jmax + omax : 0);
+}
+
+typedef struct fwd_ctx {
+    const cg_conv_geom *g;
+    size_t esz;
+    const ct_width *cw;
+    int mri, MR, P, nr;
+    int64_t nmb;        /* channel blocks of MR per group */
+    fwd_axis ax[3];
+    /* x as the kernels read it: padded copy or x itself */
+    const char *xp;
+    int64_t Xhw, Xplane; /* padded plane sizes */
+    const void *x;       /* for the copy */
+    char *xpad;          /* NULL: x is read directly */
+    /* packed weights [G][nmb][K3][Cig][MR], bias [G][nmb*MR] */
+    const char *wp;
+    const char *bp;
+    /* taps of each phase triple, in td, th, tw order */
+    int64_t *ph_start;   /* [sD*sH*sW] */
+    int64_t *toff, *wofs; /* [K3] */
+    void *y;
+    int64_t items;       /* (n, g, jd, rd, rh) */
+    int stream;          /* y is big: non-temporal stores */
+} fwd_ctx;
+
+/* The padded copy of x, one (n, ci) plane per chunk. */
+static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const fwd_ctx *c = vctx;
+    const cg_conv_geom *g = c->g;
+    const size_t esz = c->esz;
+    const fwd_axis *A = c->ax;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    for (int64_t pl = b; pl < e; pl++) {
+        const char *src = (const char *)c->x + (size_t)(pl * ID * IH * IW) * esz;
+        char *dst = c->xpad + (size_t)(pl * c->Xplane) * esz;
+        for (int64_t ud = 0; ud < A[0].X; ud++) {
+            int64_t id = ud - A[0].lo;
+            for (int64_t uh = 0; uh < A[1].X; uh++) {
+                int64_t ih = uh - A[1].lo;
+                char *row = dst + (size_t)((ud * A[1].X + uh) * A[2].X) * esz;
+                if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                    memset(row, 0, (size_t)A[2].X * esz);
+                    continue;
+                }
+                memset(row, 0, (size_t)A[2].lo * esz);
+                memcpy(row + (size_t)A[2].lo * esz,
+                       src + (size_t)((id * IH + ih) * IW) * esz,
+                       (size_t)IW * esz);
+                memset(row + (size_t)(A[2].lo + IW) * esz, 0,
+                       (size_t)(A[2].X - A[2].lo - IW) * esz);
+            }
+        }
+    }
+}
+
+/* Runs the tiles of one group of rows: nvec vectors (jh, v), nvw per row.
+ * P == 2: both W-phases at once. */
+static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
+                     int64_t jd, int64_t rd, int64_t rh, int64_t rw,
+                     int64_t JH, int64_t nvw)
+{
+    const cg_conv_geom *g = c->g;
+    const fwd_axis *A = c->ax;
+    const int V = c->cw->V, MR = c->MR;
+    const size_t esz = c->esz;
+    const int64_t OH = g->out[1], OW = g->out[2];
+    const int64_t od = jd * A[0].s + rd;
+    const int64_t nvec = JH * nvw;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    int64_t roff[CT_NR_CAP], doff[CT_NR_CAP];
+    int nvalid[CT_NR_CAP];
+    a->roff = roff;
+    a->doff = doff;
+    a->nvalid = nvalid;
+    a->src = c->xp + (size_t)((n * g->Cin + gi * Cig) * c->Xplane) * esz;
+    const int64_t rowbase = (jd + A[0].lo) * c->Xhw;
+    for (int64_t q0 = 0; q0 < nvec; q0 += c->nr) {
+        const int nr = (int)min64(c->nr, nvec - q0);
+        for (int r = 0; r < nr; r++) {
+            int64_t q = q0 + r, jh = q / nvw, v = q % nvw;
+            int64_t oh = jh * A[1].s + rh;
+            roff[r] = rowbase + (jh + A[1].lo) * A[2].X + A[2].lo + v * V;
+            if (c->P == 2) {
+                doff[r] = (od * OH + oh) * OW + 2 * v * V;
+                nvalid[r] = (int)min64(2 * V, OW - 2 * v * V);
+            } else {
+                doff[r] = (od * OH + oh) * OW + v * V * A[2].s + rw;
+                nvalid[r] = (int)min64(V, A[2].J[rw] - v * V);
+            }
+        }
+        ct_os_fn fn = c->cw->os[c->mri][c->P - 1][nr];
+        for (int64_t mb = 0; mb < c->nmb; mb++) {
+            a->wp = c->wp + (size_t)((gi * c->nmb + mb) * K3 * Cig * MR) * esz;
+            a->bias = c->bp ? c->bp + (size_t)((gi * c->nmb + mb) * MR) * esz
+                            : NULL;
+            a->dst = (char *)c->y +
+                     (size_t)((n * g->Cout + gi * Cog + mb * MR) *
+                              g->out[0] * OH * OW) *
+                         esz;
+            a->mvalid = (int)min64(MR, Cog - mb * MR);
+            fn(a);
+        }
+    }
+}
+
+/* The taps of phase triple (rd, rh, rw) whose D-input row jd + off is
+ * inside x: a contiguous range of that phase's list. */
+static void fwd_taps(const fwd_ctx *c, int64_t jd, int64_t rd, int64_t rh,
+                     int64_t rw, ct_os_args *a, int slot)
+{
+    const fwd_axis *A = c->ax;
+    const int64_t ph = (rd * A[1].s + rh) * A[2].s + rw;
+    const int64_t nh = A[1].first[rh + 1] - A[1].first[rh];
+    const int64_t nw = A[2].first[rw + 1] - A[2].first[rw];
+    int64_t a0 = 0, a1 = 0, ndt = A[0].first[rd + 1] - A[0].first[rd];
+    /* offsets decrease with t: valid ones are contiguous */
+    bool seen = false;
+    for (int64_t i = 0; i < ndt; i++) {
+        int64_t id = jd + A[0].off[A[0].first[rd] + i];
+        bool ok = id >= 0 && id < c->g->in[0];
+        if (ok && !seen) {
+            a0 = i;
+            seen = true;
+        }
+        if (ok)
+            a1 = i + 1;
+    }
+    if (!seen)
+        a0 = a1 = 0;
+    int64_t s0 = c->ph_start[ph] + a0 * nh * nw;
+    a->nt[slot] = (int)((a1 - a0) * nh * nw);
+    a->toff[slot] = c->toff + s0;
+    a->wofs[slot] = c->wofs + s0;
+}
+
+static void fwd_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const fwd_ctx *c = vctx;
+    const cg_conv_geom *g = c->g;
+    const fwd_axis *A = c->ax;
+    const int V = c->cw->V;
+    ct_os_args a;
+    memset(&a, 0, sizeof a);
+    a.C = g->Cin / g->G;
+    a.cstride = c->Xplane;
+    a.dmstride = g->out[0] * g->out[1] * g->out[2];
+    a.dstride = A[2].s;
+    a.stream = c->stream;
+    for (int64_t it = b; it < e; it++) {
+        /* item = (((n*G + gi)*Jmax_D + jd)*sD + rd)*sH + rh */
+        int64_t rest = it;
+        int64_t rh = rest % A[1].s;
+        rest /= A[1].s;
+        int64_t rd = rest % A[0].s;
+        rest /= A[0].s;
+        int64_t jd = rest % A[0].Jmax;
+        rest /= A[0].Jmax;
+        int64_t gi = rest % g->G, n = rest / g->G;
+        if (jd >= A[0].J[rd] || A[1].J[rh] == 0)
+            continue;
+        const int64_t JH = A[1].J[rh];
+        if (c->P == 2) {
+            fwd_taps(c, jd, rd, rh, 0, &a, 0);
+            fwd_taps(c, jd, rd, rh, 1, &a, 1);
+            fwd_rows(c, &a, n, gi, jd, rd, rh, 0, JH,
+                     ceil_div(A[2].J[0], V));
+        } else {
+            for (int64_t rw = 0; rw < A[2].s; rw++) {
+                if (A[2].J[rw] == 0)
+                    continue;
+                fwd_taps(c, jd, rd, rh, rw, &a, 0);
+                fwd_rows(c, &a, n, gi, jd, rd, rh, rw, JH,
+                         ceil_div(A[2].J[rw], V));
+            }
+        }
+    }
+    if (c->stream && c->cw->fence)
+        c->cw->fence();
+}
+
+cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
+                                const void *x, const void *w, const void *b,
+                                void *y)
+{
+    cg_status st = check_dtype(dt, "cg__ct3d_fast_forward");
+    if (st != CG_OK)
+        return st;
+    const size_t esz = cg_dtype_size(dt);
+    const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    fwd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    c.esz = esz;
+    scratch sc = {.n = 0};
+
+    /* axes */
+    int64_t nax = 0;
+    for (int a = 0; a < 3; a++)
+        nax += 3 * g->s[a] + 1 + 2 * g->k[a];
+    int64_t *axmem = scratch_alloc(&sc, nax, sizeof(int64_t));
+    if (!axmem) {
+        st = nomem(nax, sizeof(int64_t));
+        goto out;
+    }
+    for (int a = 0, at = 0; a < 3; a++) {
+        fwd_axis_init(&c.ax[a], g->in[a], g->out[a], g->k[a], g->s[a],
+                      g->p[a], g->d[a], axmem + at);
+        at += 3 * g->s[a] + 1 + 2 * g->k[a];
+    }
+    const fwd_axis *A = c.ax;
+
+    /* kernels: vectors along W; both W-phases at once for stride 2 */
+    const ct_isa *isa = isa_for(dt);
+    c.cw = width_for(isa, A[2].Jmax);
+    const int V = c.cw->V;
+    c.P = A[2].s == 2 ? 2 : 1;
+    c.mri = Cog == 1 ? CT_MR1 : CT_MR4;
+    c.MR = Cog == 1 ? 1 : CT_MR_WIDE;
+    c.nr = c.cw->os_nr[c.mri][c.P - 1];
+    c.nmb = ceil_div(Cog, c.MR);
+
+    /* x: read directly when no tap leaves it and no vector runs past a
+     * row, else a zero-padded copy */
+    int64_t last_w = 0; /* furthest W index a vector reads, + 1 */
+    for (int64_t rw = 0; rw < A[2].s; rw++) {
+        for (int64_t i = A[2].first[rw]; i < A[2].first[rw + 1]; i++)
+            last_w = max64(last_w,
+                           ceil_div(A[2].J[c.P == 2 ? 0 : rw], V) * V +
+                               A[2].off[i]);
+    }
+    bool direct = A[0].lo == 0 && A[1].lo == 0 && A[2].lo == 0 &&
+                  A[0].X == g->in[0] && A[1].X == g->in[1] &&
+                  A[2].X == g->in[2] && last_w <= g->in[2];
+    c.Xhw = A[1].X * A[2].X;
+    c.Xplane = A[0].X * c.Xhw;
+    if (direct) {
+        c.xp = x;
+    } else {
+        int64_t nel = g->N * g->Cin * c.Xplane + 2 * V + 2 * A[2].X;
+        c.xpad = scratch_alloc(&sc, nel, esz);
+        if (!c.xpad) {
+            st = nomem(nel, esz);
+            goto out;
+        }
+        int64_t used = g->N * g->Cin * c.Xplane;
+        memset(c.xpad + (size_t)used * esz, 0, (size_t)(nel - used) * esz);
+        c.xp = c.xpad;
+        c.x = x;
+    }
+
+    /* packed weights and bias */
+    int64_t nwp = G * c.nmb * K3 * Cig * c.MR;
+    char *wp = scratch_alloc(&sc, nwp + G * c.nmb * c.MR, esz);
+    if (!wp) {
+        st = nomem(nwp + G * c.nmb * c.MR, esz);
+        goto out;
+    }
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t mb = 0; mb < c.nmb; mb++)
+            for (int64_t t = 0; t < K3; t++)
+                for (int64_t ci = 0; ci < Cig; ci++)
+                    for (int64_t m = 0; m < c.MR; m++) {
+                        int64_t co = mb * c.MR + m;
+                        int64_t di =
+                            (((gi * c.nmb + mb) * K3 + t) * Cig + ci) * c.MR + m;
+                        if (co < Cog)
+                            copy_el(wp, di, w,
+                                    ((gi * Cig + ci) * Cog + co) * K3 + t, esz);
+                        else
+                            put(wp, di, esz, 0.0);
+                    }
+    c.wp = wp;
+    if (b) {
+        char *bp = wp + (size_t)nwp * esz;
+        for (int64_t gi = 0; gi < G; gi++)
+            for (int64_t m = 0; m < c.nmb * c.MR; m++) {
+                if (m < Cog)
+                    copy_el(bp, gi * c.nmb * c.MR + m, b, gi * Cog + m, esz);
+                else
+                    put(bp, gi * c.nmb * c.MR + m, esz, 0.0);
+            }
+        c.bp = bp;
+    }
+
+    /* tap lists per phase triple */
+    const int64_t nph = g->s[0] * g->s[1] * g->s[2];
+    int64_t *tl = scratch_alloc(&sc, nph + 2 * K3, sizeof(int64_t));
+    if (!tl) {
+        st = nomem(nph + 2 * K3, sizeof(int64_t));
+        goto out;
+    }
+    c.ph_start = tl;
+    c.toff = tl + nph;
+    c.wofs = tl + nph + K3;
+    {
+        int64_t n = 0;
+        for (int64_t rd = 0; rd < A[0].s; rd++)
+            for (int64_t rh = 0; rh < A[1].s; rh++)
+                for (int64_t rw = 0; rw < A[2].s; rw++) {
+                    c.ph_start[(rd * A[1].s + rh) * A[2].s + rw] = n;
+                    for (int64_t a0 = A[0].first[rd]; a0 < A[0].first[rd + 1];
+                         a0++)
+                        for (int64_t a1 = A[1].first[rh];
+                             a1 < A[1].first[rh + 1]; a1++)
+                            for (int64_t a2 = A[2].first[rw];
+                                 a2 < A[2].first[rw + 1]; a2++) {
+                                int64_t t = (A[0].tap[a0] * g->k[1] +
+                                             A[1].tap[a1]) *
+                                                g->k[2] +
+                                            A[2].tap[a2];
+                                c.toff[n] = A[0].off[a0] * c.Xhw +
+                                            A[1].off[a1] * A[2].X +
+                                            A[2].off[a2];
+                                c.wofs[n] = t * Cig * c.MR;
+                                n++;
+                            }
+                }
+    }
+
+    c.y = y;
+    c.stream = (size_t)(g->N * g->Cout * g->out[0] * g->out[1] * g->out[2]) *
+                   esz >=
+               STREAM_BYTES;
+    c.items = g->N * G * A[0].Jmax * A[0].s * A[1].s;
+    if (c.xpad)
+        cg__parallel_for(g->N * g->Cin, fwd_pad_chunk, &c);
+    cg__parallel_for(c.items, fwd_chunk, &c);
+out:
+    scratch_free(&sc);
+    return st;
+}
+
+/* ======================================================================
+ * The split gy rows (backward-data and backward-weights)
+ *
+ * Both backward passes read gy at o = i*s - p + t*d. Along H and W every
+ * row of gy is rearranged into phase-split, zero-padded form: tap t reads
+ * phase r(t) = (t*d - p) mod s at u = i + q(t) - qmin, q(t) =
+ * floor((t*d - p)/s), so each tap becomes a shift and vectors along the
+ * input's W read contiguously. Along D no rearranging is needed: a tap
+ * reads gy row od = id*s - p + td*d, an affine function of the input row.
+ * The split is done per window of D-rows, by the thread that then reads
+ * it from its own cache: gy is read once from memory, and no gy-sized
+ * copy is ever written.
+ * ====================================================================== */
+
+/* One of the H and W axes of the split. */
+typedef struct bwd_axis {
+    int64_t s, k;
+    int64_t *q, *r;  /* [k] */
+    int64_t qmin, qmax;
+    int64_t Gn;      /* positions per phase: in + qmax - qmin */
+    int64_t *pidx;   /* [s] compact index of phase r, -1 if no tap uses it */
+    int64_t np;      /* phases used */
+} bwd_axis;
+
+/* `mem` holds 2k + s int64. */
+static void bwd_axis_init(bwd_axis *ax, int64_t in, int64_t k, int64_t s,
+                          int64_t p, int64_t d, int64_t *mem)
+{
+    ax->s = s;
+    ax->k = k;
+    ax->q = mem;
+    ax->r = mem + k;
+    ax->pidx = mem + 2 * k;
+    for (int64_t r = 0; r < s; r++)
+        ax->pidx[r] = -1;
+    for (int64_t t = 0; t < k; t++) {
+        int64_t e = t * d - p;
+        ax->q[t] = floor_div(e, s);
+        ax->r[t] = e - ax->q[t] * s;
+        ax->qmin = t ? min64(ax->qmin, ax->q[t]) : ax->q[t];
+        ax->qmax = t ? max64(ax->qmax, ax->q[t]) : ax->q[t];
+        ax->pidx[ax->r[t]] = 0;
+    }
+    ax->np = 0;
+    for (int64_t r = 0; r < s; r++)
+        if (ax->pidx[r] >= 0)
+            ax->pidx[r] = ax->np++;
+    ax->Gn = in + ax->qmax - ax->qmin;
+}
+
+/* A gy row od, split: [H-phase][uh][W-phase][uw], RP elements; rows uh
+ * (all W-phases) are HP elements apart. */
+typedef struct hw_split {
+    const cg_conv_geom *g;
+    size_t esz;
+    const ct_width *cw;
+    bwd_axis ax[2];   /* H, W */
+    int64_t HP, RP;
+    ct_wsplit ws;     /* the W part, for the kernels' split_rows */
+    int64_t *hdst;    /* [OH] where row oh goes in a split row, -1: unused */
+    int64_t *zrow;    /* [nz] split rows no oh fills: zeros */
+    int64_t nz;
+} hw_split;
+
+/* W positions [*u0, *u1) of phase rw that hold gy values. */
+static void split_valid(const hw_split *S, int64_t rw, int64_t *u0,
+                        int64_t *u1)
+{
+    const bwd_axis *A = &S->ax[1];
+    *u0 = max64(0, ceil_div(-rw, A->s) - A->qmin);
+    *u1 = min64(A->Gn, ceil_div(S->g->out[2] - rw, A->s) - A->qmin);
+    if (*u1 < *u0)
+        *u1 = *u0;
+}
+
+/* `mem` holds split_axes_size(g) int64. */
+static void hw_split_init(hw_split *S, const cg_conv_geom *g, size_t esz,
+                          const ct_width *cw, int64_t *mem)
+{
+    S->g = g;
+    S->esz = esz;
+    S->cw = cw;
+    bwd_axis_init(&S->ax[0], g->in[1], g->k[1], g->s[1], g->p[1], g->d[1],
+                  mem);
+    mem += 2 * g->k[1] + g->s[1];
+    bwd_axis_init(&S->ax[1], g->in[2], g->k[2], g->s[2], g->p[2], g->d[2],
+                  mem);
+    mem += 2 * g->k[2] + g->s[2];
+    const bwd_axis *W = &S->ax[1];
+    S->HP = W->np * W->Gn;
+    S->RP = S->ax[0].np * S->ax[0].Gn * S->HP;
+    ct_wsplit *ws = &S->ws;
+    int64_t *u0 = mem, *u1 = mem + W->s, *doff = mem + 2 * W->s;
+    ws->s = W->s;
+    ws->qmin = W->qmin;
+    ws->Gw = W->Gn;
+    for (int64_t rw = 0; rw < W->s; rw++) {
+        split_valid(S, rw, &u0[rw], &u1[rw]);
+        doff[rw] = W->pidx[rw] < 0 ? -1 : W->pidx[rw] * W->Gn;
+    }
+    ws->u0 = u0;
+    ws->u1 = u1;
+    ws->doff = doff;
+    ws->pair = W->s == 2 && W->pidx[0] >= 0 && W->pidx[1] >= 0;
+    ws->pb0 = ws->pb1 = 0;
+    if (ws->pair) {
+        ws->pb0 = max64(u0[0], u0[1]);
+        ws->pb1 = max64(ws->pb0, min64(u1[0], u1[1]));
+    }
+    mem += 3 * W->s;
+    /* H: row oh = sh*(uh + qmin) + rh goes to row uh of phase rh */
+    const bwd_axis *H = &S->ax[0];
+    S->hdst = mem;
+    S->zrow = mem + g->out[1];
+    for (int64_t oh = 0; oh < g->out[1]; oh++) {
+        int64_t rh = oh % H->s, uh = (oh - rh) / H->s - H->qmin;
+        S->hdst[oh] = H->pidx[rh] >= 0 && uh >= 0 && uh < H->Gn
+                          ? (H->pidx[rh] * H->Gn + uh) * S->HP
+                          : -1;
+    }
+    S->nz = 0;
+    for (int64_t rh = 0; rh < H->s; rh++) {
+        if (H->pidx[rh] < 0)
+            continue;
+        for (int64_t uh = 0; uh < H->Gn; uh++) {
+            int64_t oh = H->s * (uh + H->qmin) + rh;
+            if (oh < 0 || oh >= g->out[1])
+                S->zrow[S->nz++] = (H->pidx[rh] * H->Gn + uh) * S->HP;
+        }
+    }
+}
+
+static int64_t split_axes_size(const cg_conv_geom *g)
+{
+    return 2 * (g->k[1] + g->k[2]) + g->s[1] + 4 * g->s[2] + g->out[1] +
+           g->s[1] * (g->in[1] + g->k[1] * g->d[1] / g->s[1] + 2);
+}
+
+/* Offset of tap (th, tw) in a split row, relative to input position
+ * (ih, iw) at (ih - qmin_H)*HP + iw - qmin_W. */
+static int64_t tap_hw(const hw_split *S, int64_t th, int64_t tw)
+{
+    const bwd_axis *H = &S->ax[0], *W = &S->ax[1];
+    return (H->pidx[H->r[th]] * H->Gn + H->q[th]) * S->HP +
+           W->pidx[W->r[tw]] * W->Gn + W->q[tw];
+}
+
+/* dst (RP elements) = row od of the gy plane `src` (OD*OH*OW), split.
+ * The rows of gy are read in order. */
+static void split_row(const hw_split *S, char *dst, const char *src,
+                      int64_t od)
+{
+    const size_t esz = S->esz;
+    const int64_t OH = S->g->out[1], OW = S->g->out[2];
+    for (int64_t z = 0; z < S->nz; z++)
+        memset(dst + (size_t)S->zrow[z] * esz, 0, (size_t)S->HP * esz);
+    S->cw->split_rows(dst, S->hdst, src + (size_t)(od * OH * OW) * esz, OW,
+                      OH, &S->ws);
+}
+
+/* The chunks of a backward pass are grouped into at most this many slots,
+ * each with its own scratch (window, partial sums): a fixed number, so
+ * scratch does not grow with the problem, and chunk bounds -- hence
+ * results -- depend on the problem size only. */
+#define MAX_SLOTS 32
+/* A slot's window of split gy rows is kept to about this size: written,
+ * then read back from the L2 cache. */
+#define WINDOW_BYTES (160 * 1024)
+
+/* ======================================================================
+ * Backward-data
+ *
+ * Items: (n, group, block of B input D-rows). An item splits the gy rows
+ * its block reads, od in [id0*s - p, (id1 - 1)*s - p + (k - 1)*d], into
+ * its slot's window, then computes gx for the block: tiles of MR input
+ * channels x NR vectors along the input's rows, summing over taps and
+ * output channels.
+ * ====================================================================== */
+
+typedef struct bdata_ctx {
+    const cg_conv_geom *g;
+    size_t esz;
+    hw_split S;
+    const ct_width *cw;
+    int mri, MR, nr;
+    int64_t nmb;
+    const char *wp;        /* [G][nmb][K3][Cog][MR] */
+    int64_t *toff, *wofs;  /* [K3], natural tap order */
+    const void *gy;
+    void *gx;
+    int64_t B;             /* input D-rows per item */
+    int64_t nrow;          /* window rows: (B - 1)*s + (k - 1)*d + 1 */
+    int64_t items;         /* (n, g, D-block) */
+    int64_t slots;
+    char *win;             /* [slots][Cog][nrow][RP] + slack */
+    int64_t wsize;         /* elements per slot */
+    int stream;
+} bdata_ctx;
+
+static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
+{
+    const cg_conv_geom *g = c->g;
+    const hw_split *S = &c->S;
+    const size_t esz = c->esz;
+    const int V = c->cw->V, MR = c->MR;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t OD = g->out[0], OHW = g->out[1] * g->out[2];
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    const int64_t khw = g->k[1] * g->k[2];
+    const int64_t nvw = ceil_div(IW, V), nvec = IH * nvw;
+    const int64_t nblk = ceil_div(ID, c->B);
+    const int64_t blk = it % nblk, gi = (it / nblk) % g->G,
+                  n = it / nblk / g->G;
+    const int64_t id0 = blk * c->B, id1 = min64(ID, id0 + c->B);
+    const int64_t od_lo = id0 * g->s[0] - g->p[0];
+    /* the window: its rows that exist in gy */
+    const int64_t r0 = max64(0, -od_lo), r1 = min64(c->nrow, OD - od_lo);
+    const int64_t cwin = c->nrow * S->RP;
+    for (int64_t co = 0; co < Cog; co++) {
+        const char *plane =
+            (const char *)c->gy +
+            (size_t)((n * g->Cout + gi * Cog + co) * OD * OHW) * esz;
+        for (int64_t r = r0; r < r1; r++)
+            split_row(S, win + (size_t)(co * cwin + r * S->RP) * esz, plane,
+                      od_lo + r);
+    }
+    int64_t roff[CT_NR_CAP], doff[CT_NR_CAP];
+    int nvalid[CT_NR_CAP];
+    ct_os_args a;
+    memset(&a, 0, sizeof a);
+    a.roff = roff;
+    a.doff = doff;
+    a.nvalid = nvalid;
+    a.C = Cog;
+    a.cstride = cwin;
+    a.dmstride = ID * IH * IW;
+    a.dstride = 1;
+    a.stream = c->stream;
+    for (int64_t id = id0; id < id1; id++) {
+        /* taps whose gy row id*s - p + td*d exists */
+        const int64_t base = id * g->s[0] - g->p[0];
+        int64_t t0 = max64(0, ceil_div(-base, g->d[0]));
+        int64_t t1 = min64(g->k[0], ceil_div(OD - base, g->d[0]));
+        if (t1 < t0)
+            t1 = t0;
+        a.nt[0] = (int)((t1 - t0) * khw);
+        a.toff[0] = c->toff + t0 * khw;
+        a.wofs[0] = c->wofs + t0 * khw;
+        a.src = win + (size_t)((base - od_lo) * S->RP) * esz;
+        for (int64_t q0 = 0; q0 < nvec; q0 += c->nr) {
+            const int nr = (int)min64(c->nr, nvec - q0);
+            for (int r = 0; r < nr; r++) {
+                int64_t q = q0 + r, ih = q / nvw, v = q % nvw;
+                roff[r] = (ih - S->ax[0].qmin) * S->HP - S->ax[1].qmin + v * V;
+                doff[r] = (id * IH + ih) * IW + v * V;
+                nvalid[r] = (int)min64(V, IW - v * V);
+            }
+            ct_os_fn fn = c->cw->os[c->mri][0][nr];
+            for (int64_t mb = 0; mb < c->nmb; mb++) {
+                a.wp = c->wp +
+                       (size_t)((gi * c->nmb + mb) * K3 * Cog * MR) * esz;
+                a.dst = (char *)c->gx +
+                        (size_t)((n * g->Cin + gi * Cig + mb * MR) * ID * IH *
+                                 IW) *
+                            esz;
+                a.mvalid = (int)min64(MR, Cig - mb * MR);
+                fn(&a);
+            }
+        }
+    }
+}
+
+static void bdata_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const bdata_ctx *c = vctx;
+    for (int64_t sl = b; sl < e; sl++) {
+        char *win = c->win + (size_t)(sl * c->wsize) * c->esz;
+        int64_t i0 = sl * c->items / c->slots,
+                i1 = (sl + 1) * c->items / c->slots;
+        for (int64_t it = i0; it < i1; it++)
+            bdata_item(c, it, win);
+    }
+    if (c->stream && c->cw->fence)
+        c->cw->fence();
+}
+
+/* Allocates and packs what backward-data needs (nothing is computed). */
+static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g,
+                               cg_dtype dt, const ct_width *cw, int64_t *axmem,
+                               const void *w, const void *gy, void *gx,
+                               scratch *sc)
+{
+    const size_t esz = cg_dtype_size(dt);
+    const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    memset(c, 0, sizeof *c);
+    c->g = g;
+    c->esz = esz;
+    c->cw = cw;
+    hw_split_init(&c->S, g, esz, cw, axmem);
+    c->mri = Cig == 1 ? CT_MR1 : CT_MR4;
+    c->MR = Cig == 1 ? 1 : CT_MR_WIDE;
+    c->nr = cw->os_nr[c->mri][0];
+    c->nmb = ceil_div(Cig, c->MR);
+    c->gy = gy;
+    c->gx = gx;
+    c->stream = (size_t)(g->N * g->Cin * g->in[0] * g->in[1] * g->in[2]) *
+                    esz >=
+                STREAM_BYTES;
+    /* D-rows per item: more of them share the overlap of neighbouring
+     * rows' windows, but a window must stay cache-sized and there should
+     * be a few items per thread */
+    const int64_t ID = g->in[0], s = g->s[0], ext = (g->k[0] - 1) * g->d[0];
+    c->B = 1;
+    for (;;) {
+        int64_t B2 = 2 * c->B;
+        int64_t bytes = Cog * ((B2 - 1) * s + ext + 1) * c->S.RP * (int64_t)esz;
+        if (B2 > ID || bytes > WINDOW_BYTES ||
+            g->N * G * ceil_div(ID, B2) < 16)
+            break;
+        c->B = B2;
+    }
+    c->nrow = (c->B - 1) * s + ext + 1;
+    c->items = g->N * G * ceil_div(ID, c->B);
+    c->slots = min64(c->items, MAX_SLOTS);
+    c->wsize = Cog * c->nrow * c->S.RP + 2 * cw->V;
+    c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
+    if (!c->win)
+        return nomem(c->slots * c->wsize, esz);
+
+    int64_t nwp = G * c->nmb * K3 * Cog * c->MR;
+    char *wp = scratch_alloc(sc, nwp, esz);
+    if (!wp)
+        return nomem(nwp, esz);
+    int64_t *tl = scratch_alloc(sc, 2 * K3, sizeof(int64_t));
+    if (!tl)
+        return nomem(2 * K3, sizeof(int64_t));
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t mb = 0; mb < c->nmb; mb++)
+            for (int64_t t = 0; t < K3; t++)
+                for (int64_t co = 0; co < Cog; co++)
+                    for (int64_t m = 0; m < c->MR; m++) {
+                        int64_t ci = mb * c->MR + m;
+                        int64_t di =
+                            (((gi * c->nmb + mb) * K3 + t) * Cog + co) * c->MR +
+                            m;
+                        if (ci < Cig)
+                            copy_el(wp, di, w,
+                                    ((gi * Cig + ci) * Cog + co) * K3 + t, esz);
+                        else
+                            put(wp, di, esz, 0.0);
+                    }
+    c->wp = wp;
+    c->toff = tl;
+    c->wofs = tl + K3;
+    for (int64_t td = 0, t = 0; td < g->k[0]; td++)
+        for (int64_t th = 0; th < g->k[1]; th++)
+            for (int64_t tw = 0; tw < g->k[2]; tw++, t++) {
+                c->toff[t] = td * g->d[0] * c->S.RP + tap_hw(&c->S, th, tw);
+                c->wofs[t] = t * Cog * c->MR;
+            }
+    return CG_OK;
+}
+
+/* ======================================================================
+ * Backward-weights
+ *
+ * Chunks: (group, block of MR output channels, td). A chunk owns the
+ * weight gradients of its channels and of the taps (td, every th, tw), for
+ * every input channel, and walks all positions (n, blocks of B input
+ * D-rows) in order: for each block it splits the gy rows
+ * od = id*s - p + td*d of its channels into its slot's window, then runs
+ * every (th, tw, ci block) tile over the block, the partial tiles staying
+ * in memory between blocks (which leaves the summation order, hence the
+ * result, as in one uninterrupted walk).
+ * ====================================================================== */
+
+/* Tiles of one chunk whose partial sums are held at once; a chunk with
+ * more walks the positions once per group of this many. */
+#define BW_TILES 64
+
+typedef struct bweight_ctx {
+    const cg_conv_geom *g;
+    size_t esz;
+    hw_split S;
+    const ct_width *cw;
+    int mri, MR, nr;       /* MR output channels x NR input channels */
+    int64_t ncob, ncib;    /* channel blocks per group */
+    int64_t B;             /* input D-rows per position block */
+    int64_t chunks, slots;
+    char *win;             /* [slots][MR][B][RP] + slack */
+    int64_t wsize;
+    char *part;            /* [slots][BW_TILES][MR*NR*V] */
+    int64_t psize;
+    const void *x, *gy;
+    void *gw;
+} bweight_ctx;
+
+static void bweight_one(const bweight_ctx *c, int64_t ch, char *win,
+                        char *part)
+{
+    const cg_conv_geom *g = c->g;
+    const hw_split *S = &c->S;
+    const size_t esz = c->esz;
+    const int V = c->cw->V, MR = c->MR, NR = c->nr;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t OD = g->out[0], OHW = g->out[1] * g->out[2];
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    const int64_t Iplane = ID * IH * IW;
+    const int64_t khw = g->k[1] * g->k[2];
+    /* chunk = (gi*ncob + cob)*kD + td */
+    const int64_t td = ch % g->k[0], cob = (ch / g->k[0]) % c->ncob,
+                  gi = ch / g->k[0] / c->ncob;
+    int64_t co0 = cob * MR;
+    int mfirst = 0;
+    if (co0 + MR > Cog) { /* the last block overlaps the previous one */
+        mfirst = (int)(co0 + MR - Cog);
+        co0 = Cog - MR;
+    }
+    int64_t d0, d1;
+    valid_range(ID, OD, g->s[0], g->p[0], g->d[0], td, &d0, &d1);
+    /* gw[gi*Cig + ci][co0 + m][td][th][tw] */
+    char *gwb = (char *)c->gw +
+                (size_t)(((gi * Cig) * Cog + co0) * K3 + td * khw) * esz;
+    if (d1 == d0) { /* this tap never reaches gy: its gradients are 0 */
+        for (int64_t ci = 0; ci < Cig; ci++)
+            for (int64_t m = mfirst; m < MR; m++)
+                for (int64_t t = 0; t < khw; t++)
+                    put(gwb, ci * Cog * K3 + m * K3 + t, esz, 0.0);
+        return;
+    }
+    const size_t tile = (size_t)MR * (size_t)NR * (size_t)V * esz;
+    const int64_t ntiles = khw * c->ncib;
+    ct_bw_args a;
+    memset(&a, 0, sizeof a);
+    a.mcs = c->B * S->RP;
+    a.mds = S->RP;
+    a.mhs = S->HP;
+    a.jcs = Iplane;
+    a.jds = IH * IW;
+    a.jhs = IW;
+    a.nn = 1;
+    a.W = IW;
+    a.om = K3;
+    a.oj = Cog * K3;
+    a.mfirst = mfirst;
+    for (int64_t tg0 = 0; tg0 < ntiles; tg0 += BW_TILES) {
+        const int64_t tg1 = min64(ntiles, tg0 + BW_TILES);
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t i0 = d0; i0 < d1; i0 += c->B) {
+                const int64_t i1 = min64(d1, i0 + c->B);
+                /* the window: the gy rows of this block, MR channels */
+                for (int64_t m = 0; m < MR; m++) {
+                    const char *plane =
+                        (const char *)c->gy +
+                        (size_t)((n * g->Cout + gi * Cog + co0 + m) * OD *
+                                 OHW) *
+                            esz;
+                    for (int64_t id = i0; id < i1; id++)
+                        split_row(S,
+                                  win + (size_t)((m * c->B + id - i0) * S->RP) *
+                                            esz,
+                                  plane, id * g->s[0] - g->p[0] + td * g->d[0]);
+                }
+                a.nd = i1 - i0;
+                a.part_in = !(n == 0 && i0 == d0);
+                a.part_out = !(n == g->N - 1 && i1 == d1);
+                for (int64_t ti = tg0; ti < tg1; ti++) {
+                    /* tile = (th*kW + tw)*ncib + cib */
+                    const int64_t cib = ti % c->ncib, thw = ti / c->ncib;
+                    const int64_t th = thw / g->k[2], tw = thw % g->k[2];
+                    const int64_t ci0 = cib * NR;
+                    const int nr = (int)min64(NR, Cig - ci0);
+                    int64_t h0, h1;
+                    valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1], th,
+                                &h0, &h1);
+                    a.nh = h1 - h0;
+                    a.pm = win + (size_t)((h0 - S->ax[0].qmin) * S->HP -
+                                          S->ax[1].qmin + tap_hw(S, th, tw)) *
+                                     esz;
+                    a.pj = (const char *)c->x +
+                           (size_t)((n * g->Cin + gi * Cig + ci0) * Iplane +
+                                    i0 * IH * IW + h0 * IW) *
+                               esz;
+                    a.part = part + (size_t)(ti - tg0) * tile;
+                    a.out = gwb + (size_t)(ci0 * Cog * K3 + thw) * esz;
+                    c->cw->bw[c->mri][nr](&a);
+                }
+            }
+    }
+}
+
+static void bweight_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const bweight_ctx *c = vctx;
+    for (int64_t sl = b; sl < e; sl++) {
+        char *win = c->win + (size_t)(sl * c->wsize) * c->esz;
+        char *part = c->part + (size_t)(sl * c->psize) * c->esz;
+        int64_t c0 = sl * c->chunks / c->slots,
+                c1 = (sl + 1) * c->chunks / c->slots;
+        for (int64_t ch = c0; ch < c1; ch++)
+            bweight_one(c, ch, win, part);
+    }
+}
+
+static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
+                                 cg_dtype dt, const ct_width *cw,
+                                 int64_t *axmem, const void *x,
+                                 const void *gy, void *gw, scratch *sc)
+{
+    const size_t esz = cg_dtype_size(dt);
+    const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
+    memset(c, 0, sizeof *c);
+    c->g = g;
+    c->esz = esz;
+    c->cw = cw;
+    hw_split_init(&c->S, g, esz, cw, axmem);
+    c->mri = Cog < CT_MR_WIDE ? CT_MR1 : CT_MR4;
+    c->MR = Cog < CT_MR_WIDE ? 1 : CT_MR_WIDE;
+    c->nr = cw->bw_nr[c->mri];
+    c->ncob = ceil_div(Cog, c->MR);
+    c->ncib = ceil_div(Cig, c->nr);
+    c->x = x;
+    c->gy = gy;
+    c->gw = gw;
+    c->B = 1;
+    while (2 * c->B <= g->in[0] &&
+           c->MR * 2 * c->B * c->S.RP * (int64_t)esz <= WINDOW_BYTES / 2)
+        c->B *= 2;
+    c->chunks = G * c->ncob * g->k[0];
+    c->slots = min64(c->chunks, MAX_SLOTS);
+    c->wsize = c->MR * c->B * c->S.RP + 2 * cw->V;
+    c->psize = min64(BW_TILES, g->k[1] * g->k[2] * c->ncib) * c->MR * c->nr *
+               cw->V;
+    c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
+    if (!c->win)
+        return nomem(c->slots * c->wsize, esz);
+    c->part = scratch_alloc(sc, c->slots * c->psize, esz);
+    if (!c->part)
+        return nomem(c->slots * c->psize, esz);
+    return CG_OK;
+}
+
+/* ======================================================================
+ * grad_bias
+ * ====================================================================== */
+
+typedef struct bias_ctx {
+    const cg_conv_geom *g;
+    size_t esz;
+    const ct_width *cw;
+    const void *gy;
+    double *part; /* [N*Cout] */
+} bias_ctx;
+
+static void bias_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const bias_ctx *c = vctx;
+    const int64_t P = c->g->out[0] * c->g->out[1] * c->g->out[2];
+    for (int64_t pl = b; pl < e; pl++)
+        c->part[pl] =
+            c->cw->sum((const char *)c->gy + (size_t)(pl * P) * c->esz, P);
+}
+
+static void bias_run(const bias_ctx *cc, void *gb)
+{
+    bias_ctx c = *cc;
+    const cg_conv_geom *g = c.g;
+    cg__parallel_for(g->N * g->Cout, bias_chunk, &c);
+    for (int64_t co = 0; co < g->Cout; co++) {
+        double s = 0;
+        for (int64_t n = 0; n < g->N; n++)
+            s += c.part[n * g->Cout + co];
+        put(gb, co, c.esz, s);
+    }
+}
+
+/* ======================================================================
+ * Entry points
+ * ====================================================================== */
+
+cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
+                                 const void *x, const void *w, const void *gy,
+                                 void *gx, void *gw, void *gb)
+{
+    cg_status st = check_dtype(dt, "cg__ct3d_fast_backward");
+    if (st != CG_OK)
+        return st;
+    scratch sc = {.n = 0};
+    const size_t esz = cg_dtype_size(dt);
+    const ct_isa *isa = isa_for(dt);
+    const ct_width *cw = width_for(isa, g->in[2]);
+    bdata_ctx bd;
+    bweight_ctx bw;
+    bias_ctx bc = {g, esz, NULL, gy, NULL};
+    /* everything is allocated before anything is computed: on failure no
+     * output has been touched */
+    int64_t nax = 2 * split_axes_size(g);
+    int64_t *axmem = scratch_alloc(&sc, nax, sizeof(int64_t));
+    if (!axmem) {
+        st = nomem(nax, sizeof(int64_t));
+        goto out;
+    }
+    if (gx && (st = bdata_prepare(&bd, g, dt, cw, axmem, w, gy, gx, &sc)) !=
+                  CG_OK)
+        goto out;
+    if (gw && (st = bweight_prepare(&bw, g, dt, cw, axmem + nax / 2, x, gy,
+                                    gw, &sc)) != CG_OK)
+        goto out;
+    if (gb) {
+        bc.cw = width_for(isa, g->out[0] * g->out[1] * g->out[2]);
+        bc.part = scratch_alloc(&sc, g->N * g->Cout, sizeof(double));
+        if (!bc.part) {
+            st = nomem(g->N * g->Cout, sizeof(double));
+            goto out;
+        }
+    }
+    if (gx)
+        cg__parallel_for(bd.slots, bdata_chunk, &bd);
+    if (gw)
+        cg__parallel_for(bw.slots, bweight_chunk, &bw);
+    if (gb)
+        bias_run(&bc, gb);
+out:
+    scratch_free(&sc);
+    return st;
+}
+
+cg_status cg__ct3d_fast_backward_input(const cg_conv_geom *g, cg_dtype dt,
+                                       const void *gy, const void *w,
+                                       void *gx)
+{
+    return cg__ct3d_fast_backward(g, dt, NULL, w, gy, gx, NULL, NULL);
+}
+
+cg_status cg__ct3d_fast_backward_weight(const cg_conv_geom *g, cg_dtype dt,
+                                        const void *x, const void *gy,
+                                        void *gw)
+{
+    return cg__ct3d_fast_backward(g, dt, x, NULL, gy, NULL, gw, NULL);
+}
+
+cg_status cg__ct3d_fast_backward_bias(const cg_conv_geom *g, cg_dtype dt,
+                                      const void *gy, void *gb)
+{
+    return cg__ct3d_fast_backward(g, dt, NULL, NULL, gy, NULL, NULL, gb);
+}

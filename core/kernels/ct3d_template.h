@@ -1,0 +1,445 @@
+/*
+ * ct3d_template.h -- the ConvTranspose3d micro-kernels (see ct3d_isa.h for
+ * what they compute), written once and instantiated per instruction set,
+ * dtype and vector width by including this file after defining:
+ *
+ *   CT_T            element type (float, double)
+ *   CT_VEC          vector type, CT_V lanes
+ *   CT_NAME(x)      x pasted with a unique suffix (e.g. x##_avx512_f32_16)
+ *   CT_TARGET       function attributes selecting the instruction set
+ *   V_ZERO()        all lanes 0
+ *   V_SET1(s)       all lanes s
+ *   V_LOAD(p)       CT_V elements from p (unaligned)
+ *   V_LOADN(p, n)   the first n (1 <= n <= CT_V) elements, others 0; reads
+ *                   nothing past p + n
+ *   V_STORE(p, v)   CT_V elements to p
+ *   V_STOREN(p, v, n) the first n lanes (1 <= n <= CT_V) to p
+ *   V_FMA(a, b, c)  a*b + c (fused where the instruction set has it)
+ *   V_ZIP(a, b, lo, hi) lo = a0 b0 a1 b1 ..., hi = the upper half's pairs
+ *   V_UNZIP(a, b, ev, od) ev = the even elements of a then of b, od = odd
+ *   V_HSUM(v)       sum of the lanes in a fixed order, as CT_T
+ *   V_STREAM(p, v)  (optional) non-temporal store to aligned p, and
+ *   V_FENCE()       what orders those stores before other threads read
+ *   CT_OS4_NR1, CT_OS4_NR2, CT_OS1_NR1, CT_OS1_NR2  max NR of the os
+ *                   kernels for MR = 4 / 1 and P = 1 / 2 (each <= 12)
+ *   CT_BW4_NR, CT_BW1_NR  max NR of the bw kernels for MR = 4 / 1
+ *
+ * and it defines `static const ct_width CT_NAME(ct_width)`. The kernels are
+ * one always-inline body per shape, specialised by constant MR, NR and P
+ * in thin wrappers, so the tile loops unroll into registers.
+ */
+
+#define CT_INLINE static inline __attribute__((always_inline)) CT_TARGET
+/* Before every loop over the tile (p, m, r, j): fully unrolled, each
+ * accumulator has a constant index and stays in a register. */
+#define CT_UNROLL _Pragma("GCC unroll 16")
+#ifndef CT_MAX3
+#define CT_MAX3(a, b, c)                                                     \
+    ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
+#endif
+
+/* A whole vector to p; with `stream`, a non-temporal store when p is
+ * aligned for one (the output is large: keep it out of the caches). */
+#ifdef V_STREAM
+#define CT_STORE_FULL(p, v, stream)                                          \
+    do {                                                                     \
+        if ((stream) && ((uintptr_t)(p) % (CT_V * sizeof(CT_T))) == 0)       \
+            V_STREAM((p), (v));                                              \
+        else                                                                 \
+            V_STORE((p), (v));                                               \
+    } while (0)
+#else
+#define CT_STORE_FULL(p, v, stream) ((void)(stream), V_STORE((p), (v)))
+#endif
+
+/* ---- output-stationary tile (forward, backward-data) ------------------ */
+
+CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR,
+                                const int NR, const int P)
+{
+    CT_VEC acc[2][CT_MR_WIDE][CT_NR_CAP];
+    const CT_T *src = (const CT_T *)a->src;
+    const CT_T *bias = (const CT_T *)a->bias;
+    const CT_T *wbase = (const CT_T *)a->wp;
+    const int64_t C = a->C, cs = a->cstride;
+    int64_t ro[CT_NR_CAP];
+    CT_UNROLL
+    for (int r = 0; r < NR; r++)
+        ro[r] = a->roff[r];
+    CT_UNROLL
+    for (int p = 0; p < P; p++)
+        CT_UNROLL
+        for (int m = 0; m < MR; m++) {
+            CT_VEC b0 = bias ? V_SET1(bias[m]) : V_ZERO();
+            CT_UNROLL
+            for (int r = 0; r < NR; r++)
+                acc[p][m][r] = b0;
+        }
+    CT_UNROLL
+    for (int p = 0; p < P; p++) {
+        const int nt = a->nt[p];
+        const int64_t *toff = a->toff[p], *wofs = a->wofs[p];
+        for (int i = 0; i < nt; i++) {
+            const CT_T *s = src + toff[i];
+            const CT_T *w = wbase + wofs[i];
+            for (int64_t c = 0; c < C; c++) {
+                CT_VEC xv[CT_NR_CAP];
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    xv[r] = V_LOAD(s + ro[r]);
+                CT_UNROLL
+                for (int m = 0; m < MR; m++) {
+                    CT_VEC wb = V_SET1(w[m]);
+                    CT_UNROLL
+                    for (int r = 0; r < NR; r++)
+                        acc[p][m][r] = V_FMA(wb, xv[r], acc[p][m][r]);
+                }
+                s += cs;
+                w += MR;
+            }
+        }
+    }
+    CT_T *dst = (CT_T *)a->dst;
+    const int64_t dms = a->dmstride;
+    const int mv = a->mvalid;
+    CT_UNROLL
+    for (int r = 0; r < NR; r++) {
+        const int nv = a->nvalid[r];
+        CT_T *d0 = dst + a->doff[r];
+        CT_UNROLL
+        for (int m = 0; m < MR; m++) {
+            if (m >= mv)
+                break;
+            CT_T *d = d0 + m * dms;
+            if (P == 2) {
+                CT_VEC lo, hi;
+                V_ZIP(acc[0][m][r], acc[1][m][r], lo, hi);
+                if (nv >= 2 * CT_V) {
+                    CT_STORE_FULL(d, lo, a->stream);
+                    CT_STORE_FULL(d + CT_V, hi, a->stream);
+                } else if (nv > CT_V) {
+                    V_STORE(d, lo);
+                    V_STOREN(d + CT_V, hi, nv - CT_V);
+                } else {
+                    V_STOREN(d, lo, nv);
+                }
+            } else if (a->dstride == 1) {
+                if (nv >= CT_V)
+                    CT_STORE_FULL(d, acc[0][m][r], a->stream);
+                else
+                    V_STOREN(d, acc[0][m][r], nv);
+            } else {
+                CT_T tmp[CT_V];
+                V_STORE(tmp, acc[0][m][r]);
+                for (int l = 0; l < nv; l++)
+                    d[l * a->dstride] = tmp[l];
+            }
+        }
+    }
+}
+
+/* ---- weight-gradient tile ---------------------------------------------- */
+
+CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR,
+                                const int NR)
+{
+    CT_VEC acc[CT_MR_WIDE][CT_NR_CAP];
+    CT_T *part = (CT_T *)a->part;
+    CT_UNROLL
+    for (int m = 0; m < MR; m++)
+        CT_UNROLL
+        for (int j = 0; j < NR; j++)
+            acc[m][j] =
+                a->part_in ? V_LOAD(part + (m * NR + j) * CT_V) : V_ZERO();
+    const int64_t mcs = a->mcs, jcs = a->jcs, W = a->W;
+    const int64_t Wfull = W - W % CT_V;
+    const CT_T *mb = (const CT_T *)a->pm, *jb = (const CT_T *)a->pj;
+    for (int64_t n = 0; n < a->nn; n++)
+        for (int64_t d = 0; d < a->nd; d++) {
+            const CT_T *xr = mb + n * a->mns + d * a->mds;
+            const CT_T *gr = jb + n * a->jns + d * a->jds;
+            for (int64_t h = 0; h < a->nh; h++) {
+                int64_t w = 0;
+                for (; w < Wfull; w += CT_V) {
+                    CT_VEC xv[CT_MR_WIDE];
+                    CT_UNROLL
+                    for (int m = 0; m < MR; m++)
+                        xv[m] = V_LOAD(xr + m * mcs + w);
+                    CT_UNROLL
+                    for (int j = 0; j < NR; j++) {
+                        CT_VEC gv = V_LOAD(gr + j * jcs + w);
+                        CT_UNROLL
+                        for (int m = 0; m < MR; m++)
+                            acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                    }
+                }
+                if (w < W) {
+                    const int nv = (int)(W - w);
+                    CT_VEC xv[CT_MR_WIDE];
+                    CT_UNROLL
+                    for (int m = 0; m < MR; m++)
+                        xv[m] = V_LOADN(xr + m * mcs + w, nv);
+                    CT_UNROLL
+                    for (int j = 0; j < NR; j++) {
+                        CT_VEC gv = V_LOADN(gr + j * jcs + w, nv);
+                        CT_UNROLL
+                        for (int m = 0; m < MR; m++)
+                            acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                    }
+                }
+                xr += a->mhs;
+                gr += a->jhs;
+            }
+        }
+    if (a->part_out) {
+        CT_UNROLL
+        for (int m = 0; m < MR; m++)
+            CT_UNROLL
+            for (int j = 0; j < NR; j++)
+                V_STORE(part + (m * NR + j) * CT_V, acc[m][j]);
+        return;
+    }
+    /* m from 0 with a test, not from mfirst: constant indices keep acc in
+     * registers */
+    CT_T *out = (CT_T *)a->out;
+    CT_UNROLL
+    for (int m = 0; m < MR; m++)
+        if (m >= a->mfirst) {
+            CT_UNROLL
+            for (int j = 0; j < NR; j++)
+                out[m * a->om + j * a->oj] = V_HSUM(acc[m][j]);
+        }
+}
+
+/* ---- helpers for the driver's copies ----------------------------------- */
+
+CT_TARGET static void CT_NAME(split_rows)(void *dst, const int64_t *drow,
+                                          const void *src, int64_t spitch,
+                                          int64_t nrows, const ct_wsplit *ws)
+{
+    const int64_t Gw = ws->Gw, q0 = ws->qmin, sw = ws->s;
+    for (int64_t row = 0; row < nrows; row++) {
+        if (drow[row] < 0)
+            continue;
+        const CT_T *x = (const CT_T *)src + row * spitch;
+        CT_T *d = (CT_T *)dst + drow[row];
+        if (ws->pair) {
+            /* stride 2: one pass de-interleaves both phases */
+            CT_T *e = d + ws->doff[0], *o = d + ws->doff[1];
+            int64_t u = 0;
+            for (; u < ws->pb0; u++) {
+                e[u] = u >= ws->u0[0] && u < ws->u1[0] ? x[2 * (u + q0)] : 0;
+                o[u] = u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1]
+                                                       : 0;
+            }
+            for (; u + CT_V <= ws->pb1; u += CT_V) {
+                CT_VEC ev, od;
+                const CT_T *xs = x + 2 * (u + q0);
+                V_UNZIP(V_LOAD(xs), V_LOAD(xs + CT_V), ev, od);
+                V_STORE(e + u, ev);
+                V_STORE(o + u, od);
+            }
+            for (; u < Gw; u++) {
+                e[u] = u >= ws->u0[0] && u < ws->u1[0] ? x[2 * (u + q0)] : 0;
+                o[u] = u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1]
+                                                       : 0;
+            }
+            continue;
+        }
+        for (int64_t rw = 0; rw < sw; rw++) {
+            if (ws->doff[rw] < 0)
+                continue;
+            CT_T *dr = d + ws->doff[rw];
+            const int64_t u0 = ws->u0[rw], u1 = ws->u1[rw];
+            int64_t u = 0;
+            for (; u < u0; u++)
+                dr[u] = 0;
+            if (sw == 1) {
+                for (; u + CT_V <= u1; u += CT_V)
+                    V_STORE(dr + u, V_LOAD(x + (u + q0)));
+                if (u < u1) {
+                    V_STOREN(dr + u, V_LOADN(x + (u + q0), (int)(u1 - u)),
+                             (int)(u1 - u));
+                    u = u1;
+                }
+            } else {
+                for (; u < u1; u++)
+                    dr[u] = x[sw * (u + q0) + rw];
+            }
+            for (; u < Gw; u++)
+                dr[u] = 0;
+        }
+    }
+}
+
+CT_TARGET static void CT_NAME(fence)(void)
+{
+#ifdef V_FENCE
+    V_FENCE();
+#endif
+}
+
+CT_TARGET static double CT_NAME(sum)(const void *src, int64_t n)
+{
+    const CT_T *x = (const CT_T *)src;
+    CT_VEC acc = V_ZERO();
+    int64_t i = 0;
+    for (; i + CT_V <= n; i += CT_V)
+        acc = V_FMA(V_SET1((CT_T)1), V_LOAD(x + i), acc);
+    if (i < n)
+        acc = V_FMA(V_SET1((CT_T)1), V_LOADN(x + i, (int)(n - i)), acc);
+    return (double)V_HSUM(acc);
+}
+
+/* ---- instantiations ---------------------------------------------------- */
+
+#define CT_OS_DEF(MR, NR, P)                                                 \
+    CT_TARGET static void CT_NAME(os_##MR##_##NR##_##P)(const ct_os_args *a) \
+    {                                                                        \
+        CT_NAME(os_body)(a, MR, NR, P);                                      \
+    }
+#define CT_BW_DEF(MR, NR)                                                    \
+    CT_TARGET static void CT_NAME(bw_##MR##_##NR)(const ct_bw_args *a)       \
+    {                                                                        \
+        CT_NAME(bw_body)(a, MR, NR);                                         \
+    }
+#define CT_FAMILY(MR, NR)                                                    \
+    CT_OS_DEF(MR, NR, 1)                                                     \
+    CT_OS_DEF(MR, NR, 2)                                                     \
+    CT_BW_DEF(MR, NR)
+#define CT_ENTRY(MR, I, NR)                                                  \
+    .os[I][0][NR] = CT_NAME(os_##MR##_##NR##_1),                             \
+    .os[I][1][NR] = CT_NAME(os_##MR##_##NR##_2),                             \
+    .bw[I][NR] = CT_NAME(bw_##MR##_##NR),
+
+/* The shapes up to the largest NR the instruction set uses for each MR
+ * (CT_NR4, CT_NR1); the table takes each kernel up to its own maximum. */
+#define CT_NR4 CT_MAX3(CT_OS4_NR1, CT_OS4_NR2, CT_BW4_NR)
+#define CT_NR1 CT_MAX3(CT_OS1_NR1, CT_OS1_NR2, CT_BW1_NR)
+#if CT_NR4 >= 1
+CT_FAMILY(4, 1)
+#endif
+#if CT_NR4 >= 2
+CT_FAMILY(4, 2)
+#endif
+#if CT_NR4 >= 3
+CT_FAMILY(4, 3)
+#endif
+#if CT_NR4 >= 4
+CT_FAMILY(4, 4)
+#endif
+#if CT_NR4 >= 5
+CT_FAMILY(4, 5)
+#endif
+#if CT_NR4 >= 6
+CT_FAMILY(4, 6)
+#endif
+#if CT_NR1 >= 1
+CT_FAMILY(1, 1)
+#endif
+#if CT_NR1 >= 2
+CT_FAMILY(1, 2)
+#endif
+#if CT_NR1 >= 3
+CT_FAMILY(1, 3)
+#endif
+#if CT_NR1 >= 4
+CT_FAMILY(1, 4)
+#endif
+#if CT_NR1 >= 5
+CT_FAMILY(1, 5)
+#endif
+#if CT_NR1 >= 6
+CT_FAMILY(1, 6)
+#endif
+#if CT_NR1 >= 7
+CT_FAMILY(1, 7)
+#endif
+#if CT_NR1 >= 8
+CT_FAMILY(1, 8)
+#endif
+#if CT_NR1 >= 9
+CT_FAMILY(1, 9)
+#endif
+#if CT_NR1 >= 10
+CT_FAMILY(1, 10)
+#endif
+#if CT_NR1 >= 11
+CT_FAMILY(1, 11)
+#endif
+#if CT_NR1 >= 12
+CT_FAMILY(1, 12)
+#endif
+
+static const ct_width CT_NAME(ct_width) = {
+    .V = CT_V,
+    .os_nr = {{CT_OS4_NR1, CT_OS4_NR2}, {CT_OS1_NR1, CT_OS1_NR2}},
+    .bw_nr = {CT_BW4_NR, CT_BW1_NR},
+#if CT_NR4 >= 1
+    CT_ENTRY(4, CT_MR4, 1)
+#endif
+#if CT_NR4 >= 2
+    CT_ENTRY(4, CT_MR4, 2)
+#endif
+#if CT_NR4 >= 3
+    CT_ENTRY(4, CT_MR4, 3)
+#endif
+#if CT_NR4 >= 4
+    CT_ENTRY(4, CT_MR4, 4)
+#endif
+#if CT_NR4 >= 5
+    CT_ENTRY(4, CT_MR4, 5)
+#endif
+#if CT_NR4 >= 6
+    CT_ENTRY(4, CT_MR4, 6)
+#endif
+#if CT_NR1 >= 1
+    CT_ENTRY(1, CT_MR1, 1)
+#endif
+#if CT_NR1 >= 2
+    CT_ENTRY(1, CT_MR1, 2)
+#endif
+#if CT_NR1 >= 3
+    CT_ENTRY(1, CT_MR1, 3)
+#endif
+#if CT_NR1 >= 4
+    CT_ENTRY(1, CT_MR1, 4)
+#endif
+#if CT_NR1 >= 5
+    CT_ENTRY(1, CT_MR1, 5)
+#endif
+#if CT_NR1 >= 6
+    CT_ENTRY(1, CT_MR1, 6)
+#endif
+#if CT_NR1 >= 7
+    CT_ENTRY(1, CT_MR1, 7)
+#endif
+#if CT_NR1 >= 8
+    CT_ENTRY(1, CT_MR1, 8)
+#endif
+#if CT_NR1 >= 9
+    CT_ENTRY(1, CT_MR1, 9)
+#endif
+#if CT_NR1 >= 10
+    CT_ENTRY(1, CT_MR1, 10)
+#endif
+#if CT_NR1 >= 11
+    CT_ENTRY(1, CT_MR1, 11)
+#endif
+#if CT_NR1 >= 12
+    CT_ENTRY(1, CT_MR1, 12)
+#endif
+    .split_rows = CT_NAME(split_rows),
+    .fence = CT_NAME(fence),
+    .sum = CT_NAME(sum),
+};
+
+#undef CT_INLINE
+#undef CT_STORE_FULL
+#undef CT_UNROLL
+#undef CT_OS_DEF
+#undef CT_BW_DEF
+#undef CT_FAMILY
+#undef CT_ENTRY
+#undef CT_NR4
+#undef CT_NR1

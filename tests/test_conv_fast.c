@@ -1,0 +1,637 @@
+/* test_conv_fast.c -- the fast ConvTranspose3d kernels
+ * (core/kernels/conv_transpose3d_fast.c) against the reference kernels of
+ * conv_internal.h: the 42 golden cases (also against PyTorch's values) and
+ * 300 random configurations (odd sizes, strides, paddings, dilations,
+ * groups, output_padding including op >= s with op < d, float32 and
+ * float64), on every instruction-set path this CPU has and on the forced
+ * portable one; and, for each path, outputs and gradients bitwise
+ * identical for 1, 2, 3 and 8 threads. Timing is the benchmark program's
+ * business (bench/cgrad_bench), never a test's. */
+#include "conv_internal.h"
+#include "kernels/conv_transpose3d_fast.h"
+#include "simd_internal.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CONV_TRANSPOSE3D.md section 2.4: float32 sums agree to rounding in any
+ * order; float64 is tight. */
+#define TOL_F32 1e-5
+#define TOL_F64 1e-12
+
+static const int thread_counts[] = {1, 2, 3, 8};
+#define NTHREADS ((int)(sizeof thread_counts / sizeof thread_counts[0]))
+
+typedef struct conv_case {
+    cg_conv_geom g;
+    cg_dtype dt;
+    bool bias;
+    /* inputs */
+    void *x, *w, *b, *gy;
+} conv_case;
+
+typedef struct results {
+    void *y, *gx, *gw, *gb;
+} results;
+
+static int64_t prod3(const int64_t *v)
+{
+    return v[0] * v[1] * v[2];
+}
+static int64_t n_x(const cg_conv_geom *g)
+{
+    return g->N * g->Cin * prod3(g->in);
+}
+static int64_t n_y(const cg_conv_geom *g)
+{
+    return g->N * g->Cout * prod3(g->out);
+}
+static int64_t n_w(const cg_conv_geom *g)
+{
+    return g->Cin * (g->Cout / g->G) * prod3(g->k);
+}
+
+static void *xalloc(int64_t n, cg_dtype dt)
+{
+    void *p = malloc((size_t)(n > 0 ? n : 1) * cg_dtype_size(dt));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void fill_nan(void *p, int64_t n, cg_dtype dt)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (dt == CG_FLOAT32)
+            ((float *)p)[i] = NAN;
+        else
+            ((double *)p)[i] = NAN;
+}
+
+static double get(const void *p, int64_t i, cg_dtype dt)
+{
+    return dt == CG_FLOAT32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+
+static void results_alloc(results *r, const conv_case *c)
+{
+    r->y = xalloc(n_y(&c->g), c->dt);
+    r->gx = xalloc(n_x(&c->g), c->dt);
+    r->gw = xalloc(n_w(&c->g), c->dt);
+    r->gb = xalloc(c->g.Cout, c->dt);
+}
+static void results_free(results *r)
+{
+    free(r->y);
+    free(r->gx);
+    free(r->gw);
+    free(r->gb);
+}
+
+/* |got - ref| <= tol * max(1, max|ref|) */
+static void assert_close(const void *got, const void *ref, int64_t n,
+                         cg_dtype dt, const char *what, const char *name)
+{
+    double tol = dt == CG_FLOAT32 ? TOL_F32 : TOL_F64, scale = 1.0, worst = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(get(ref, i, dt)));
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(get(got, i, dt) - get(ref, i, dt));
+        if (!(d <= worst)) { /* NaN counts as worst */
+            worst = isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    ck_assert_msg(worst <= tol * scale,
+                  "%s: %s differs by %g at %lld (got %.9g, want %.9g, "
+                  "scale %g, simd %s, threads %d)",
+                  name, what, worst, (long long)at,
+                  at >= 0 ? get(got, at, dt) : 0.0,
+                  at >= 0 ? get(ref, at, dt) : 0.0, scale,
+                  cg__simd_name(cg__simd_level()), cg_get_num_threads());
+}
+
+static void assert_bitwise(const void *got, const void *ref, int64_t n,
+                           cg_dtype dt, const char *what, const char *name)
+{
+    ck_assert_msg(memcmp(got, ref, (size_t)n * cg_dtype_size(dt)) == 0,
+                  "%s: %s differs between 1 and %d threads (simd %s)", name,
+                  what, cg_get_num_threads(),
+                  cg__simd_name(cg__simd_level()));
+}
+
+static void run_reference(const conv_case *c, results *r)
+{
+    const cg_conv_geom *g = &c->g;
+    tu_ok(cg__ct3d_ref_forward(g, c->dt, c->x, c->w, c->bias ? c->b : NULL,
+                               r->y));
+    tu_ok(cg__ct3d_ref_backward_input(g, c->dt, c->gy, c->w, r->gx));
+    tu_ok(cg__ct3d_ref_backward_weight(g, c->dt, c->x, c->gy, r->gw));
+    tu_ok(cg__ct3d_ref_backward_bias(g, c->dt, c->gy, r->gb));
+}
+
+/* The fast kernels; every output starts as NaN, so an element a kernel
+ * forgets to write shows. `separate` uses the one-gradient entry points
+ * instead of the shared backward. */
+static void run_fast(const conv_case *c, results *r, bool separate)
+{
+    const cg_conv_geom *g = &c->g;
+    fill_nan(r->y, n_y(g), c->dt);
+    fill_nan(r->gx, n_x(g), c->dt);
+    fill_nan(r->gw, n_w(g), c->dt);
+    fill_nan(r->gb, g->Cout, c->dt);
+    tu_ok(cg__ct3d_fast_forward(g, c->dt, c->x, c->w, c->bias ? c->b : NULL,
+                                r->y));
+    if (separate) {
+        tu_ok(cg__ct3d_fast_backward_input(g, c->dt, c->gy, c->w, r->gx));
+        tu_ok(cg__ct3d_fast_backward_weight(g, c->dt, c->x, c->gy, r->gw));
+        tu_ok(cg__ct3d_fast_backward_bias(g, c->dt, c->gy, r->gb));
+    } else {
+        tu_ok(cg__ct3d_fast_backward(g, c->dt, c->x, c->w, c->gy, r->gx,
+                                     r->gw, r->gb));
+    }
+}
+
+/* Every path, every thread count: close to the reference with one
+ * thread, bitwise equal to that with the others. */
+static void check_case(const conv_case *c, const results *ref,
+                       const char *name)
+{
+    const cg_conv_geom *g = &c->g;
+    const int saved_threads = cg_get_num_threads();
+    results base, r;
+    results_alloc(&base, c);
+    results_alloc(&r, c);
+    for (int lv = CG_SIMD_PORTABLE; lv <= (int)cg__simd_detected(); lv++) {
+        cg_simd prev = cg__simd_override((cg_simd)lv);
+        ck_assert_int_eq(cg__simd_level(), lv);
+        for (int ti = 0; ti < NTHREADS; ti++) {
+            tu_ok(cg_set_num_threads(thread_counts[ti]));
+            results *out = ti == 0 ? &base : &r;
+            run_fast(c, out, ti % 2 == 1);
+            if (ti == 0) {
+                assert_close(out->y, ref->y, n_y(g), c->dt, "output", name);
+                assert_close(out->gx, ref->gx, n_x(g), c->dt, "grad_input",
+                             name);
+                assert_close(out->gw, ref->gw, n_w(g), c->dt, "grad_weight",
+                             name);
+                assert_close(out->gb, ref->gb, g->Cout, c->dt, "grad_bias",
+                             name);
+            } else {
+                assert_bitwise(out->y, base.y, n_y(g), c->dt, "output", name);
+                assert_bitwise(out->gx, base.gx, n_x(g), c->dt, "grad_input",
+                               name);
+                assert_bitwise(out->gw, base.gw, n_w(g), c->dt,
+                               "grad_weight", name);
+                assert_bitwise(out->gb, base.gb, g->Cout, c->dt, "grad_bias",
+                               name);
+            }
+        }
+        cg__simd_override(prev);
+    }
+    tu_ok(cg_set_num_threads(saved_threads));
+    results_free(&base);
+    results_free(&r);
+}
+
+/* ======================================================================
+ * golden: the 42 cases of tests/data/golden (PyTorch 1.13)
+ * ====================================================================== */
+
+#define GOLDEN "golden/cases.tsv"
+
+/* Field `col` (0-based) of data row `row` (1-based) of the case table,
+ * into buf. */
+static void tsv_field(const char *text, int row, int col, char *buf,
+                      size_t size)
+{
+    const char *p = text;
+    for (int r = 0; r < row; r++) {
+        p = strchr(p, '\n');
+        ck_assert_ptr_nonnull(p);
+        p++;
+    }
+    for (int c = 0; c < col; c++) {
+        p = strpbrk(p, "\t\n");
+        ck_assert_msg(p && *p == '\t', "row %d has no column %d", row, col);
+        p++;
+    }
+    size_t n = strcspn(p, "\t\n");
+    ck_assert_uint_lt(n, size);
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+}
+
+static int tsv_rows(const char *text)
+{
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    return lines - 1; /* the header */
+}
+
+static int parse_ints(const char *s, int64_t *v, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        v[n++] = strtoll(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+        if (end == s && *s != ',')
+            break;
+    }
+    return n;
+}
+
+static int column(const char *text, const char *name)
+{
+    char buf[64];
+    for (int c = 0;; c++) {
+        tsv_field(text, 0, c, buf, sizeof buf);
+        if (strcmp(buf, name) == 0)
+            return c;
+    }
+}
+
+static void *tensor_copy(const char *dir, const char *file, int64_t n,
+                         cg_dtype dt)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/%s/%s", dir, file);
+    cg_tensor *t = tu_load(rel);
+    ck_assert_int_eq(cg_tensor_dtype(t), dt);
+    ck_assert_int_eq(cg_tensor_numel(t), n);
+    ck_assert(cg_tensor_is_contiguous(t));
+    void *p = xalloc(n, dt);
+    memcpy(p, cg_tensor_data(t), (size_t)n * cg_dtype_size(dt));
+    cg_tensor_release(t);
+    return p;
+}
+
+START_TEST(test_golden)
+{
+    char *text = tu_read_text(tu_data_path(GOLDEN));
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(tsv_rows(text), 42);
+    const int row = _i + 1;
+    char name[128], buf[128];
+    tsv_field(text, row, column(text, "name"), name, sizeof name);
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    tsv_field(text, row, column(text, "dtype"), buf, sizeof buf);
+    c.dt = strcmp(buf, "float64") == 0 ? CG_FLOAT64 : CG_FLOAT32;
+    int64_t v[8];
+    tsv_field(text, row, column(text, "kernel_size"), buf, sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, c.g.k, 3), 3);
+    tsv_field(text, row, column(text, "stride"), buf, sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, c.g.s, 3), 3);
+    tsv_field(text, row, column(text, "padding"), buf, sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, c.g.p, 3), 3);
+    tsv_field(text, row, column(text, "dilation"), buf, sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, c.g.d, 3), 3);
+    tsv_field(text, row, column(text, "effective_output_padding"), buf,
+              sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, c.g.op, 3), 3);
+    tsv_field(text, row, column(text, "groups"), buf, sizeof buf);
+    c.g.G = strtoll(buf, NULL, 10);
+    tsv_field(text, row, column(text, "bias"), buf, sizeof buf);
+    c.bias = strcmp(buf, "1") == 0;
+    tsv_field(text, row, column(text, "input_shape"), buf, sizeof buf);
+    int nd = parse_ints(buf, v, 5);
+    ck_assert(nd == 4 || nd == 5);
+    c.g.N = nd == 5 ? v[0] : 1;
+    c.g.Cin = v[nd - 4];
+    memcpy(c.g.in, v + nd - 3, sizeof c.g.in);
+    tsv_field(text, row, column(text, "output_shape"), buf, sizeof buf);
+    ck_assert_int_eq(parse_ints(buf, v, 5), nd);
+    c.g.Cout = v[nd - 4];
+    memcpy(c.g.out, v + nd - 3, sizeof c.g.out);
+    free(text);
+
+    c.x = tensor_copy(name, "input.npy", n_x(&c.g), c.dt);
+    c.w = tensor_copy(name, "weight.npy", n_w(&c.g), c.dt);
+    c.b = c.bias ? tensor_copy(name, "bias.npy", c.g.Cout, c.dt) : NULL;
+    c.gy = tensor_copy(name, "grad_output.npy", n_y(&c.g), c.dt);
+
+    results ref;
+    results_alloc(&ref, &c);
+    run_reference(&c, &ref);
+    /* the reference itself against PyTorch's values, so a shared mistake
+     * in the geometry cannot pass unseen */
+    void *want = tensor_copy(name, "output.npy", n_y(&c.g), c.dt);
+    assert_close(ref.y, want, n_y(&c.g), c.dt, "reference output", name);
+    free(want);
+    want = tensor_copy(name, "grad_input.npy", n_x(&c.g), c.dt);
+    assert_close(ref.gx, want, n_x(&c.g), c.dt, "reference grad_input", name);
+    free(want);
+    want = tensor_copy(name, "grad_weight.npy", n_w(&c.g), c.dt);
+    assert_close(ref.gw, want, n_w(&c.g), c.dt, "reference grad_weight",
+                 name);
+    free(want);
+
+    check_case(&c, &ref, name);
+    results_free(&ref);
+    free(c.x);
+    free(c.w);
+    free(c.b);
+    free(c.gy);
+}
+END_TEST
+
+/* ======================================================================
+ * random configurations
+ * ====================================================================== */
+
+#define N_RANDOM 300
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static int64_t rng_int(uint64_t *s, int64_t lo, int64_t hi) /* [lo, hi] */
+{
+    return lo + (int64_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+static void *rng_fill(uint64_t *s, int64_t n, cg_dtype dt)
+{
+    void *p = xalloc(n, dt);
+    for (int64_t i = 0; i < n; i++) {
+        double v = (double)(rng_next(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+        if (dt == CG_FLOAT32)
+            ((float *)p)[i] = (float)v;
+        else
+            ((double *)p)[i] = v;
+    }
+    return p;
+}
+
+static void describe(const conv_case *c, const char *name)
+{
+    const cg_conv_geom *g = &c->g;
+    printf("%s: %s N=%lld Cin=%lld Cout=%lld G=%lld bias=%d in=%lld,%lld,%lld "
+           "out=%lld,%lld,%lld k=%lld,%lld,%lld s=%lld,%lld,%lld "
+           "p=%lld,%lld,%lld op=%lld,%lld,%lld d=%lld,%lld,%lld\n",
+           name, cg_dtype_name(c->dt), (long long)g->N, (long long)g->Cin,
+           (long long)g->Cout, (long long)g->G, c->bias, (long long)g->in[0],
+           (long long)g->in[1], (long long)g->in[2], (long long)g->out[0],
+           (long long)g->out[1], (long long)g->out[2], (long long)g->k[0],
+           (long long)g->k[1], (long long)g->k[2], (long long)g->s[0],
+           (long long)g->s[1], (long long)g->s[2], (long long)g->p[0],
+           (long long)g->p[1], (long long)g->p[2], (long long)g->op[0],
+           (long long)g->op[1], (long long)g->op[2], (long long)g->d[0],
+           (long long)g->d[1], (long long)g->d[2]);
+}
+
+/* A random valid geometry: small, with every kind of argument. Some
+ * configurations repeat one value on all axes (the int form), others
+ * differ per axis (triples); W is sometimes long enough for several
+ * vectors and tails. */
+static void random_case(int idx, conv_case *c)
+{
+    uint64_t s = 0x5eed0000ull + (uint64_t)idx;
+    memset(c, 0, sizeof *c);
+    cg_conv_geom *g = &c->g;
+    c->dt = idx % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    c->bias = rng_int(&s, 0, 3) != 0;
+    g->G = rng_int(&s, 1, 4) == 4 ? rng_int(&s, 2, 3) : 1;
+    g->Cin = g->G * rng_int(&s, 1, 5);
+    g->Cout = g->G * rng_int(&s, 1, 6);
+    g->N = rng_int(&s, 1, 2);
+    bool same = rng_int(&s, 0, 2) == 0;
+    for (int a = 0; a < 3; a++) {
+        if (same && a > 0) {
+            g->k[a] = g->k[0];
+            g->s[a] = g->s[0];
+            g->d[a] = g->d[0];
+            g->p[a] = g->p[0];
+            g->op[a] = g->op[0];
+        } else {
+            g->k[a] = rng_int(&s, 1, 4);
+            g->s[a] = rng_int(&s, 1, 3);
+            g->d[a] = rng_int(&s, 1, 3);
+            g->p[a] = rng_int(&s, 0, 3);
+            /* output_padding < max(s, d): op >= s happens when d > s */
+            int64_t opmax = (g->s[a] > g->d[a] ? g->s[a] : g->d[a]) - 1;
+            g->op[a] = rng_int(&s, 0, opmax);
+        }
+        int64_t hi = a == 2 ? (rng_int(&s, 0, 3) == 0 ? 37 : 9) : 5;
+        g->in[a] = rng_int(&s, 1, hi);
+        /* the output must not be empty: lower the padding if needed */
+        for (;;) {
+            int64_t o;
+            ck_assert(cg__ct3d_out_size(g->in[a], g->k[a], g->s[a], g->p[a],
+                                        g->op[a], g->d[a], &o));
+            if (o > 0) {
+                g->out[a] = o;
+                break;
+            }
+            g->p[a]--;
+        }
+    }
+    c->x = rng_fill(&s, n_x(g), c->dt);
+    c->w = rng_fill(&s, n_w(g), c->dt);
+    c->b = rng_fill(&s, g->Cout, c->dt);
+    c->gy = rng_fill(&s, n_y(g), c->dt);
+}
+
+START_TEST(test_random)
+{
+    /* each loop iteration checks a slice of the configurations, so a
+     * failure names the case while the fork overhead stays small */
+    const int per = N_RANDOM / 10;
+    for (int idx = _i * per; idx < (_i + 1) * per; idx++) {
+        conv_case c;
+        random_case(idx, &c);
+        char name[64];
+        snprintf(name, sizeof name, "random %d", idx);
+        if (getenv("CG_FAST_VERBOSE"))
+            describe(&c, name);
+        results ref;
+        results_alloc(&ref, &c);
+        run_reference(&c, &ref);
+        check_case(&c, &ref, name);
+        results_free(&ref);
+        free(c.x);
+        free(c.w);
+        free(c.b);
+        free(c.gy);
+    }
+}
+END_TEST
+
+/* The benchmark's shapes (smaller batch) on every path: the long rows,
+ * stride-2 interleave and channel blocks the workloads take. */
+START_TEST(test_workload_shapes)
+{
+    static const struct {
+        int64_t N, Cin, Cout, G, in, k, s, p, op;
+    } w[] = {
+        {1, 32, 16, 1, 8, 2, 2, 0, 0}, /* A_unet_up_k2s2 */
+        {1, 16, 16, 1, 8, 3, 2, 1, 1}, /* B_k3s2p1op1 */
+        {1, 16, 16, 1, 8, 3, 1, 1, 0}, /* C_k3s1p1 */
+        {2, 16, 32, 2, 5, 4, 2, 1, 0}, /* D_k4s2p1_g2 */
+        {1, 1, 3, 1, 16, 3, 1, 0, 0},  /* E_small_c1 */
+    };
+    uint64_t s = 77 + (uint64_t)_i;
+    conv_case c;
+    memset(&c, 0, sizeof c);
+    c.dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    c.bias = true;
+    int i = _i / 2;
+    c.g = (cg_conv_geom){.N = w[i].N, .Cin = w[i].Cin, .Cout = w[i].Cout,
+                         .G = w[i].G};
+    for (int a = 0; a < 3; a++) {
+        c.g.in[a] = w[i].in;
+        c.g.k[a] = w[i].k;
+        c.g.s[a] = w[i].s;
+        c.g.p[a] = w[i].p;
+        c.g.op[a] = w[i].op;
+        c.g.d[a] = 1;
+        ck_assert(cg__ct3d_out_size(w[i].in, w[i].k, w[i].s, w[i].p, w[i].op,
+                                    1, &c.g.out[a]));
+    }
+    c.x = rng_fill(&s, n_x(&c.g), c.dt);
+    c.w = rng_fill(&s, n_w(&c.g), c.dt);
+    c.b = rng_fill(&s, c.g.Cout, c.dt);
+    c.gy = rng_fill(&s, n_y(&c.g), c.dt);
+    results ref;
+    results_alloc(&ref, &c);
+    run_reference(&c, &ref);
+    check_case(&c, &ref, "workload shape");
+    results_free(&ref);
+    free(c.x);
+    free(c.w);
+    free(c.b);
+    free(c.gy);
+}
+END_TEST
+
+/* ======================================================================
+ * errors: another dtype, and allocation failures
+ * ====================================================================== */
+
+START_TEST(test_errors)
+{
+    cg_conv_geom g = {.N = 1, .Cin = 1, .Cout = 1, .G = 1,
+                      .in = {1, 1, 1}, .out = {1, 1, 1}, .k = {1, 1, 1},
+                      .s = {1, 1, 1}, .p = {0, 0, 0}, .op = {0, 0, 0},
+                      .d = {1, 1, 1}};
+    float x[2] = {1, 0}, w[2] = {1, 0}, y[2] = {7, 7};
+    tu_fails(cg__ct3d_fast_forward(&g, CG_COMPLEX64, x, w, NULL, y),
+             CG_ERR_RUNTIME,
+             "internal error: cg__ct3d_fast_forward has no complex64 kernel "
+             "(float32 and float64 only)");
+    tu_fails(cg__ct3d_fast_backward(&g, CG_COMPLEX128, x, w, y, y, y, y),
+             CG_ERR_RUNTIME,
+             "internal error: cg__ct3d_fast_backward has no complex128 "
+             "kernel (float32 and float64 only)");
+    ck_assert(y[0] == 7 && y[1] == 7);
+}
+END_TEST
+
+typedef struct alloc_ctx {
+    conv_case c;
+    results r, before;
+} alloc_ctx;
+
+/* Every scratch allocation failing in turn: CG_ERR_NOMEM, and no output
+ * written (still as `before`). */
+static cg_status alloc_scenario(void *vctx)
+{
+    alloc_ctx *a = vctx;
+    const conv_case *c = &a->c;
+    const cg_conv_geom *g = &c->g;
+    size_t es = cg_dtype_size(c->dt);
+    memcpy(a->r.y, a->before.y, (size_t)n_y(g) * es);
+    memcpy(a->r.gx, a->before.gx, (size_t)n_x(g) * es);
+    memcpy(a->r.gw, a->before.gw, (size_t)n_w(g) * es);
+    memcpy(a->r.gb, a->before.gb, (size_t)g->Cout * es);
+    cg_status st = cg__ct3d_fast_forward(g, c->dt, c->x, c->w, c->b, a->r.y);
+    if (st != CG_OK) {
+        ck_assert_int_eq(st, CG_ERR_NOMEM);
+        ck_assert(memcmp(a->r.y, a->before.y, (size_t)n_y(g) * es) == 0);
+        return st;
+    }
+    st = cg__ct3d_fast_backward(g, c->dt, c->x, c->w, c->gy, a->r.gx, a->r.gw,
+                                a->r.gb);
+    if (st != CG_OK) {
+        ck_assert_int_eq(st, CG_ERR_NOMEM);
+        ck_assert(memcmp(a->r.gx, a->before.gx, (size_t)n_x(g) * es) == 0);
+        ck_assert(memcmp(a->r.gw, a->before.gw, (size_t)n_w(g) * es) == 0);
+        ck_assert(memcmp(a->r.gb, a->before.gb, (size_t)g->Cout * es) == 0);
+    }
+    return st;
+}
+
+START_TEST(test_alloc)
+{
+    alloc_ctx a;
+    random_case(7, &a.c); /* padded x, groups */
+    a.c.b = a.c.bias ? a.c.b : NULL;
+    results_alloc(&a.r, &a.c);
+    results_alloc(&a.before, &a.c);
+    fill_nan(a.before.y, n_y(&a.c.g), a.c.dt);
+    fill_nan(a.before.gx, n_x(&a.c.g), a.c.dt);
+    fill_nan(a.before.gw, n_w(&a.c.g), a.c.dt);
+    fill_nan(a.before.gb, a.c.g.Cout, a.c.dt);
+    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, &a, "fast conv"), 3);
+    results_free(&a.r);
+    results_free(&a.before);
+    free(a.c.x);
+    free(a.c.w);
+    free(a.c.gy);
+    free(a.c.bias ? a.c.b : NULL);
+}
+END_TEST
+
+/* ======================================================================
+ * simd: detection and the override
+ * ====================================================================== */
+
+START_TEST(test_simd_levels)
+{
+    cg_simd lv;
+    ck_assert(cg__simd_parse("off", &lv) && lv == CG_SIMD_PORTABLE);
+    ck_assert(cg__simd_parse("avx2", &lv) && lv == CG_SIMD_AVX2);
+    ck_assert(cg__simd_parse("avx512", &lv) && lv == CG_SIMD_AVX512);
+    ck_assert(!cg__simd_parse("sse", &lv));
+    ck_assert_str_eq(cg__simd_name(CG_SIMD_AVX2), "avx2");
+    ck_assert_ptr_null(cg__simd_name(CG_SIMD_COUNT));
+    cg_simd prev = cg__simd_override(CG_SIMD_PORTABLE);
+    ck_assert_int_eq(cg__simd_level(), CG_SIMD_PORTABLE);
+    /* never above what the CPU has */
+    cg__simd_override(CG_SIMD_AVX512);
+    ck_assert_int_eq(cg__simd_level(), cg__simd_detected());
+    cg__simd_override(prev);
+}
+END_TEST
+
+Suite *conv_fast_suite(void)
+{
+    Suite *s = suite_create("conv_fast");
+    TCase *tc = tcase_create("golden");
+    tcase_add_loop_test(tc, test_golden, 0, 42);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("random");
+    tcase_add_loop_test(tc, test_random, 0, 10);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("workloads");
+    tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_alloc);
+    tcase_add_test(tc, test_simd_levels);
+    suite_add_tcase(s, tc);
+    return s;
+}
