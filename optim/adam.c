@@ -1,0 +1,309 @@
+/*
+ * adam.c -- torch.optim.Adam and torch.optim.AdamW (PyTorch 1.13,
+ * torch/optim/adam.py and adamw.py, _single_tensor_adam(w), the default
+ * foreach=False path). The two share the update; they differ in weight
+ * decay: Adam adds it to the gradient (L2), AdamW shrinks the parameter
+ * first (decoupled). Per parameter p with gradient g, in PyTorch's order:
+ *
+ *   g = maximize ? -g : g
+ *   step += 1                                (a float32 count, as PyTorch's
+ *                                             torch.tensor(0.) state)
+ *   Adam:  if weight_decay != 0:  g = g.add(p, alpha=weight_decay)
+ *   complex: g, exp_avg, exp_avg_sq, p = view_as_real(...)
+ *   AdamW: p.mul_(1 - lr * weight_decay)
+ *   exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
+ *   exp_avg_sq.mul_(beta2).addcmul_(g, g.conj(), value=1 - beta2)
+ *   bias_correction1 = 1 - beta1 ** step; bias_correction2 = 1 - beta2 ** step
+ *   step_size = lr / bias_correction1        (all in double, as Python)
+ *   amsgrad: max_exp_avg_sq = maximum(max_exp_avg_sq, exp_avg_sq)
+ *   denom = (v.sqrt() / sqrt(bias_correction2)).add_(eps)
+ *           with v = max_exp_avg_sq or exp_avg_sq
+ *   p.addcdiv_(exp_avg, denom, value=-step_size)
+ *
+ * Arithmetic per element in the parameter's dtype T, scalars rounded to T
+ * first, as PyTorch's CPU kernels (AVX2 build) compute them:
+ *   a.add(b, alpha=s)          fma(b, s, a)
+ *   a.addcmul(b, c, value=s)   fma(s*b, c, a)
+ *   a.addcdiv(b, c, value=s)   a + (s*b)/c          (no fusion)
+ *   a.mul(s), a / s, sqrt, a.add(s)   one rounding each
+ * The fusion is the same in the vector body and the scalar tail of
+ * PyTorch's loops, so results do not depend on position or strides, and
+ * float32/float64 trajectories match PyTorch bitwise. Complex weight decay
+ * goes through complex add (product rounded, not fused). AMSGrad with
+ * complex parameters fails as in PyTorch 1.13 ("maximum not implemented
+ * for complex tensors."). Left out: foreach, fused, capturable,
+ * differentiable, sparse gradients.
+ */
+#include "optim_internal.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#define HP(name, field, type, intdef)                                        \
+    {name, type, offsetof(cg_adam_options, field), false, intdef}
+
+static const cg__hparam adam_hparams[] = {
+    HP("lr", lr, HP_DOUBLE, false),
+    HP("betas.0", betas[0], HP_DOUBLE, false),
+    HP("betas.1", betas[1], HP_DOUBLE, false),
+    HP("eps", eps, HP_DOUBLE, false),
+    HP("weight_decay", weight_decay, HP_DOUBLE, true),
+    HP("amsgrad", amsgrad, HP_BOOL, false),
+    HP("maximize", maximize, HP_BOOL, false),
+    {"foreach", HP_NONE, 0, true, false},
+    {"capturable", HP_BOOL, 0, true, false},
+    {"differentiable", HP_BOOL, 0, true, false},
+    {"fused", HP_BOOL, 0, true, false},
+};
+
+/* AdamW's param_groups keys, in its own order. */
+static const cg__hparam adamw_hparams[] = {
+    HP("lr", lr, HP_DOUBLE, false),
+    HP("betas.0", betas[0], HP_DOUBLE, false),
+    HP("betas.1", betas[1], HP_DOUBLE, false),
+    HP("eps", eps, HP_DOUBLE, false),
+    HP("weight_decay", weight_decay, HP_DOUBLE, false),
+    HP("amsgrad", amsgrad, HP_BOOL, false),
+    {"foreach", HP_NONE, 0, true, false},
+    HP("maximize", maximize, HP_BOOL, false),
+    {"capturable", HP_BOOL, 0, true, false},
+};
+
+enum { SLOT_STEP = 0, SLOT_EXP_AVG = 1, SLOT_EXP_AVG_SQ = 2, SLOT_MAX = 3 };
+static const cg__slot_spec adam_slots[] = {
+    {"step", SLOT_STEP_F32, true},
+    {"exp_avg", SLOT_TENSOR, true},
+    {"exp_avg_sq", SLOT_TENSOR, true},
+    {"max_exp_avg_sq", SLOT_TENSOR, false},
+};
+
+cg_adam_options cg_adam_defaults(void)
+{
+    return (cg_adam_options){.kind = CG_OPTIM_ADAM,
+                             .lr = 1e-3,
+                             .betas = {0.9, 0.999},
+                             .eps = 1e-8,
+                             .weight_decay = 0.0,
+                             .amsgrad = false,
+                             .maximize = false};
+}
+
+cg_adamw_options cg_adamw_defaults(void)
+{
+    cg_adamw_options o = cg_adam_defaults();
+    o.kind = CG_OPTIM_ADAMW;
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+/* Adam's and AdamW's __init__ checks (`not 0.0 <= x` also catches NaN). */
+static cg_status adam_check(const cg__options *opts)
+{
+    const cg_adam_options *o = &opts->adam;
+    char v[40];
+    if (!(0.0 <= o->lr))
+        return cg__optim_error(CG_ERR_VALUE, "Invalid learning rate: %s",
+                               cg__pyfloat(o->lr, v, sizeof v));
+    if (!(0.0 <= o->eps))
+        return cg__optim_error(CG_ERR_VALUE, "Invalid epsilon value: %s",
+                               cg__pyfloat(o->eps, v, sizeof v));
+    if (!(0.0 <= o->betas[0] && o->betas[0] < 1.0))
+        return cg__optim_error(CG_ERR_VALUE,
+                               "Invalid beta parameter at index 0: %s",
+                               cg__pyfloat(o->betas[0], v, sizeof v));
+    if (!(0.0 <= o->betas[1] && o->betas[1] < 1.0))
+        return cg__optim_error(CG_ERR_VALUE,
+                               "Invalid beta parameter at index 1: %s",
+                               cg__pyfloat(o->betas[1], v, sizeof v));
+    if (!(0.0 <= o->weight_decay))
+        return cg__optim_error(CG_ERR_VALUE, "Invalid weight_decay value: %s",
+                               cg__pyfloat(o->weight_decay, v, sizeof v));
+    return CG_OK;
+}
+
+static cg_status adam_prepare(cg_optimizer *opt, const cg__group *g,
+                              int index, cg_tensor *param,
+                              const cg_tensor *grad)
+{
+    (void)grad;
+    cg__pstate *s = &opt->state[index];
+    bool amsgrad = g->opts.adam.amsgrad;
+    cg_status st = CG_OK;
+    if (!s->present) {
+        /* Lazy state initialization: step 0, zeros (amsgrad: a third). */
+        st = cg__ensure_slot(opt, index, SLOT_EXP_AVG, param);
+        if (st == CG_OK)
+            st = cg__ensure_slot(opt, index, SLOT_EXP_AVG_SQ, param);
+        if (st == CG_OK && amsgrad)
+            st = cg__ensure_slot(opt, index, SLOT_MAX, param);
+        if (st != CG_OK)
+            return st;
+    } else if (!s->tensors[SLOT_EXP_AVG]) {
+        return cg__optim_key_error("exp_avg");
+    } else if (!s->tensors[SLOT_EXP_AVG_SQ]) {
+        return cg__optim_key_error("exp_avg_sq");
+    } else if (amsgrad && !s->tensors[SLOT_MAX]) {
+        return cg__optim_key_error("max_exp_avg_sq");
+    }
+    if (amsgrad && cg_dtype_is_complex(cg_tensor_dtype(param)))
+        return cg__optim_error(CG_ERR_RUNTIME,
+                               "maximum not implemented for complex tensors.");
+    return CG_OK;
+}
+
+/* The scalars of one parameter's update, computed in double as Python
+ * computes them. */
+typedef struct adam_args {
+    double beta1, beta2, eps, weight_decay;
+    double decay;     /* AdamW: 1 - lr * weight_decay */
+    double step_size; /* lr / bias_correction1 */
+    double bc2_sqrt;  /* sqrt(bias_correction2) */
+    bool decoupled, amsgrad, maximize, complex_wd;
+    int ncomp;
+} adam_args;
+
+#define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                 \
+    static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
+                                  const cg_tensor *grad, T *m, T *v, T *vmax)  \
+    {                                                                          \
+        T *p = cg_tensor_data(param);                                          \
+        const T *gr = cg_tensor_data(grad);                                    \
+        const T b1 = (T)a->beta1, b2 = (T)a->beta2;                            \
+        const T omb1 = (T)(1.0 - a->beta1), omb2 = (T)(1.0 - a->beta2);        \
+        const T wd = (T)a->weight_decay, decay = (T)a->decay;                  \
+        const T bc2s = (T)a->bc2_sqrt, eps = (T)a->eps;                        \
+        const T negstep = (T)(-a->step_size);                                  \
+        const int nc = a->ncomp;                                               \
+        cg__walk wp, wg;                                                       \
+        cg__walk_init(&wp, param);                                             \
+        cg__walk_init(&wg, grad);                                              \
+        int64_t n = cg_tensor_numel(param);                                    \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            for (int c = 0; c < nc; c++) {                                     \
+                T *pc = p + wp.off * nc + c;                                   \
+                int64_t k = i * nc + c;                                        \
+                T d = gr[wg.off * nc + c];                                     \
+                if (a->maximize)                                               \
+                    d = -d;                                                    \
+                if (!a->decoupled && a->weight_decay != 0)                     \
+                    d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);        \
+                if (a->decoupled)                                              \
+                    *pc = *pc * decay;                                         \
+                m[k] = m[k] * b1;                                              \
+                m[k] = FMA(d, omb1, m[k]);                                     \
+                v[k] = v[k] * b2;                                              \
+                v[k] = FMA(omb2 * d, d, v[k]);                                 \
+                T vv = v[k];                                                   \
+                if (a->amsgrad) {                                              \
+                    /* torch.maximum: NaN propagates */                        \
+                    T mx = vmax[k];                                            \
+                    if (isnan(mx) || isnan(vv))                                \
+                        vmax[k] = mx + vv;                                     \
+                    else if (vv > mx)                                          \
+                        vmax[k] = vv;                                          \
+                    vv = vmax[k];                                              \
+                }                                                              \
+                T denom = SQRT(vv) / bc2s + eps;                               \
+                *pc = *pc + (negstep * m[k]) / denom;                          \
+            }                                                                  \
+            cg__walk_next(&wp);                                                \
+            cg__walk_next(&wg);                                                \
+        }                                                                      \
+    }
+
+DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
+DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
+
+static void adam_update(cg_optimizer *opt, const cg__group *g, int index,
+                        cg_tensor *param, const cg_tensor *grad)
+{
+    const cg_adam_options *o = &g->opts.adam;
+    cg__pstate *s = &opt->state[index];
+    cg_dtype dt = cg_tensor_dtype(param);
+    /* step_t += 1 on a float32 tensor, then step_t.item() */
+    s->step = (double)(float)(s->step + 1.0);
+    s->present = true;
+    s->has[SLOT_STEP] = true;
+    double step = s->step;
+    double bc1 = 1 - pow(o->betas[0], step);
+    double bc2 = 1 - pow(o->betas[1], step);
+    adam_args a = {.beta1 = o->betas[0],
+                   .beta2 = o->betas[1],
+                   .eps = o->eps,
+                   .weight_decay = o->weight_decay,
+                   .decay = 1 - o->lr * o->weight_decay,
+                   .step_size = o->lr / bc1,
+                   .bc2_sqrt = sqrt(bc2),
+                   .decoupled = opt->vt->kind == CG_OPTIM_ADAMW,
+                   .amsgrad = o->amsgrad,
+                   .maximize = o->maximize,
+                   .complex_wd = cg_dtype_is_complex(dt),
+                   .ncomp = cg__ncomp(dt)};
+    void *m = cg_tensor_data(s->tensors[SLOT_EXP_AVG]);
+    void *v = cg_tensor_data(s->tensors[SLOT_EXP_AVG_SQ]);
+    void *vmax = o->amsgrad ? cg_tensor_data(s->tensors[SLOT_MAX]) : NULL;
+    if (cg_dtype_to_real(dt) == CG_FLOAT32)
+        adam_update_f32(&a, param, grad, m, v, vmax);
+    else
+        adam_update_f64(&a, param, grad, m, v, vmax);
+}
+
+const cg__optim_vtable cg__adam_vtable = {
+    .kind = CG_OPTIM_ADAM,
+    .options_size = sizeof(cg_adam_options),
+    .hparams = adam_hparams,
+    .nhparams = (int)(sizeof adam_hparams / sizeof *adam_hparams),
+    .slots = adam_slots,
+    .nslots = 4,
+    .check_defaults = adam_check,
+    .prepare = adam_prepare,
+    .update = adam_update,
+    .init_state = NULL,
+};
+
+const cg__optim_vtable cg__adamw_vtable = {
+    .kind = CG_OPTIM_ADAMW,
+    .options_size = sizeof(cg_adamw_options),
+    .hparams = adamw_hparams,
+    .nhparams = (int)(sizeof adamw_hparams / sizeof *adamw_hparams),
+    .slots = adam_slots,
+    .nslots = 4,
+    .check_defaults = adam_check,
+    .prepare = adam_prepare,
+    .update = adam_update,
+    .init_state = NULL,
+};
+
+cg_status cg_adam_new(cg_tensor *const *params, int num_params,
+                      const cg_adam_options *opts, cg_optimizer **out)
+{
+    cg_adam_options d = opts ? *opts : cg_adam_defaults();
+    cg_param_group g = {params, num_params, NULL};
+    return cg__optimizer_new(&cg__adam_vtable, &g, num_params > 0 ? 1 : 0, &d,
+                             out);
+}
+
+cg_status cg_adam_new_groups(const cg_param_group *groups, int num_groups,
+                             const cg_adam_options *defaults,
+                             cg_optimizer **out)
+{
+    cg_adam_options d = defaults ? *defaults : cg_adam_defaults();
+    return cg__optimizer_new(&cg__adam_vtable, groups, num_groups, &d, out);
+}
+
+cg_status cg_adamw_new(cg_tensor *const *params, int num_params,
+                       const cg_adamw_options *opts, cg_optimizer **out)
+{
+    cg_adamw_options d = opts ? *opts : cg_adamw_defaults();
+    cg_param_group g = {params, num_params, NULL};
+    return cg__optimizer_new(&cg__adamw_vtable, &g, num_params > 0 ? 1 : 0,
+                             &d, out);
+}
+
+cg_status cg_adamw_new_groups(const cg_param_group *groups, int num_groups,
+                              const cg_adamw_options *defaults,
+                              cg_optimizer **out)
+{
+    cg_adamw_options d = defaults ? *defaults : cg_adamw_defaults();
+    return cg__optimizer_new(&cg__adamw_vtable, groups, num_groups, &d, out);
+}

@@ -1,0 +1,188 @@
+/*
+ * sgd.c -- torch.optim.SGD (PyTorch 1.13, torch/optim/sgd.py,
+ * _single_tensor_sgd): momentum, dampening, Nesterov, weight decay,
+ * maximize. Per parameter p with gradient g, in PyTorch's order:
+ *
+ *   d = maximize ? -g : g
+ *   if weight_decay != 0:  d = d.add(p, alpha=weight_decay)
+ *   if momentum != 0:
+ *       buf = clone(d)                                 (first step)
+ *       buf = buf.mul_(momentum).add_(d, alpha=1 - dampening)  (later)
+ *       d = nesterov ? d.add(buf, alpha=momentum) : buf
+ *   p.add_(d, alpha=-lr)
+ *
+ * Every scalar is rounded to the dtype first (PyTorch's Scalar.to<T>()),
+ * and `a.add(b, alpha=s)` is one fused multiply-add fma(b, s, a) for real
+ * dtypes, as PyTorch's AVX2 add kernel computes it in both its vector and
+ * its scalar loops; complex add rounds the product first (its complex
+ * multiply is not fused). So float32 and float64 match PyTorch bitwise.
+ * Left out: sparse gradients, foreach.
+ */
+#include "optim_internal.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#define HP(name, field, type, intdef)                                        \
+    {name, type, offsetof(cg_sgd_options, field), false, intdef}
+
+static const cg__hparam sgd_hparams[] = {
+    HP("lr", lr, HP_DOUBLE, false),
+    HP("momentum", momentum, HP_DOUBLE, true),
+    HP("dampening", dampening, HP_DOUBLE, true),
+    HP("weight_decay", weight_decay, HP_DOUBLE, true),
+    HP("nesterov", nesterov, HP_BOOL, false),
+    HP("maximize", maximize, HP_BOOL, false),
+    {"foreach", HP_NONE, 0, true, false},
+    {"differentiable", HP_BOOL, 0, true, false},
+};
+
+enum { SLOT_BUF = 0 };
+static const cg__slot_spec sgd_slots[] = {
+    {"momentum_buffer", SLOT_OPT_TENSOR, false},
+};
+
+cg_sgd_options cg_sgd_defaults(void)
+{
+    return (cg_sgd_options){.kind = CG_OPTIM_SGD,
+                            .lr = NAN,
+                            .momentum = 0.0,
+                            .dampening = 0.0,
+                            .weight_decay = 0.0,
+                            .nesterov = false,
+                            .maximize = false};
+}
+
+static cg_status sgd_check(const cg__options *opts)
+{
+    const cg_sgd_options *o = &opts->sgd;
+    char v[40];
+    if (!isnan(o->lr) && o->lr < 0.0)
+        return cg__optim_error(CG_ERR_VALUE, "Invalid learning rate: %s",
+                               cg__pyfloat(o->lr, v, sizeof v));
+    if (o->momentum < 0.0)
+        return cg__optim_error(CG_ERR_VALUE, "Invalid momentum value: %s",
+                               cg__pyfloat(o->momentum, v, sizeof v));
+    if (o->weight_decay < 0.0)
+        return cg__optim_error(CG_ERR_VALUE, "Invalid weight_decay value: %s",
+                               cg__pyfloat(o->weight_decay, v, sizeof v));
+    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+        return cg__optim_error(CG_ERR_VALUE, "Nesterov momentum requires a "
+                                             "momentum and zero dampening");
+    return CG_OK;
+}
+
+static cg_status sgd_prepare(cg_optimizer *opt, const cg__group *g, int index,
+                             cg_tensor *param, const cg_tensor *grad)
+{
+    (void)grad;
+    if (g->opts.sgd.momentum != 0)
+        return cg__ensure_slot(opt, index, SLOT_BUF, param);
+    return CG_OK;
+}
+
+/* The update of one parameter, instantiated for float and double. `fused`
+ * selects PyTorch's real add (one fma) or its complex add (rounded
+ * product, then sum) for every `y + a*x`; `first` means the momentum
+ * buffer is new and takes a copy of d. */
+typedef struct sgd_args {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize, fused, first;
+    int ncomp;
+} sgd_args;
+
+#define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
+
+#define DEFINE_SGD_UPDATE(T, SFX, FMA)                                        \
+    static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
+                                 const cg_tensor *grad, T *buf)                \
+    {                                                                          \
+        T *p = cg_tensor_data(param);                                          \
+        const T *gr = cg_tensor_data(grad);                                    \
+        const T wd = (T)args->weight_decay, mom = (T)args->momentum;           \
+        const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);    \
+        const int nc = args->ncomp;                                            \
+        cg__walk wp, wg;                                                       \
+        cg__walk_init(&wp, param);                                             \
+        cg__walk_init(&wg, grad);                                              \
+        int64_t n = cg_tensor_numel(param);                                    \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            for (int c = 0; c < nc; c++) {                                     \
+                T *pc = p + wp.off * nc + c;                                   \
+                T d = gr[wg.off * nc + c];                                     \
+                if (args->maximize)                                            \
+                    d = -d;                                                    \
+                if (args->weight_decay != 0)                                   \
+                    d = AXPY(FMA, *pc, wd, d);                                 \
+                if (args->momentum != 0) {                                     \
+                    T *b = buf + i * nc + c;                                   \
+                    if (args->first) {                                         \
+                        *b = d;                                                \
+                    } else {                                                   \
+                        *b = *b * mom;                                         \
+                        *b = AXPY(FMA, d, damp1, *b);                          \
+                    }                                                          \
+                    d = args->nesterov ? AXPY(FMA, *b, mom, d) : *b;           \
+                }                                                              \
+                *pc = AXPY(FMA, d, neglr, *pc);                                \
+            }                                                                  \
+            cg__walk_next(&wp);                                                \
+            cg__walk_next(&wg);                                                \
+        }                                                                      \
+    }
+
+DEFINE_SGD_UPDATE(float, f32, fmaf)
+DEFINE_SGD_UPDATE(double, f64, fma)
+
+static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,
+                       cg_tensor *param, const cg_tensor *grad)
+{
+    const cg_sgd_options *o = &g->opts.sgd;
+    cg__pstate *s = &opt->state[index];
+    cg_dtype dt = cg_tensor_dtype(param);
+    sgd_args args = {.lr = o->lr,
+                     .momentum = o->momentum,
+                     .dampening = o->dampening,
+                     .weight_decay = o->weight_decay,
+                     .nesterov = o->nesterov,
+                     .maximize = o->maximize,
+                     .fused = !cg_dtype_is_complex(dt),
+                     .first = s->fresh[SLOT_BUF],
+                     .ncomp = cg__ncomp(dt)};
+    void *buf = o->momentum != 0 ? cg_tensor_data(s->tensors[SLOT_BUF]) : NULL;
+    if (cg_dtype_to_real(dt) == CG_FLOAT32)
+        sgd_update_f32(&args, param, grad, buf);
+    else
+        sgd_update_f64(&args, param, grad, buf);
+    s->present = true;
+    s->has[SLOT_BUF] = true; /* a tensor, or None when momentum is 0 */
+}
+
+const cg__optim_vtable cg__sgd_vtable = {
+    .kind = CG_OPTIM_SGD,
+    .options_size = sizeof(cg_sgd_options),
+    .hparams = sgd_hparams,
+    .nhparams = (int)(sizeof sgd_hparams / sizeof *sgd_hparams),
+    .slots = sgd_slots,
+    .nslots = 1,
+    .check_defaults = sgd_check,
+    .prepare = sgd_prepare,
+    .update = sgd_update,
+    .init_state = NULL,
+};
+
+cg_status cg_sgd_new(cg_tensor *const *params, int num_params,
+                     const cg_sgd_options *opts, cg_optimizer **out)
+{
+    cg_sgd_options d = opts ? *opts : cg_sgd_defaults();
+    cg_param_group g = {params, num_params, NULL};
+    return cg__optimizer_new(&cg__sgd_vtable, &g, num_params > 0 ? 1 : 0, &d,
+                             out);
+}
+
+cg_status cg_sgd_new_groups(const cg_param_group *groups, int num_groups,
+                            const cg_sgd_options *defaults, cg_optimizer **out)
+{
+    cg_sgd_options d = defaults ? *defaults : cg_sgd_defaults();
+    return cg__optimizer_new(&cg__sgd_vtable, groups, num_groups, &d, out);
+}
