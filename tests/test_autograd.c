@@ -2134,6 +2134,251 @@ START_TEST(test_gradcheck_composite)
 }
 END_TEST
 
+/* The view ops (and contiguous / clone / to) over several shapes, on
+ * contiguous inputs and on non-contiguous ones: a transposed view of a
+ * leaf (T) or every other row of one (STEP), in float64 and complex128.
+ * Result shapes and grad_fn names are what PyTorch 1.13 gives for the
+ * same expressions (x.view(6, 4), x.reshape(3, 8), x.squeeze(), ...). */
+enum vw_kind {
+    VW_VIEW,
+    VW_RESHAPE,
+    VW_FLATTEN,
+    VW_UNSQUEEZE,
+    VW_SQUEEZE_DIM,
+    VW_SQUEEZE,
+    VW_PERMUTE,
+    VW_TRANSPOSE,
+    VW_T,
+    VW_NARROW,
+    VW_SLICE,
+    VW_SELECT,
+    VW_EXPAND,
+    VW_CONTIGUOUS,
+    VW_CLONE,
+    VW_TO,
+};
+enum vw_input { VI_CONTIG, VI_T, VI_STEP };
+
+typedef struct vw_case {
+    const char *name;
+    const char *grad_fn; /* y.grad_fn in PyTorch 1.13 (to(): x's own) */
+    enum vw_kind kind;
+    enum vw_input input;
+    /* comma-separated lists: the input's shape ("-": 0-d), the op's
+     * arguments ("max": INT64_MAX), the result's shape */
+    const char *shape, *args, *oshape;
+} vw_case;
+
+static const vw_case VW_CASES[] = {
+    {"view 2x3x4 -> 6x4", "ViewBackward0", VW_VIEW, VI_CONTIG, "2,3,4", "6,4",
+     "6,4"},
+    {"view 2x3x4 -> -1", "ViewBackward0", VW_VIEW, VI_CONTIG, "2,3,4", "-1",
+     "24"},
+    {"view 0-d -> 1x1", "ViewBackward0", VW_VIEW, VI_CONTIG, "-", "1,1", "1,1"},
+    {"view T split", "ViewBackward0", VW_VIEW, VI_T, "2,3,4", "2,3,2,2",
+     "2,3,2,2"},
+    {"view STEP merge", "ViewBackward0", VW_VIEW, VI_STEP, "2,3,4", "2,12,1",
+     "2,12,1"},
+    {"reshape contiguous", "ReshapeAliasBackward0", VW_RESHAPE, VI_CONTIG,
+     "2,3,4", "4,6", "4,6"},
+    {"reshape T (copies)", "UnsafeViewBackward0", VW_RESHAPE, VI_T, "2,3,4",
+     "3,8", "3,8"},
+    {"reshape STEP (copies)", "UnsafeViewBackward0", VW_RESHAPE, VI_STEP, "3,4",
+     "-1", "12"},
+    {"flatten T", "UnsafeViewBackward0", VW_FLATTEN, VI_T, "2,3,4", "1,-1",
+     "2,12"},
+    {"unsqueeze 0", "UnsqueezeBackward0", VW_UNSQUEEZE, VI_CONTIG, "2,3", "0",
+     "1,2,3"},
+    {"unsqueeze -1 T", "UnsqueezeBackward0", VW_UNSQUEEZE, VI_T, "2,3", "-1",
+     "2,3,1"},
+    {"unsqueeze 0-d", "UnsqueezeBackward0", VW_UNSQUEEZE, VI_CONTIG, "-", "0",
+     "1"},
+    {"squeeze(1)", "SqueezeBackward1", VW_SQUEEZE_DIM, VI_CONTIG, "2,1,3", "1",
+     "2,3"},
+    {"squeeze(0) size 2", "SqueezeBackward1", VW_SQUEEZE_DIM, VI_STEP, "2,1,3",
+     "0", "2,1,3"},
+    {"squeeze(0) T", "SqueezeBackward1", VW_SQUEEZE_DIM, VI_T, "1,3,2", "0",
+     "3,2"},
+    {"squeeze()", "SqueezeBackward0", VW_SQUEEZE, VI_CONTIG, "1,2,1,3", "",
+     "2,3"},
+    {"squeeze() T", "SqueezeBackward0", VW_SQUEEZE, VI_T, "1,3,2", "", "3,2"},
+    {"squeeze() nothing", "SqueezeBackward0", VW_SQUEEZE, VI_STEP, "2,3", "",
+     "2,3"},
+    {"permute(2, 0, 1)", "PermuteBackward0", VW_PERMUTE, VI_CONTIG, "2,3,4",
+     "2,0,1", "4,2,3"},
+    {"permute(-1, 0, 1) T", "PermuteBackward0", VW_PERMUTE, VI_T, "2,3,4",
+     "-1,0,1", "4,2,3"},
+    {"permute 4-d STEP", "PermuteBackward0", VW_PERMUTE, VI_STEP, "2,1,3,2",
+     "3,1,0,2", "2,1,2,3"},
+    {"transpose(0, 2)", "TransposeBackward0", VW_TRANSPOSE, VI_CONTIG, "2,3,4",
+     "0,2", "4,3,2"},
+    {"transpose(1, -1) STEP", "TransposeBackward0", VW_TRANSPOSE, VI_STEP,
+     "2,3,4", "1,-1", "2,4,3"},
+    {"t 2-d T", "TBackward0", VW_T, VI_T, "3,4", "", "4,3"},
+    {"t 1-d", "TBackward0", VW_T, VI_CONTIG, "5", "", "5"},
+    {"narrow(1, 1, 2)", "SliceBackward0", VW_NARROW, VI_CONTIG, "2,3,4",
+     "1,1,2", "2,2,4"},
+    {"narrow(-1, 0, 3) T", "SliceBackward0", VW_NARROW, VI_T, "2,3,4", "-1,0,3",
+     "2,3,3"},
+    {"[::2]", "SliceBackward0", VW_SLICE, VI_CONTIG, "5,3", "0,0,max,2", "3,3"},
+    {"[..., 1:3] STEP", "SliceBackward0", VW_SLICE, VI_STEP, "2,3,4",
+     "-1,1,3,1", "2,3,2"},
+    {"[:, -2:] T", "SliceBackward0", VW_SLICE, VI_T, "3,4", "1,-2,max,1",
+     "3,2"},
+    {"select(1, 2)", "SelectBackward0", VW_SELECT, VI_CONTIG, "2,3,4", "1,2",
+     "2,4"},
+    {"select(-1, -1) T", "SelectBackward0", VW_SELECT, VI_T, "2,3,4", "-1,-1",
+     "2,3"},
+    {"select(0, 1) 1-d", "SelectBackward0", VW_SELECT, VI_CONTIG, "3", "0,1",
+     "-"},
+    {"expand 1x3 -> 4x3", "ExpandBackward0", VW_EXPAND, VI_CONTIG, "1,3", "4,3",
+     "4,3"},
+    {"expand 3x1 -> 2x3x5 T", "ExpandBackward0", VW_EXPAND, VI_T, "3,1",
+     "2,3,5", "2,3,5"},
+    {"expand(-1, 4, -1) STEP", "ExpandBackward0", VW_EXPAND, VI_STEP, "2,1,3",
+     "-1,4,-1", "2,4,3"},
+    {"expand 0-d", "ExpandBackward0", VW_EXPAND, VI_CONTIG, "-", "2,2", "2,2"},
+    {"contiguous T", "CloneBackward0", VW_CONTIGUOUS, VI_T, "2,3,4", "",
+     "2,3,4"},
+    {"contiguous STEP", "CloneBackward0", VW_CONTIGUOUS, VI_STEP, "3,4", "",
+     "3,4"},
+    {"clone STEP", "CloneBackward0", VW_CLONE, VI_STEP, "2,3,4", "", "2,3,4"},
+    {"to same dtype T", "TransposeBackward0", VW_TO, VI_T, "3,4", "", "3,4"},
+};
+#define N_VW_CASES ((int)(sizeof VW_CASES / sizeof *VW_CASES))
+
+/* Parses a vw_case list into v (at most 4 values); returns the count. */
+static int vw_list(const char *list, int64_t *v)
+{
+    int n = 0;
+    if (strcmp(list, "-") == 0)
+        return 0;
+    for (const char *q = list; *q && n < 4;) {
+        char *end;
+        if (strncmp(q, "max", 3) == 0) {
+            v[n++] = INT64_MAX;
+            end = (char *)q + 3;
+        } else {
+            v[n++] = strtoll(q, &end, 10);
+            if (end == q)
+                return -1;
+        }
+        q = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+static cg_status vw_run(cg_tensor *const *in, int n, cg_tensor **out,
+                        void *user)
+{
+    const vw_case *c = user;
+    int64_t p[4] = {0};
+    int np = vw_list(c->args, p);
+    cg_tensor *x = in[0];
+    (void)n;
+    switch (c->kind) {
+    case VW_VIEW:
+        return cg_tensor_view(x, p, np, out);
+    case VW_RESHAPE:
+        return cg_tensor_reshape(x, p, np, out);
+    case VW_FLATTEN:
+        return cg_tensor_flatten(x, p[0], p[1], out);
+    case VW_UNSQUEEZE:
+        return cg_tensor_unsqueeze(x, p[0], out);
+    case VW_SQUEEZE_DIM:
+        return cg_tensor_squeeze_dim(x, p[0], out);
+    case VW_SQUEEZE:
+        return cg_tensor_squeeze(x, out);
+    case VW_PERMUTE:
+        return cg_tensor_permute(x, p, np, out);
+    case VW_TRANSPOSE:
+        return cg_tensor_transpose(x, p[0], p[1], out);
+    case VW_T:
+        return cg_tensor_t(x, out);
+    case VW_NARROW:
+        return cg_tensor_narrow(x, p[0], p[1], p[2], out);
+    case VW_SLICE:
+        return cg_tensor_slice(x, p[0], p[1], p[2], p[3], out);
+    case VW_SELECT:
+        return cg_tensor_select(x, p[0], p[1], out);
+    case VW_EXPAND:
+        return cg_tensor_expand(x, p, np, out);
+    case VW_CONTIGUOUS:
+        return cg_tensor_contiguous(x, out);
+    case VW_CLONE:
+        return cg_tensor_clone(x, out);
+    case VW_TO:
+        return cg_tensor_to(x, cg_tensor_dtype(x), out);
+    }
+    return CG_ERR_RUNTIME;
+}
+
+/* A requires-grad input of the case's shape, laid out as it asks. */
+static cg_tensor *vw_input(const vw_case *c, cg_dtype dt)
+{
+    int64_t shape[4], base[4];
+    int nd = vw_list(c->shape, shape);
+    ck_assert_int_ge(nd, 0);
+    memcpy(base, shape, sizeof base);
+    cg_tensor *leaf = NULL, *x = NULL;
+    if (c->input == VI_T) { /* base has dims 0 and -1 swapped */
+        ck_assert_int_ge(nd, 2);
+        base[0] = shape[nd - 1];
+        base[nd - 1] = shape[0];
+    } else if (c->input == VI_STEP) { /* base has twice the rows */
+        ck_assert_int_ge(nd, 1);
+        base[0] *= 2;
+    }
+    tu_ok(cg_randn(base, nd, dt, NULL, &leaf));
+    keep(leaf);
+    tu_ok(cg_tensor_requires_grad_(leaf, true));
+    if (c->input == VI_T)
+        tu_ok(cg_tensor_transpose(leaf, 0, -1, &x));
+    else if (c->input == VI_STEP)
+        tu_ok(cg_tensor_slice(leaf, 0, 0, INT64_MAX, 2, &x));
+    else
+        return leaf;
+    keep(x);
+    tu_assert_shape(x, shape, nd);
+    ck_assert_msg(!cg_tensor_is_contiguous(x) || shape[0] == 1 ||
+                      shape[nd - 1] == 1,
+                  "%s: the input view is contiguous", c->name);
+    ck_assert(cg_tensor_requires_grad(x));
+    return x;
+}
+
+START_TEST(test_gradcheck_views)
+{
+    const vw_case *c = &VW_CASES[_i];
+    static const cg_dtype dts[] = {CG_FLOAT64, CG_COMPLEX128};
+    int64_t p[4], oshape[4];
+    ck_assert_int_ge(vw_list(c->args, p), 0);
+    int ond = vw_list(c->oshape, oshape);
+    ck_assert_int_ge(ond, 0);
+    for (int d = 0; d < 2; d++) {
+        cg_manual_seed(3000 + (uint64_t)(2 * _i + d));
+        cg_tensor *x = vw_input(c, dts[d]);
+        /* the op does what it should, with PyTorch's grad_fn */
+        cg_tensor *y = NULL;
+        tu_ok(vw_run(&x, 1, &y, (void *)c));
+        keep(y);
+        tu_assert_shape(y, oshape, ond);
+        ck_assert_int_eq(cg_tensor_dtype(y), dts[d]);
+        ck_assert(cg_tensor_requires_grad(y));
+        ck_assert_ptr_nonnull(cg_tensor_grad_fn(y));
+        ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), c->grad_fn);
+        if (c->kind == VW_TO)
+            ck_assert_ptr_eq(y, x); /* the same tensor, as PyTorch */
+        cg_gradcheck_result res;
+        memset(&res, 0x5a, sizeof res);
+        tu_ok(cg_gradcheck(vw_run, (void *)c, &x, 1, NULL, &res));
+        ck_assert_msg(res.passed, "gradcheck %s (%s): %s", c->name,
+                      cg_dtype_name(dts[d]), res.message);
+        ck_assert_str_eq(res.message, "");
+    }
+}
+END_TEST
+
 /* ======================================================================
  * graph: the text tree and DOT of a small expression
  * ====================================================================== */
@@ -2568,6 +2813,7 @@ Suite *autograd_suite(void)
     tcase_add_test(tc, test_gradcheck_input_errors);
     tcase_add_test(tc, test_gradcheck_other_failures);
     tcase_add_test(tc, test_gradcheck_composite);
+    tcase_add_loop_test(tc, test_gradcheck_views, 0, N_VW_CASES);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("graph");

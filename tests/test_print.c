@@ -443,6 +443,47 @@ static cg_tensor *copy_by_elements(const cg_tensor *t)
 
 /* Strides the view API does not make (negative, overlapping, 5-d with an
  * offset), built directly on the storage. */
+/* 8 and 9 dimensions (the 9-d one a permuted, unsqueezed view), against
+ * PyTorch 1.13:
+ *   t = (torch.arange(8.).reshape(1, 2, 1, 1, 2, 1, 1, 2) - 2.5) / 4
+ *   repr(t); repr(t.permute(7, 6, 5, 4, 3, 2, 1, 0).unsqueeze(3)) */
+START_TEST(test_high_rank)
+{
+    static const float data[8] = {-0.625f, -0.375f, -0.125f, 0.125f,
+                                  0.375f,  0.625f,  0.875f,  1.125f};
+    int64_t shape[8] = {1, 2, 1, 1, 2, 1, 1, 2};
+    cg_tensor *t = NULL, *p = NULL, *u = NULL;
+    tu_ok(cg_tensor_from_data(data, shape, 8, CG_FLOAT32, &t));
+    char *got = tu_repr(t);
+    expect_text(got,
+                "tensor([[[[[[[[-0.6250, -0.3750]]],\n\n\n"
+                "            [[[-0.1250,  0.1250]]]]]],\n\n\n\n\n\n"
+                "         [[[[[[ 0.3750,  0.6250]]],\n\n\n"
+                "            [[[ 0.8750,  1.1250]]]]]]]])",
+                "8-d");
+    free(got);
+    tu_ok(cg_tensor_permute(t, (int64_t[]){7, 6, 5, 4, 3, 2, 1, 0}, 8, &p));
+    tu_ok(cg_tensor_unsqueeze(p, 3, &u));
+    tu_assert_shape(u, (int64_t[]){2, 1, 1, 1, 2, 1, 1, 2, 1}, 9);
+    ck_assert(!cg_tensor_is_contiguous(u));
+    got = tu_repr(u);
+    expect_text(got,
+                "tensor([[[[[[[[[-0.6250],\n"
+                "               [ 0.3750]]]],\n\n\n\n"
+                "            [[[[-0.1250],\n"
+                "               [ 0.8750]]]]]]]],\n\n\n\n\n\n\n\n"
+                "        [[[[[[[[-0.3750],\n"
+                "               [ 0.6250]]]],\n\n\n\n"
+                "            [[[[ 0.1250],\n"
+                "               [ 1.1250]]]]]]]]])",
+                "9-d permuted view");
+    free(got);
+    cg_tensor_release(u);
+    cg_tensor_release(p);
+    cg_tensor_release(t);
+}
+END_TEST
+
 START_TEST(test_views_raw_strides)
 {
     int64_t n = 3000;
@@ -738,6 +779,7 @@ Suite *print_suite(void)
     tc = tcase_create("views");
     tcase_add_test(tc, test_views_public);
     tcase_add_test(tc, test_views_raw_strides);
+    tcase_add_test(tc, test_high_rank);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("buffer");

@@ -3,6 +3,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +43,8 @@ static snap take(const cg_tensor *t)
     snap s = {.ndim = cg_tensor_dim(t), .offset = cg_tensor_storage_offset(t)};
     memcpy(s.shape, cg_tensor_shape(t), sizeof(int64_t) * (size_t)s.ndim);
     memcpy(s.strides, cg_tensor_strides(t), sizeof(int64_t) * (size_t)s.ndim);
-    s.n = cg_tensor_numel(t) * (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
+    s.n =
+        cg_tensor_numel(t) * (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
     s.vals = malloc((size_t)(s.n + 1) * sizeof(double));
     ck_assert_ptr_nonnull(s.vals);
     tu_ok(cg_tensor_to_doubles(t, s.vals, s.n));
@@ -54,7 +57,8 @@ static void same(const cg_tensor *t, snap *s)
     ck_assert_int_eq(now.ndim, s->ndim);
     ck_assert_int_eq(now.offset, s->offset);
     ck_assert_mem_eq(now.shape, s->shape, sizeof(int64_t) * (size_t)s->ndim);
-    ck_assert_mem_eq(now.strides, s->strides, sizeof(int64_t) * (size_t)s->ndim);
+    ck_assert_mem_eq(now.strides, s->strides,
+                     sizeof(int64_t) * (size_t)s->ndim);
     ck_assert_int_eq(now.n, s->n);
     ck_assert_mem_eq(now.vals, s->vals, sizeof(double) * (size_t)s->n);
     free(now.vals);
@@ -180,6 +184,73 @@ START_TEST(test_create_errors)
 }
 END_TEST
 
+/* ---- the error report -------------------------------------------------- */
+
+/* Fails a call on its own thread; the report must stay on that thread. */
+static void *fail_elsewhere(void *arg)
+{
+    cg_tensor *out = NULL;
+    cg_status st = cg_zeros((int64_t[]){-3}, 1, CG_FLOAT32, &out);
+    bool ok = st == CG_ERR_RUNTIME && cg_last_status() == CG_ERR_RUNTIME &&
+              strcmp(cg_last_error(), "Trying to create tensor with negative "
+                                      "dimension -3: [-3]") == 0;
+    *(bool *)arg = ok;
+    return NULL;
+}
+
+START_TEST(test_error_report)
+{
+    static const char *const names[CG_STATUS_COUNT] = {
+        "OK",          "ValueError", "RuntimeError",
+        "TypeError",   "IndexError", "AttributeError",
+        "MemoryError", "TypeError",  "NotImplementedError",
+        "OSError"};
+    for (int st = 0; st < CG_STATUS_COUNT; st++)
+        ck_assert_str_eq(cg_status_name((cg_status)st), names[st]);
+    ck_assert_str_eq(cg_status_name((cg_status)-1), "UnknownError");
+
+    /* "<ExceptionName>: <message>\n", as Python's last traceback line */
+    cg_tensor *t = NULL, *w = NULL;
+    tu_ok(cg_zeros((int64_t[]){2, 3, 4}, 3, CG_FLOAT32, &t));
+    tu_fails(cg_tensor_view(t, (int64_t[]){5, 5}, 2, &w), CG_ERR_RUNTIME,
+             "shape '[5, 5]' is invalid for input of size 24");
+    ck_assert_int_eq(cg_last_status(), CG_ERR_RUNTIME);
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    cg_print_last_error(f);
+    cg_print_last_error(NULL); /* ignored */
+    rewind(f);
+    char line[256] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "RuntimeError: shape '[5, 5]' is invalid for "
+                           "input of size 24\n");
+    ck_assert_ptr_null(fgets(line, sizeof line, f));
+    fclose(f);
+
+    /* a success leaves the report; a failure on another thread does not
+     * touch this thread's */
+    int64_t d = 0;
+    tu_ok(cg_tensor_size(t, 0, &d));
+    ck_assert_int_eq(cg_last_status(), CG_ERR_RUNTIME);
+    bool other_ok = false;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, fail_elsewhere, &other_ok), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert(other_ok);
+    ck_assert_str_eq(cg_last_error(),
+                     "shape '[5, 5]' is invalid for input of size 24");
+    tu_fails(cg_tensor_transpose(t, 0, 3, &w), CG_ERR_INDEX,
+             "Dimension out of range (expected to be in range of [-3, 2], but "
+             "got 3)");
+    ck_assert_ptr_null(w);
+
+    cg_clear_error();
+    ck_assert_int_eq(cg_last_status(), CG_OK);
+    ck_assert_str_eq(cg_last_error(), "");
+    cg_tensor_release(t);
+}
+END_TEST
+
 /* ---- element access ----------------------------------------------------- */
 
 START_TEST(test_elements)
@@ -236,7 +307,7 @@ START_TEST(test_version_counter)
 }
 END_TEST
 
-/* ---- views ---------------------------------------------------------------- */
+/* ---- views -------------------------------------------------------------- */
 
 START_TEST(test_view_reshape)
 {
@@ -430,8 +501,7 @@ START_TEST(test_expand)
              "expand(torch.DoubleTensor{[3, 1]}, size=[3]): the number of "
              "sizes provided (1) must be greater or equal to the number of "
              "dimensions in the tensor (2)");
-    tu_fails(cg_tensor_expand(t, (int64_t[]){-1, -1, 1}, 3, &v),
-             CG_ERR_RUNTIME,
+    tu_fails(cg_tensor_expand(t, (int64_t[]){-1, -1, 1}, 3, &v), CG_ERR_RUNTIME,
              "The expanded size of the tensor (-1) isn't allowed in a leading, "
              "non-existing dimension 0");
     ck_assert_ptr_eq(v, UNTOUCHED);
@@ -517,7 +587,7 @@ START_TEST(test_null_args)
 }
 END_TEST
 
-/* ---- allocation failures: each allocation fails in turn --------------------- */
+/* ---- allocation failures: each allocation fails in turn ----------------- */
 
 static cg_status views_scenario(void *ctx)
 {
@@ -533,6 +603,32 @@ static cg_status views_scenario(void *ctx)
         st = cg_tensor_view(t, (int64_t[]){6, 4}, 2, &c);
     if (st == CG_OK)
         st = cg_tensor_to(c, CG_COMPLEX64, &d);
+    /* every other view op and copy, each on a (non-contiguous) view */
+    cg_tensor *v[11] = {NULL};
+    if (st == CG_OK)
+        st = cg_tensor_unsqueeze(a, 1, &v[0]);
+    if (st == CG_OK)
+        st = cg_tensor_squeeze_dim(v[0], 1, &v[1]);
+    if (st == CG_OK)
+        st = cg_tensor_squeeze(v[0], &v[2]);
+    if (st == CG_OK)
+        st = cg_tensor_permute(v[0], (int64_t[]){3, 1, 0, 2}, 4, &v[3]);
+    if (st == CG_OK)
+        st = cg_tensor_narrow(v[3], 2, 1, 2, &v[4]);
+    if (st == CG_OK)
+        st = cg_tensor_slice(v[4], 2, 0, INT64_MAX, 2, &v[5]);
+    if (st == CG_OK)
+        st = cg_tensor_select(v[5], 0, 1, &v[6]);
+    if (st == CG_OK)
+        st = cg_tensor_expand(v[6], (int64_t[]){5, 2, 1, 3}, 4, &v[7]);
+    if (st == CG_OK)
+        st = cg_tensor_flatten(v[7], 0, 1, &v[8]); /* copies */
+    if (st == CG_OK)
+        st = cg_tensor_contiguous(v[7], &v[9]);
+    if (st == CG_OK)
+        st = cg_tensor_clone(v[5], &v[10]);
+    for (int i = 10; i >= 0; i--)
+        cg_tensor_release(v[i]);
     cg_tensor_release(d);
     cg_tensor_release(c);
     cg_tensor_release(b);
@@ -544,7 +640,7 @@ static cg_status views_scenario(void *ctx)
 START_TEST(test_alloc_failures)
 {
     long n = tu_alloc_sweep(views_scenario, NULL, "view/reshape/to");
-    ck_assert_int_ge(n, 10);
+    ck_assert_int_ge(n, 20);
 }
 END_TEST
 
@@ -567,6 +663,7 @@ Suite *tensor_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_create_errors);
+    tcase_add_test(tc, test_error_report);
     tcase_add_test(tc, test_null_args);
     tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
