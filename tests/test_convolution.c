@@ -589,10 +589,27 @@ static int64_t rint_in(int64_t lo, int64_t hi)
 
 typedef struct fz {
     bool transposed, batched, has_bias;
-    cg_dtype dt;
+    cg_dtype dt, wdt, bdt; /* input, weight, bias dtypes */
     int64_t N, C, G, Cw0, Cw1, blen;
     int64_t in[3], k[3], s[3], p[3], op[3], d[3];
+    /* entries passed for stride, padding, dilation, output_padding: 3, or
+     * 1 (all three equal; the functional form expands it), or a length
+     * PyTorch rejects (0, 2, 4) */
+    int len[4];
+    int bad_xdim; /* 0, or an input rank other than 4/5 (3 or 6) */
+    /* the module's forward(output_size=...): os_n entries (leading ones
+     * unchecked); op_module is the module's own output_padding, which the
+     * size replaces (op then holds the effective one) */
+    bool use_os, os_bad;
+    int os_n;
+    int64_t os[5], op_module[3];
 } fz;
+
+/* The size of axis a without output_padding (the smallest output_size). */
+static int64_t fz_min_out(const fz *f, int a)
+{
+    return (f->in[a] - 1) * f->s[a] - 2 * f->p[a] + f->d[a] * (f->k[a] - 1) + 1;
+}
 
 /* Output size of one axis by the formulas, or false if invalid. */
 static int64_t fz_out(const fz *f, int a)
@@ -607,6 +624,14 @@ static int64_t fz_out(const fz *f, int a)
 /* PyTorch's rules, written out independently of convolution.c. */
 static bool fz_valid(const fz *f)
 {
+    if (f->bad_xdim || f->os_bad)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (f->len[i] != 1 && f->len[i] != 3)
+            return false;
+    /* a zero batch skips the dtype check (F14); the draw avoids that mix */
+    if (f->wdt != f->dt || (f->has_bias && f->bdt != f->dt))
+        return false;
     if (f->G <= 0)
         return false;
     for (int a = 0; a < 3; a++)
@@ -715,13 +740,20 @@ static void fz_reference(const fz *f, const double *x, const double *w,
                     }
 }
 
+/* 500 conv_transpose3d argument sets, then 150 conv3d ones */
+#define FUZZ_TRANSPOSED 500
+#define FUZZ_CASES 650
+
 static int fuzz_valid, fuzz_invalid, fuzz_valid_conv3d, fuzz_valid_empty;
+static int fuzz_transposed, fuzz_valid_os, fuzz_invalid_os;
 
 /* One random argument set: mostly valid, sometimes broken on purpose. */
-static void fz_draw(fz *f)
+static void fz_draw(fz *f, bool transposed)
 {
     memset(f, 0, sizeof *f);
-    f->transposed = rnd() % 4 != 0;
+    f->transposed = transposed;
+    for (int i = 0; i < 4; i++)
+        f->len[i] = 3;
     f->batched = rnd() % 4 != 0;
     f->dt = rnd() % 3 == 0 ? CG_FLOAT32 : CG_FLOAT64;
     f->G = rint_in(1, 3);
@@ -753,9 +785,21 @@ static void fz_draw(fz *f)
     }
     f->has_bias = rnd() % 3 != 0;
     f->blen = f->transposed ? f->Cw1 * f->G : f->Cw0;
-    if (rnd() % 10 < 3) { /* break something */
+    f->wdt = f->bdt = f->dt;
+    bool broken = rnd() % 10 < 3;
+    if (f->transposed && !broken && rnd() % 6 == 0) {
+        /* one argument given as a single value, e.g. stride=[2] */
+        int i = (int)(rnd() % 4);
+        int64_t *v = i == 0 ? f->s : i == 1 ? f->p : i == 2 ? f->d : f->op;
+        if (i == 3) /* stays valid: op below s or d on every axis */
+            v[0] = v[1] = v[2] = 0;
+        else
+            v[1] = v[2] = v[0];
+        f->len[i] = 1;
+    }
+    if (broken) { /* break something */
         int a = (int)(rnd() % 3);
-        switch (rnd() % 11) {
+        switch (rnd() % (f->transposed ? 16 : 11)) {
         case 0:
             f->p[a] = -1;
             break;
@@ -787,56 +831,171 @@ static void fz_draw(fz *f)
         case 9:
             f->in[a] = 0;
             break;
-        default: /* zero batch, with sizes that may go negative */
+        case 10: /* zero batch, with sizes that may go negative */
             if (f->batched)
                 f->N = 0;
             f->p[a] = rint_in(3, 5);
             break;
+        /* the rest: conv_transpose3d only */
+        case 11: /* F5 */
+            f->G = rnd() % 2 ? 0 : -1;
+            break;
+        case 12: /* F11 when groups > 1 (weight.size(0) % groups) */
+            f->Cw0 = f->C = f->Cw0 + 1;
+            break;
+        case 13: { /* F6: a sequence of the wrong length */
+            static const int lens[3] = {0, 2, 4};
+            f->len[rnd() % 4] = lens[rnd() % 3];
+            break;
+        }
+        case 14: /* F4 */
+            f->bad_xdim = rnd() % 2 ? 3 : 6;
+            break;
+        default: /* F20: weight or bias of another dtype */
+            if (f->N == 0)
+                f->N = 1; /* a zero batch would skip the check */
+            if (rnd() % 2) {
+                f->wdt = f->dt == CG_FLOAT32 ? CG_FLOAT64 : CG_FLOAT32;
+            } else {
+                f->has_bias = true;
+                f->bdt = f->dt == CG_FLOAT32 ? CG_FLOAT64 : CG_FLOAT32;
+            }
+            break;
+        }
+    }
+    if (f->transposed && !broken && rnd() % 4 == 0) {
+        /* forward(output_size=...): per axis a size in [min, min + s - 1],
+         * which replaces the module's output_padding */
+        f->use_os = true;
+        for (int i = 0; i < 4; i++) /* the module stores triples */
+            f->len[i] = 3;
+        int lead = rnd() % 3 == 0 ? (f->batched ? 2 : 1) : 0;
+        f->os_n = 3 + lead;
+        for (int i = 0; i < lead; i++)
+            f->os[i] = rint_in(-5, 50); /* not checked */
+        for (int a = 0; a < 3; a++) {
+            f->op_module[a] = f->op[a];
+            int64_t lo = fz_min_out(f, a);
+            f->os[lead + a] = lo + rint_in(0, f->s[a] - 1);
+            f->op[a] = f->os[lead + a] - lo;
+        }
+        if (rnd() % 5 == 0) { /* F2 or F3 */
+            f->os_bad = true;
+            int a = (int)(rnd() % 3);
+            switch (rnd() % 3) {
+            case 0:
+                f->os[lead + a] = fz_min_out(f, a) + f->s[a]; /* too big */
+                break;
+            case 1:
+                f->os[lead + a] = fz_min_out(f, a) - 1; /* too small */
+                break;
+            default: /* 2 entries, or 4 for a batched input */
+                f->os_n = rnd() % 2 || !f->batched ? 2 : 4;
+                break;
+            }
         }
     }
 }
 
-/* Random argument set number i. */
+/* The first n of v[0], v[1], v[2], v[0]: the argument as passed. */
+static cg_ints fz_arg(const int64_t v[3], int n)
+{
+    cg_ints r = {n, {v[0], v[1], v[2], v[0]}};
+    return r;
+}
+
+/* The argument set, for failure messages. */
+static const char *fz_describe(const fz *f, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "%s N=%lld C=%lld G=%lld w=[%lld,%lld,%lld,%lld,%lld] "
+             "bias=%d(%lld) in=(%lld,%lld,%lld) s=(%lld,%lld,%lld) "
+             "p=(%lld,%lld,%lld) op=(%lld,%lld,%lld) d=(%lld,%lld,%lld) "
+             "len=(%d,%d,%d,%d) xdim_bad=%d dtypes=%d/%d/%d os=%d/%d "
+             "(%lld,%lld,%lld,%lld,%lld) op_module=(%lld,%lld,%lld)",
+             f->transposed ? "conv_transpose3d" : "conv3d", (long long)f->N,
+             (long long)f->C, (long long)f->G, (long long)f->Cw0,
+             (long long)f->Cw1, (long long)f->k[0], (long long)f->k[1],
+             (long long)f->k[2], f->has_bias, (long long)f->blen,
+             (long long)f->in[0], (long long)f->in[1], (long long)f->in[2],
+             (long long)f->s[0], (long long)f->s[1], (long long)f->s[2],
+             (long long)f->p[0], (long long)f->p[1], (long long)f->p[2],
+             (long long)f->op[0], (long long)f->op[1], (long long)f->op[2],
+             (long long)f->d[0], (long long)f->d[1], (long long)f->d[2],
+             f->len[0], f->len[1], f->len[2], f->len[3], f->bad_xdim, f->dt,
+             f->wdt, f->bdt, f->use_os, f->os_n, (long long)f->os[0],
+             (long long)f->os[1], (long long)f->os[2], (long long)f->os[3],
+             (long long)f->os[4], (long long)f->op_module[0],
+             (long long)f->op_module[1], (long long)f->op_module[2]);
+    return buf;
+}
+
+/* Random argument set number id: ids below FUZZ_TRANSPOSED are
+ * conv_transpose3d (through the module's output_size rule now and then),
+ * the rest conv3d. */
 static void fuzz_case(int id)
 {
     rng_state = 0x9E3779B97F4A7C15ULL + (uint64_t)id;
     fz f;
-    fz_draw(&f);
+    fz_draw(&f, id < FUZZ_TRANSPOSED);
     bool valid = fz_valid(&f);
-    int64_t xs[5] = {f.N, f.C, f.in[0], f.in[1], f.in[2]};
+    char desc[1024];
+    fuzz_transposed += f.transposed;
+    int64_t xs[6] = {1, f.N, f.C, f.in[0], f.in[1], f.in[2]};
     int64_t ws[5] = {f.Cw0, f.Cw1, f.k[0], f.k[1], f.k[2]};
     int64_t bs[1] = {f.blen};
-    cg_tensor *x =
-        f.batched ? make(xs, 5, f.dt, rnd()) : make(xs + 1, 4, f.dt, rnd());
-    cg_tensor *w = make(ws, 5, f.dt, rnd());
-    cg_tensor *b = f.has_bias ? make(bs, 1, f.dt, rnd()) : NULL;
+    int xdim = f.bad_xdim ? f.bad_xdim : f.batched ? 5 : 4;
+    const int64_t *xshape = xdim == 6 ? xs : xdim == 5 ? xs + 1 : xs + 2;
+    if (xdim == 3)
+        xshape = xs + 3;
+    cg_tensor *x = make(xshape, xdim, f.dt, rnd());
+    cg_tensor *w = make(ws, 5, f.wdt, rnd());
+    cg_tensor *b = f.has_bias ? make(bs, 1, f.bdt, rnd()) : NULL;
     tu_ok(cg_tensor_requires_grad_(x, true));
     tu_ok(cg_tensor_requires_grad_(w, true));
     if (b)
         tu_ok(cg_tensor_requires_grad_(b, true));
-    cg_ints s = CG_TRIPLE(f.s[0], f.s[1], f.s[2]);
-    cg_ints p = CG_TRIPLE(f.p[0], f.p[1], f.p[2]);
-    cg_ints op = CG_TRIPLE(f.op[0], f.op[1], f.op[2]);
-    cg_ints d = CG_TRIPLE(f.d[0], f.d[1], f.d[2]);
+    cg_ints s = fz_arg(f.s, f.len[0]), p = fz_arg(f.p, f.len[1]);
+    cg_ints d = fz_arg(f.d, f.len[2]);
+    cg_ints op = fz_arg(f.use_os ? f.op_module : f.op, f.len[3]);
     cg_tensor *y = SENTINEL;
-    cg_status st = f.transposed
-                       ? cg_conv_transpose3d(x, w, b, s, p, op, f.G, d, &y)
-                       : cg_conv3d(x, w, b, s, p, d, f.G, &y);
+    cg_status st = CG_OK;
+    if (f.use_os) {
+        cg_ints os = {f.os_n, {0}};
+        memcpy(os.v, f.os, sizeof f.os);
+        cg_ints k = CG_TRIPLE(f.k[0], f.k[1], f.k[2]);
+        st = cg__ct3d_output_padding(cg_tensor_shape(x), cg_tensor_dim(x), &os,
+                                     k, s, p, d, op, &op);
+        if (st == CG_OK)
+            for (int a = 0; a < 3; a++)
+                ck_assert_int_eq(op.v[a], f.op[a]);
+    }
+    if (st == CG_OK)
+        st = f.transposed ? cg_conv_transpose3d(x, w, b, s, p, op, f.G, d, &y)
+                          : cg_conv3d(x, w, b, s, p, d, f.G, &y);
     if (!valid) {
         fuzz_invalid++;
-        ck_assert_msg(st != CG_OK, "case %d: invalid arguments accepted", id);
-        ck_assert_msg(st == CG_ERR_RUNTIME || st == CG_ERR_INDEX,
+        fuzz_invalid_os += f.use_os;
+        ck_assert_msg(st != CG_OK, "case %d: invalid arguments accepted: %s",
+                      id, fz_describe(&f, desc, sizeof desc));
+        ck_assert_msg(st == CG_ERR_RUNTIME || st == CG_ERR_INDEX ||
+                          (f.os_bad && st == CG_ERR_VALUE),
                       "case %d: %s %s", id, cg_status_name(st),
                       cg_last_error());
         ck_assert(y == SENTINEL);
         ck_assert_ptr_null(cg_tensor_grad_fn(x));
+        ck_assert_ptr_null(cg_tensor_grad(x));
+        ck_assert_ptr_null(cg_tensor_grad(w));
     } else {
+        fuzz_valid_os += f.use_os;
         fuzz_valid++;
         fuzz_valid_conv3d += !f.transposed;
         fuzz_valid_empty += f.N == 0;
         ck_assert_msg(st == CG_OK, "case %d (%s): %s", id,
-                      f.transposed ? "conv_transpose3d" : "conv3d",
-                      cg_last_error());
+                      fz_describe(&f, desc, sizeof desc), cg_last_error());
+        if (verbose())
+            fprintf(stderr, "fuzz case %d: %s\n", id,
+                    fz_describe(&f, desc, sizeof desc));
         int64_t Cy = f.transposed ? f.Cw1 * f.G : f.Cw0;
         if (f.C == 0)
             Cy = 0;
@@ -890,7 +1049,6 @@ static void fuzz_case(int id)
     cg_tensor_release(b);
 }
 
-#define FUZZ_CASES 500
 #define FUZZ_CASES_PER_TEST 50
 
 START_TEST(test_fuzz)
@@ -913,7 +1071,14 @@ typedef struct gc_cfg {
     bool bias;
     int64_t s[3], p[3], op[3], d[3], G;
     bool conv3d;
+    /* forward(output_size=...) of the module: 3 entries, or 4/5 whose
+     * leading ones are dropped; n = 0 for none. The effective
+     * output_padding comes from the module's rule (cg__ct3d_output_padding)
+     * and replaces op. */
+    cg_ints output_size;
 } gc_cfg;
+
+#define NO_OUTPUT_SIZE {0, {0}}
 
 static const gc_cfg GC[] = {
     {"plain",
@@ -926,7 +1091,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"stride2_op1",
      {1, 1, 2, 2, 1},
      5,
@@ -937,7 +1103,8 @@ static const gc_cfg GC[] = {
      {1, 1, 0},
      {1, 1, 1},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"padding",
      {2, 2, 3, 2, 2},
      5,
@@ -948,7 +1115,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"groups2",
      {1, 4, 2, 2, 1},
      5,
@@ -959,7 +1127,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      2,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"dilation2_op",
      {1, 2, 2, 1, 2},
      5,
@@ -970,7 +1139,8 @@ static const gc_cfg GC[] = {
      {1, 0, 1},
      {2, 2, 2},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"unbatched",
      {2, 2, 2, 2, 0},
      4,
@@ -981,7 +1151,8 @@ static const gc_cfg GC[] = {
      {1, 0, 0},
      {1, 1, 1},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"unbatched_nobias",
      {1, 3, 1, 2, 0},
      4,
@@ -992,7 +1163,8 @@ static const gc_cfg GC[] = {
      {0, 1, 0},
      {1, 1, 2},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"mixed_all",
      {1, 4, 2, 2, 2},
      5,
@@ -1003,7 +1175,8 @@ static const gc_cfg GC[] = {
      {0, 1, 2},
      {1, 2, 1},
      2,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"stride3_crop",
      {1, 1, 2, 2, 2},
      5,
@@ -1014,7 +1187,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 2},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"depthwise",
      {1, 3, 2, 2, 2},
      5,
@@ -1025,7 +1199,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      3,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"batch2_op_ge_s",
      {2, 1, 2, 2, 1},
      5,
@@ -1036,7 +1211,8 @@ static const gc_cfg GC[] = {
      {1, 1, 1},
      {2, 2, 2},
      1,
-     false},
+     false,
+     NO_OUTPUT_SIZE},
     {"conv3d_plain",
      {1, 2, 3, 3, 3},
      5,
@@ -1047,7 +1223,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      1,
-     true},
+     true,
+     NO_OUTPUT_SIZE},
     {"conv3d_mixed",
      {1, 4, 4, 3, 4},
      5,
@@ -1058,7 +1235,8 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 2},
      2,
-     true},
+     true,
+     NO_OUTPUT_SIZE},
     {"conv3d_unbatched",
      {2, 3, 3, 2, 0},
      4,
@@ -1069,7 +1247,49 @@ static const gc_cfg GC[] = {
      {0, 0, 0},
      {1, 1, 1},
      1,
-     true},
+     true,
+     NO_OUTPUT_SIZE},
+    /* output_size: the largest sizes allowed on two axes (op 1), the
+     * smallest on the third, against a module op that is overridden */
+    {"output_size_batched",
+     {1, 2, 2, 2, 2},
+     5,
+     {2, 2, 2, 2, 2},
+     true,
+     {2, 2, 2},
+     {0, 1, 0},
+     {0, 1, 1},
+     {1, 1, 1},
+     1,
+     false,
+     {3, {5, 3, 4}}},
+    /* unbatched, 4 entries (the leading one unchecked), groups, dilation,
+     * op 2 on a stride-3 axis */
+    {"output_size_unbatched_g2",
+     {2, 2, 1, 2, 0},
+     4,
+     {2, 2, 2, 1, 2},
+     true,
+     {3, 1, 2},
+     {0, 0, 1},
+     {0, 0, 0},
+     {1, 2, 1},
+     2,
+     false,
+     {4, {4, 7, 1, 3}}},
+    /* 5 entries, no bias, batch 2, output padding 1 and 2 from the sizes */
+    {"output_size_5_nobias",
+     {2, 1, 1, 2, 2},
+     5,
+     {1, 2, 2, 2, 1},
+     false,
+     {2, 2, 3},
+     {0, 0, 0},
+     {0, 0, 0},
+     {2, 1, 1},
+     1,
+     false,
+     {5, {9, 9, 4, 4, 6}}},
 };
 #define N_GC ((int)(sizeof GC / sizeof GC[0]))
 
@@ -1081,6 +1301,14 @@ static cg_status gc_fn(cg_tensor *const *in, int n, cg_tensor **out, void *user)
     cg_ints op = CG_TRIPLE(c->op[0], c->op[1], c->op[2]);
     cg_ints d = CG_TRIPLE(c->d[0], c->d[1], c->d[2]);
     cg_tensor *b = n > 2 ? in[2] : NULL;
+    if (c->output_size.n > 0) {
+        cg_ints k = CG_TRIPLE(c->ws[2], c->ws[3], c->ws[4]);
+        cg_status st = cg__ct3d_output_padding(
+            cg_tensor_shape(in[0]), cg_tensor_dim(in[0]), &c->output_size, k, s,
+            p, d, op, &op);
+        if (st != CG_OK)
+            return st;
+    }
     return c->conv3d
                ? cg_conv3d(in[0], in[1], b, s, p, d, c->G, out)
                : cg_conv_transpose3d(in[0], in[1], b, s, p, op, c->G, d, out);
@@ -1097,6 +1325,17 @@ static void run_gradcheck(const gc_cfg *c, cg_dtype dt)
     }
     for (int i = 0; i < n; i++)
         tu_ok(cg_tensor_requires_grad_(in[i], true));
+    if (c->output_size.n > 0) {
+        /* the requested spatial size is what comes out */
+        cg_tensor *y = NULL;
+        tu_ok(gc_fn(in, n, &y, (void *)c));
+        int yd = cg_tensor_dim(y);
+        ck_assert_int_eq(yd, c->xdim);
+        for (int a = 0; a < 3; a++)
+            ck_assert_int_eq(cg_tensor_shape(y)[yd - 3 + a],
+                             c->output_size.v[c->output_size.n - 3 + a]);
+        cg_tensor_release(y);
+    }
     cg_gradcheck_result res;
     tu_ok(cg_gradcheck(gc_fn, (void *)c, in, n, NULL, &res));
     ck_assert_msg(res.passed, "%s %s: %s", c->name, cg_dtype_name(dt),
@@ -1120,6 +1359,37 @@ END_TEST
 /* ======================================================================
  * complex: the seed document's complex64 example and complex fixtures
  * ====================================================================== */
+
+/* Nodes named `name` reachable from n (each counted once). */
+static int count_nodes(const cg_node *n, const char *name, const cg_node **seen,
+                       int *nseen)
+{
+    if (!n)
+        return 0;
+    for (int i = 0; i < *nseen; i++)
+        if (seen[i] == n)
+            return 0;
+    ck_assert_int_lt(*nseen, 256);
+    seen[(*nseen)++] = n;
+    int c = strcmp(cg_node_name(n), name) == 0;
+    for (int i = 0; i < cg_node_num_next(n); i++)
+        c += count_nodes(cg_node_next(n, i, NULL), name, seen, nseen);
+    return c;
+}
+
+/* Section 5: the complex result is built from exactly three real
+ * transposed convolutions (Gauss), combined last by a complex add. */
+static void check_gauss_graph(const cg_tensor *y)
+{
+    const cg_node *n = cg_tensor_grad_fn(y);
+    ck_assert_ptr_nonnull(n);
+    if (strcmp(cg_node_name(n), "SqueezeBackward1") == 0)
+        n = cg_node_next(n, 0, NULL);
+    ck_assert_str_eq(cg_node_name(n), "AddBackward0");
+    const cg_node *seen[256];
+    int nseen = 0;
+    ck_assert_int_eq(count_nodes(n, "ConvolutionBackward0", seen, &nseen), 3);
+}
 
 /* PyTorch's reset_parameters for ConvTranspose3d (CONV_TRANSPOSE3D.md
  * 6.1): kaiming_uniform_(a=sqrt(5)) then the bias bound, in this order. */
@@ -1159,9 +1429,12 @@ START_TEST(test_complex_seed)
     cg_ints one = CG_INT3(1), zero = CG_INT3(0);
     tu_ok(cg_conv_transpose3d(x, w, b, one, zero, zero, 1, one, &y));
     ck_assert_str_eq(grad_fn_name(y), "AddBackward0");
+    check_gauss_graph(y);
     ck_assert_int_eq(cg_tensor_dtype(y), CG_COMPLEX64);
     cg_tensor *ref = tu_load("conv/complex/complex_seed/output.npy");
-    check_close(y, ref, "output");
+    /* the same real kernels and the same order of real ops: PyTorch's
+     * bits */
+    tu_assert_bitwise(y, ref, "output");
     cg_tensor_release(ref);
     /* the 18 values as the seed document prints them (the generator checks
      * this text against seed_walkthrough.expected.txt) */
@@ -1209,8 +1482,9 @@ START_TEST(test_complex_fixture)
                               atoll(tsv_get(&t, _i, "groups")),
                               ints_arg(tsv_get(&t, _i, "dilation")), &y));
     ck_assert_str_eq(grad_fn_name(y), tsv_get(&t, _i, "grad_fn"));
+    check_gauss_graph(y);
     cg_tensor *ref = LOAD("output");
-    check_close(y, ref, "output");
+    tu_assert_bitwise(y, ref, "output");
     cg_tensor_release(ref);
     cg_tensor *gy = LOAD("grad_output");
     tu_ok(cg_tensor_backward(y, gy, false));
@@ -1695,12 +1969,14 @@ static void report(void)
     if (verbose())
         fprintf(stderr,
                 "convolution: worst relative error float32 %.3g, float64 "
-                "%.3g, complex64 %.3g, complex128 %.3g; fuzz %d valid (%d "
-                "conv3d, %d empty), %d invalid; %d error rows skipped "
-                "(module-only)\n",
+                "%.3g, complex64 %.3g, complex128 %.3g; fuzz %d "
+                "conv_transpose3d sets, %d valid (%d conv3d, %d empty, %d "
+                "with output_size), %d invalid (%d with output_size); %d "
+                "error rows skipped (module-only)\n",
                 worst[CG_FLOAT32], worst[CG_FLOAT64], worst[CG_COMPLEX64],
-                worst[CG_COMPLEX128], fuzz_valid, fuzz_valid_conv3d,
-                fuzz_valid_empty, fuzz_invalid, errors_skipped);
+                worst[CG_COMPLEX128], fuzz_transposed, fuzz_valid,
+                fuzz_valid_conv3d, fuzz_valid_empty, fuzz_valid_os,
+                fuzz_invalid, fuzz_invalid_os, errors_skipped);
 }
 
 Suite *convolution_suite(void)

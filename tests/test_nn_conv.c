@@ -141,6 +141,8 @@ static cg_dtype parse_dtype(const char *s)
         return CG_FLOAT64;
     if (strcmp(s, "complex64") == 0)
         return CG_COMPLEX64;
+    if (strcmp(s, "complex128") == 0)
+        return CG_COMPLEX128;
     if (strcmp(s, "int32") == 0)
         return (cg_dtype)99; /* no integer dtypes in cgrad: an invalid one */
     ck_assert_str_eq(s, "float32");
@@ -1247,9 +1249,11 @@ START_TEST(test_autograd_complex)
 }
 END_TEST
 
-/* Finite differences through the module (float64), with respect to the
- * input (gradcheck hands f a detached alias of each input; the module's
- * parameters are checked against torch in "golden"). */
+/* Finite differences through the module's forward (output_size and all),
+ * float64 and complex128, with respect to the input, the weight and the
+ * bias. gradcheck hands f detached aliases of its inputs; f lends them to
+ * the module as its parameters for the one call (the module's forward
+ * reads c->weight and c->bias), so the Jacobian is the module's. */
 typedef struct gc_ctx {
     cg_module *m;
     const cg_ints *output_size;
@@ -1258,36 +1262,65 @@ typedef struct gc_ctx {
 static cg_status gc_forward(cg_tensor *const *inputs, int n, cg_tensor **out,
                             void *user)
 {
-    (void)n;
     gc_ctx *c = user;
-    return cg_conv_transpose3d_forward(c->m, inputs[0], c->output_size, out);
+    cg__conv *conv = (cg__conv *)c->m;
+    cg_tensor *w = conv->weight, *b = conv->bias;
+    if (n > 1)
+        conv->weight = inputs[1];
+    if (n > 2)
+        conv->bias = inputs[2];
+    cg_status st =
+        cg_conv_transpose3d_forward(c->m, inputs[0], c->output_size, out);
+    conv->weight = w;
+    conv->bias = b;
+    return st;
 }
 
 START_TEST(test_autograd_gradcheck)
 {
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(2, 4, CG_TRIPLE(2, 1, 3));
-    o.stride = CG_TRIPLE(2, 1, 2);
-    o.padding = CG_TRIPLE(0, 0, 1);
-    o.groups = 2;
-    o.dilation = CG_TRIPLE(1, 2, 1);
-    o.dtype = CG_FLOAT64;
-    cg_module *m = NULL;
-    cg_manual_seed(3);
-    tu_ok(cg_conv_transpose3d_new(&o, &m));
-    int64_t shape[5] = {2, 2, 2, 2, 3};
-    cg_ints os = CG_TRIPLE(4, 2, 6); /* output_padding (1, 0, 1) */
-    for (int ndim = 5; ndim >= 4; ndim--) {
-        cg_tensor *x = NULL;
-        tu_ok(cg_randn(shape + 5 - ndim, ndim, CG_FLOAT64, NULL, &x));
-        tu_ok(cg_tensor_requires_grad_(x, true));
-        gc_ctx ctx = {m, ndim == 5 ? &os : NULL};
-        cg_gradcheck_result res;
-        tu_ok(cg_gradcheck(gc_forward, &ctx, &x, 1, NULL, &res));
-        ck_assert_msg(res.passed, "%s", res.message);
-        cg_tensor_release(x);
+    const cg_dtype dts[2] = {CG_FLOAT64, CG_COMPLEX128};
+    for (int di = 0; di < 2; di++) {
+        cg_conv_transpose3d_opts o =
+            cg_conv_transpose3d_options(2, 4, CG_TRIPLE(2, 1, 3));
+        o.stride = CG_TRIPLE(2, 1, 2);
+        o.padding = CG_TRIPLE(0, 0, 1);
+        o.groups = 2;
+        o.dilation = CG_TRIPLE(1, 2, 1);
+        o.dtype = dts[di];
+        cg_module *m = NULL;
+        cg_manual_seed(3);
+        tu_ok(cg_conv_transpose3d_new(&o, &m));
+        ck_assert_int_eq(cg_tensor_dtype(cg_conv_transpose3d_weight(m)),
+                         dts[di]);
+        int64_t shape[5] = {2, 2, 2, 2, 3};
+        cg_ints os = CG_TRIPLE(4, 2, 6); /* output_padding (1, 0, 1) */
+        for (int ndim = 5; ndim >= 4; ndim--) {
+            cg_tensor *in[3] = {NULL, NULL, NULL};
+            tu_ok(cg_randn(shape + 5 - ndim, ndim, dts[di], NULL, &in[0]));
+            tu_ok(cg_tensor_clone(cg_conv_transpose3d_weight(m), &in[1]));
+            tu_ok(cg_tensor_clone(cg_conv_transpose3d_bias(m), &in[2]));
+            for (int i = 0; i < 3; i++)
+                tu_ok(cg_tensor_requires_grad_(in[i], true));
+            gc_ctx ctx = {m, ndim == 5 ? &os : NULL};
+            cg_tensor *y = NULL;
+            tu_ok(gc_forward(in, 3, &y, &ctx));
+            int64_t want5[5] = {2, 4, 4, 2, 6}, want4[4] = {4, 4, 2, 5};
+            if (ndim == 5)
+                tu_assert_shape(y, want5, 5);
+            else
+                tu_assert_shape(y, want4, 4);
+            cg_tensor_release(y);
+            cg_gradcheck_result res;
+            tu_ok(cg_gradcheck(gc_forward, &ctx, in, 3, NULL, &res));
+            ck_assert_msg(res.passed, "%s %dD: %s", cg_dtype_name(dts[di]),
+                          ndim, res.message);
+            /* the module's own parameters were lent back untouched */
+            ck_assert_ptr_null(cg_tensor_grad(cg_conv_transpose3d_weight(m)));
+            for (int i = 0; i < 3; i++)
+                cg_tensor_release(in[i]);
+        }
+        cg_module_free(m);
     }
-    cg_module_free(m);
 }
 END_TEST
 

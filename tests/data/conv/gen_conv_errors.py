@@ -48,7 +48,15 @@ complex/cases.tsv, complex/<case>/*.npy
 
 One thread everywhere (torch.set_num_threads(1), and OpenBLAS/OpenMP/MKL
 limited to one thread before torch loads) keeps summation orders, so the
-last bits of every fixture, the same from run to run and machine to machine.
+last bits of every fixture, the same from run to run.  The BLAS matters
+too: Debian's torch calls whatever libblas.so.3 the alternatives system
+selects, and OpenBLAS picks its GEMM kernel by CPU, so its float bits
+differ from machine to machine.  The fixtures are made with the reference
+BLAS (libblas3), as tests/data/golden is, which makes them reproducible and
+lets the test hold the complex outputs to PyTorch's bits:
+
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/blas/libblas.so.3 \
+        /usr/bin/python3 tests/data/conv/gen_conv_errors.py
 The script checks its own fixtures (the complex decomposition against a
 float64 direct evaluation) before writing.
 """

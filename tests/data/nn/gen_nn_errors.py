@@ -62,7 +62,8 @@ from torch import nn  # noqa: E402
 warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64,
-          "complex64": torch.complex64, "int32": torch.int32}
+          "complex64": torch.complex64, "complex128": torch.complex128,
+          "int32": torch.int32}
 
 CONFIG_COLUMNS = ["id", "module", "in", "out", "kernel", "stride", "padding",
                   "output_padding", "groups", "bias", "dilation", "padding_mode",
@@ -228,6 +229,8 @@ ATTR_MODULES = [
         output_padding=(1, 0, 2), groups=2, bias=False, dilation=(1, 2, 1), seed=3),
     cfg("A_f64", in_=2, out=2, kernel=(1, 1, 2), dtype="float64", seed=5),
     cfg("A_complex", in_=1, out=2, kernel=(1, 1, 1), dtype="complex64", seed=42),
+    cfg("A_complex128", in_=2, out=4, kernel=(2, 1, 3), groups=2, dtype="complex128",
+        seed=11),
     cfg("A_set_mode", in_=1, out=1, kernel=(1, 1, 1), set_padding_mode="reflect", seed=1),
     cfg("A_conv3d", module=C3, in_=2, out=4, kernel=(1, 1, 2), stride=(2, 2, 2),
         padding=(0, 1, 0), dilation=(1, 1, 3), groups=2, seed=8),
