@@ -583,6 +583,199 @@ CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight,
                            cg_tensor *bias, cg_ints stride, cg_ints padding,
                            cg_ints dilation, int64_t groups, cg_tensor **out);
 
+/* ---- issue 7 (layers helper): F.linear and F.dropout ---------------- */
+
+/** F.linear(input, weight, bias): y = input @ weight^T + bias. input
+ *  (*, in_features), weight (out_features, in_features), bias
+ *  (out_features) or NULL. Composed exactly as PyTorch 1.13's at::linear,
+ *  so the recorded chain is PyTorch's: 2-D input with bias is one
+ *  addmm(bias, input, weight.t()) (AddmmBackward0 over TBackward0); a
+ *  contiguous 3-D input with bias is view(-1, in) -> addmm -> view
+ *  (ViewBackward0 over AddmmBackward0 over ViewBackward0); otherwise
+ *  matmul(input, weight.t()) (MmBackward0, SqueezeBackward3,
+ *  UnsafeViewBackward0 ... as matmul records) followed, with a bias, by
+ *  AddBackward0. Messages are PyTorch's ("mat1 and mat2 shapes cannot be
+ *  multiplied (2x4 and 3x5)", ...). */
+CG_API cg_status cg_linear(cg_tensor *input, cg_tensor *weight,
+                           cg_tensor *bias, cg_tensor **out);
+/** torch.addmm(self, mat1, mat2): self (broadcastable to (n, p)) +
+ *  mat1 (n, m) @ mat2 (m, p), beta = alpha = 1 (AddmmBackward0). */
+CG_API cg_status cg_addmm(cg_tensor *self, cg_tensor *mat1, cg_tensor *mat2,
+                          cg_tensor **out);
+/** F.dropout(input, p, training) on the CPU, as PyTorch 1.13 computes it:
+ *  ValueError "dropout probability has to be between 0 and 1, but got
+ *  1.5" unless 0 <= p <= 1; when !training, p == 0 or input is empty, the
+ *  result is input itself (a new reference); p == 1 gives input * 0;
+ *  otherwise noise = bernoulli(1 - p) drawn from `gen` (NULL: the default
+ *  generator) -- per element in row-major order, one random64() whose low
+ *  53 bits times 2**-53 are compared with 1 - p, bit for bit as PyTorch's
+ *  non-MKL CPU kernel -- divided by (1 - p) in the input's dtype, and the
+ *  result is input * noise (MulBackward0, second edge None). Real dtypes
+ *  only ("dropout: cgrad supports float32 and float64" otherwise). */
+CG_API cg_status cg_dropout(cg_tensor *input, double p, bool training,
+                            cg_generator *gen, cg_tensor **out);
+/** Python's repr(float) of v into buf, snprintf-style ("0.01", "1e-05",
+ *  "2.0", "-inf", "nan"): the shortest text that reads back as v. Returns
+ *  the full length. Used for PyTorch's messages and module reprs. */
+CG_API size_t cg_format_float(double v, char *buf, size_t size);
+/* ---- end issue 7 (layers helper) ------------------------------------ */
+
+/* ---- issue 7 (spatial helper): batch_norm, pooling, upsampling ------ */
+
+/** F.batch_norm(input, running_mean, running_var, weight, bias, training,
+ *  momentum, eps): input (N, C, *); the four others have C elements or
+ *  are NULL (None). training: per-channel batch statistics normalise, and
+ *  running_mean / running_var (when given) are updated in place:
+ *  r = momentum * stat + (1 - momentum) * r, with the unbiased variance
+ *  for running_var. Otherwise the running statistics normalise (both
+ *  required). y = (x - mean) / sqrt(var + eps) * weight + bias,
+ *  NativeBatchNormBackward0 with edges (input, weight, bias). An empty
+ *  input gives input.clone() * weight[0] + bias[0], as PyTorch. Errors in
+ *  PyTorch's order and words: ValueError "Expected more than 1 value per
+ *  channel when training, got input size torch.Size([1, 3])", RuntimeError
+ *  "running_mean should contain 4 elements not 3" (also running_var,
+ *  weight, bias), "running_mean must be defined in evaluation mode", the
+ *  mixed-dtype and complex messages of batch_norm_cpu. On error nothing
+ *  changes, the running statistics included. */
+CG_API cg_status cg_batch_norm(cg_tensor *input, cg_tensor *running_mean,
+                               cg_tensor *running_var, cg_tensor *weight,
+                               cg_tensor *bias, bool training,
+                               double momentum, double eps, cg_tensor **out);
+
+/** F.max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode):
+ *  input (N, C, T, H, W) or unbatched (C, T, H, W). kernel_size, padding
+ *  and dilation have 1 or 3 entries, stride 0 (None: kernel_size), 1 or
+ *  3. Per axis out = floor((in + 2p - d(k-1) - 1 [+ s-1 in ceil mode]) / s)
+ *  + 1 (ceil mode: minus 1 when the last window would start past in + p).
+ *  y = max over the window (NaN propagates, the first maximum wins a tie),
+ *  MaxPool3DWithIndicesBackward0 (the argmax indices stay in the node:
+ *  return_indices is not offered). PyTorch 1.13's checks and messages
+ *  ("max_pool3d: kernel_size must either be a single int, or a tuple of
+ *  three ints", "stride should not be zero", "pad should be at most half
+ *  of kernel size, but got pad=2 and kernel_size=2", "Given input size:
+ *  (3x4x4x4). Calculated output size: (3x0x0x0). Output size is too
+ *  small", ...). float32 and float64. */
+CG_API cg_status cg_max_pool3d(cg_tensor *input, cg_ints kernel_size,
+                               cg_ints stride, cg_ints padding,
+                               cg_ints dilation, bool ceil_mode,
+                               cg_tensor **out);
+/** F.avg_pool3d(input, kernel_size, stride, padding, ceil_mode,
+ *  count_include_pad, divisor_override): as cg_max_pool3d without
+ *  dilation; y = window sum / divisor, the divisor being
+ *  *divisor_override when given (NULL: None; 0 is "divisor must be not
+ *  zero"), else the window volume with padding (count_include_pad) or
+ *  without. AvgPool3DBackward0. PyTorch 1.13's messages ("input image (T:
+ *  4 H: 4 W: 4) smaller than kernel size (kT: 5 kH: 5 kW: 5)", ...). */
+CG_API cg_status cg_avg_pool3d(cg_tensor *input, cg_ints kernel_size,
+                               cg_ints stride, cg_ints padding, bool ceil_mode,
+                               bool count_include_pad,
+                               const int64_t *divisor_override,
+                               cg_tensor **out);
+
+/** torch._C._nn.upsample_nearest{1,2,3}d(input, output_size,
+ *  scale_factors), what F.interpolate(mode='nearest') calls: input (N, C,
+ *  *in) with n = input.dim() - 2 spatial axes (1 to 3); exactly one of
+ *  output_size / scale_factors (n entries each) is non-NULL. With scale
+ *  factors out = int64(in * scale), and the source index of output o is
+ *  PyTorch's nearest_idx: o (out == in), o >> 1 (out == 2 in), else
+ *  min(floorf(o * r), in - 1) with r = (float)(1 / scale) or
+ *  (float)in / out. UpsampleNearest{1,2,3}DBackward1. Errors with
+ *  PyTorch's messages ("Input and output sizes should be greater than 0,
+ *  but got input (D: 4, H: 4, W: 4) output (D: 0, H: 0, W: 0)",
+ *  "Non-empty 5D data tensor expected but got a tensor with sizes [...]",
+ *  the NotImplementedError of F.interpolate for another rank);
+ *  CG_ERR_MISUSE when n is not input.dim() - 2. float32 and float64. */
+CG_API cg_status cg_upsample_nearest(cg_tensor *input,
+                                     const int64_t *output_size,
+                                     const double *scale_factors, int n,
+                                     cg_tensor **out);
+/* ---- end issue 7 (spatial helper) ----------------------------------- */
+
+/* ---- issue 7 (losses helper): torch.nn.functional losses ------------ */
+
+/* Every loss takes `reduction` as PyTorch does: "none", "mean" or "sum"
+ * (NULL is the default "mean"; "elementwise_mean" is accepted as "mean",
+ * as 1.13 does after a deprecation warning), any other string a
+ * ValueError "bad is not a valid value for reduction". 'none' keeps one
+ * loss per element, 'mean' and 'sum' give a 0-d tensor. The grad_fn
+ * chains are PyTorch 1.13's node for node. */
+
+/** F.mse_loss(input, target, reduction): (input - target)^2. The two
+ *  broadcast as torch.broadcast_tensors does (an operand that grows gets
+ *  an ExpandBackward0; PyTorch's UserWarning is not emitted), else
+ *  RuntimeError "The size of tensor a (3) must match the size of tensor b
+ *  (4) at non-singleton dimension 1". MseLossBackward0 with edges (input,
+ *  target): both are differentiated. Real dtypes ("\"mse_cpu\" not
+ *  implemented for 'ComplexFloat'"). */
+CG_API cg_status cg_mse_loss(cg_tensor *input, cg_tensor *target,
+                             const char *reduction, cg_tensor **out);
+/** F.l1_loss(input, target, reduction): |input - target|, broadcast as
+ *  cg_mse_loss; recorded as 1.13 composes it: AbsBackward0 over
+ *  SubBackward0, then MeanBackward0 / SumBackward0. */
+CG_API cg_status cg_l1_loss(cg_tensor *input, cg_tensor *target,
+                            const char *reduction, cg_tensor **out);
+/** F.binary_cross_entropy_with_logits(input, target, weight, reduction,
+ *  pos_weight): l = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))],
+ *  computed stably. target must have input's shape (ValueError "Target
+ *  size (torch.Size([2])) must be the same as input size
+ *  (torch.Size([3]))"); weight (NULL: None) and pos_weight (NULL: None,
+ *  e.g. shape (C) for input (N, C)) broadcast to input's shape without
+ *  growing it, with PyTorch's messages. The reduction is checked first.
+ *  BinaryCrossEntropyWithLogitsBackward0 with edges (input, target):
+ *  both are differentiated, weight and pos_weight are not. */
+CG_API cg_status cg_binary_cross_entropy_with_logits(cg_tensor *input,
+                                                     cg_tensor *target,
+                                                     cg_tensor *weight,
+                                                     cg_tensor *pos_weight,
+                                                     const char *reduction,
+                                                     cg_tensor **out);
+/** F.nll_loss(input, target, weight, ignore_index, reduction): input of
+ *  log-probabilities (C), (N, C) or (N, C, d1, ...); target of class
+ *  indices (see cg_cross_entropy: a floating tensor of whole numbers)
+ *  shaped (), (N) or (N, d1, ...); weight (C) or NULL. l = -w[t] x[t];
+ *  'mean' divides by the sum of w[t] over targets that are not
+ *  ignore_index (nan when there are none). NllLossBackward0 (1-D, 2-D
+ *  input), NllLoss2DBackward0 (4-D), ViewBackward0 around
+ *  NllLoss2DBackward0 (3-D, 5-D+), as nll_loss_nd records. Messages of
+ *  1.13 ("Expected input batch_size (3) to match target batch_size (2).",
+ *  "Target 5 is out of bounds." (IndexError), "weight tensor should be
+ *  defined either for all 4 classes or no classes but got weight tensor
+ *  of shape: [3]", ...). A weight of another dtype than input is
+ *  PyTorch's "expected scalar type Float but found Double". */
+CG_API cg_status cg_nll_loss(cg_tensor *input, cg_tensor *target,
+                             cg_tensor *weight, int64_t ignore_index,
+                             const char *reduction, cg_tensor **out);
+/** F.cross_entropy(input, target, weight, ignore_index, reduction,
+ *  label_smoothing) (PyTorch's defaults: weight NULL, ignore_index -100,
+ *  reduction "mean", label_smoothing 0.0). input (C), (N, C) or (N, C,
+ *  d1, ...), the class dimension being 1 (0 for a 1-D input).
+ *
+ *  Targets: cgrad has no integer dtype, so CLASS INDICES are passed as a
+ *  floating tensor holding whole numbers, shaped as the input without the
+ *  class dimension: (N), (N, d1, ...), or () for an unbatched (C) input.
+ *  A target with the SAME SHAPE as the input holds CLASS PROBABILITIES.
+ *  PyTorch 1.13 tells the two apart by shape first as well, so the
+ *  shapes never collide. An index equal to ignore_index is skipped; any
+ *  other index that is not a whole number is a ValueError "Target 1.5 is
+ *  not a class index: class-index targets must hold whole numbers"; one
+ *  outside [0, C) is PyTorch's IndexError "Target 5 is out of bounds.".
+ *
+ *  Indices: NllLossBackward0 over LogSoftmaxBackward0 (see cg_nll_loss);
+ *  with 0 < label_smoothing <= 1 the composite of 1.13
+ *  ((1 - ls) * nll + ls / C * smoothing term; AddBackward0 over
+ *  MulBackward1 ...). Probabilities: -(log_softmax(x) * t [* w]) summed
+ *  over the class dimension ('none'), or over all and divided by numel/C
+ *  ('mean', DivBackward1); the target is differentiated. ignore_index
+ *  >= 0 with probabilities is "ignore_index is not supported for
+ *  floating point target"; label_smoothing > 1 is "label_smoothing must
+ *  be between 0.0 and 1.0. Got: 1.5" (a negative one is ignored, as in
+ *  PyTorch). Other messages as PyTorch's, in its order. */
+CG_API cg_status cg_cross_entropy(cg_tensor *input, cg_tensor *target,
+                                  cg_tensor *weight, int64_t ignore_index,
+                                  const char *reduction,
+                                  double label_smoothing, cg_tensor **out);
+/* ---- end issue 7 (losses helper) ------------------------------------ */
+
 /* ======================================================================
  * Gradient checking (torch.autograd.gradcheck) and seeing the graph
  * ====================================================================== */

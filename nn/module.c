@@ -794,3 +794,229 @@ cg_status cg_module_getattr(const cg_module *m, const char *name, char *buf,
     cg__sb_free(&sb);
     return st;
 }
+
+/* ======================================================================
+ * issue 7 (layers helper): the module tree in the public API,
+ * user-defined modules, Python's float repr
+ * ====================================================================== */
+
+cg_status cg_module_train(cg_module *m, bool mode)
+{
+    if (!m)
+        return cg__nn_null("module");
+    cg__module_train(m, mode);
+    return CG_OK;
+}
+
+cg_status cg_module_eval(cg_module *m)
+{
+    return cg_module_train(m, false);
+}
+
+bool cg_module_is_training(const cg_module *m)
+{
+    return m && m->training;
+}
+
+int cg_module_num_children(const cg_module *m)
+{
+    return m ? m->children.n : 0;
+}
+
+cg_status cg_module_named_child(const cg_module *m, int i, const char **name,
+                                cg_module **child)
+{
+    if (!m)
+        return cg__nn_null("module");
+    if (i < 0 || i >= m->children.n)
+        return cg_error(CG_ERR_INDEX, "list index out of range");
+    if (name)
+        *name = m->children.items[i].name;
+    if (child)
+        *child = m->children.items[i].module;
+    return CG_OK;
+}
+
+/* True when `target` is `root` or lies in root's subtree. The tree is a
+ * DAG (no module contains itself, which this check keeps so), so a plain
+ * depth-first walk ends; its depth is the nesting depth. */
+static bool subtree_contains(const cg_module *root, const cg_module *target)
+{
+    if (root == target)
+        return true;
+    for (int i = 0; i < root->children.n; i++) {
+        const cg_module *c = root->children.items[i].module;
+        if (c && subtree_contains(c, target))
+            return true;
+    }
+    return false;
+}
+
+cg_status cg__module_add_child(cg_module *m, const char *name,
+                               cg_module *child)
+{
+    if (!m)
+        return cg__nn_null("module");
+    if (child && subtree_contains(child, m))
+        return cg_error(CG_ERR_VALUE, "cgrad: a module cannot contain itself");
+    return cg__module_register_module(m, name, child);
+}
+
+cg_status cg_module_register_module(cg_module *m, const char *name,
+                                    cg_module *child)
+{
+    return cg__module_add_child(m, name, child);
+}
+
+cg_status cg_module_register_parameter(cg_module *m, const char *name,
+                                       cg_tensor *t)
+{
+    if (!m)
+        return cg__nn_null("module");
+    cg_status st = check_name(name, "parameter");
+    if (st != CG_OK)
+        return st;
+    if (t && !cg_tensor_is_leaf(t))
+        return cg_error(CG_ERR_VALUE,
+                        "Cannot assign non-leaf Tensor to parameter '%s'. "
+                        "Model parameters must be created explicitly. To "
+                        "express '%s' as a function of another Tensor, "
+                        "compute the value in the forward() method.",
+                        name, name);
+    if (t) {
+        bool was_param = cg_tensor_is_parameter(t);
+        bool was_rg = cg_tensor_requires_grad(t);
+        if ((st = cg_tensor_requires_grad_(t, true)) != CG_OK ||
+            (st = cg_tensor_set_parameter(t, true)) != CG_OK ||
+            (st = cg__module_register_parameter(m, name, t)) != CG_OK) {
+            cg_tensor_set_parameter(t, was_param);
+            cg_tensor_requires_grad_(t, was_rg);
+            return st;
+        }
+        return CG_OK;
+    }
+    return cg__module_register_parameter(m, name, NULL);
+}
+
+cg_status cg_module_register_buffer(cg_module *m, const char *name,
+                                    cg_tensor *t, bool persistent)
+{
+    return cg__module_register_buffer(m, name, t, persistent);
+}
+
+cg_tensor *cg_module_get_parameter(const cg_module *m, const char *name)
+{
+    return cg__module_parameter(m, name);
+}
+
+cg_tensor *cg_module_get_buffer(const cg_module *m, const char *name)
+{
+    if (!m || !name)
+        return NULL;
+    int i = table_find(&m->buffers, name);
+    return i >= 0 ? m->buffers.items[i].tensor : NULL;
+}
+
+cg_module *cg_module_get_child(const cg_module *m, const char *name)
+{
+    if (!m || !name)
+        return NULL;
+    int i = table_find(&m->children, name);
+    return i >= 0 ? m->children.items[i].module : NULL;
+}
+
+/* ---- user-defined modules ------------------------------------------- */
+
+/* A user's module: the base, a vtable of its own (carrying the user's
+ * class name) whose entries call the user's functions, and the state. */
+typedef struct custom_module {
+    cg_module base;
+    cg__module_vtable vt;
+    const cg_module_type *type;
+    void *state;
+} custom_module;
+
+static cg_status custom_forward(cg_module *m, cg_tensor *input,
+                                cg_tensor **out)
+{
+    custom_module *c = (custom_module *)m;
+    return c->type->forward(m, input, out);
+}
+
+static cg_status custom_extra_repr(const cg_module *m, cg__strbuf *sb)
+{
+    const custom_module *c = (const custom_module *)m;
+    size_t len = 0;
+    cg_status st = c->type->extra_repr(m, NULL, 0, &len);
+    if (st != CG_OK)
+        return st;
+    char *buf = cg_malloc(len + 1);
+    if (!buf)
+        return cg__nn_nomem(len + 1);
+    size_t len2 = 0;
+    st = c->type->extra_repr(m, buf, len + 1, &len2);
+    if (st == CG_OK && len2 != len)
+        st = cg_error(CG_ERR_RUNTIME,
+                      "cgrad: extra_repr of '%s' changed length between calls",
+                      c->type->type_name);
+    if (st == CG_OK)
+        st = cg__sb_putn(sb, buf, len);
+    cg_free(buf);
+    return st;
+}
+
+static void custom_destroy(cg_module *m)
+{
+    custom_module *c = (custom_module *)m;
+    if (c->type->destroy)
+        c->type->destroy(c->state);
+}
+
+cg_status cg_module_new_custom(const cg_module_type *type, void *state,
+                               cg_module **out)
+{
+    cg_status st = CG_OK;
+    if (!type)
+        st = cg__nn_null("type");
+    else if (!type->type_name)
+        st = cg__nn_null("type_name");
+    else if (!out)
+        st = cg__nn_null("out");
+    cg_module *m = NULL;
+    if (st == CG_OK)
+        st = cg__module_alloc(sizeof(custom_module), NULL, &m);
+    if (st != CG_OK) {
+        if (type && type->destroy)
+            type->destroy(state);
+        return st;
+    }
+    custom_module *c = (custom_module *)m;
+    c->vt = (cg__module_vtable){
+        .type_name = type->type_name,
+        .forward = type->forward ? custom_forward : NULL,
+        .extra_repr = type->extra_repr ? custom_extra_repr : NULL,
+        .getattr = NULL,
+        .destroy = custom_destroy,
+    };
+    c->type = type;
+    c->state = state;
+    m->vt = &c->vt;
+    *out = m;
+    return CG_OK;
+}
+
+void *cg_module_state(const cg_module *m)
+{
+    if (!m || m->vt->destroy != custom_destroy)
+        return NULL;
+    return ((const custom_module *)m)->state;
+}
+
+/* ---- Python's repr(float) --------------------------------------------- */
+
+cg_status cg__sb_pyfloat(cg__strbuf *sb, double v)
+{
+    char buf[48];
+    cg_format_float(v, buf, sizeof buf);
+    return cg__sb_puts(sb, buf);
+}

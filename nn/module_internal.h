@@ -223,4 +223,15 @@ void cg__conv_destroy(cg_module *m);
 /** m.padding_mode = mode (any string, as Python allows). */
 cg_status cg__conv_set_padding_mode(cg__conv *c, const char *mode);
 
+/* ---- issue 7 (layers helper) ------------------------------------------ */
+
+/** Python's repr of a float: "0.01", "1e-05", "0.5", "2.0", "nan". */
+cg_status cg__sb_pyfloat(cg__strbuf *sb, double v);
+/** add_module(name, child) after checking that m is not child and does
+ *  not lie inside it (ValueError "cgrad: a module cannot contain
+ *  itself"), so a tree never holds a cycle. */
+cg_status cg__module_add_child(cg_module *m, const char *name,
+                               cg_module *child);
+/* ---- end issue 7 (layers helper) -------------------------------------- */
+
 #endif /* CGRAD_NN_MODULE_INTERNAL_H */

@@ -1,0 +1,164 @@
+/*
+ * dropout.c -- F.dropout(input, p, training) on the CPU, draw for draw as
+ * PyTorch 1.13 (at::dropout -> _dropout_impl; the fused native_dropout is
+ * for CUDA only), and Python's repr(float), which its message needs.
+ *
+ *   p outside [0, 1]          ValueError (F.dropout's Python check; NaN
+ *                             passes it and fails ATen's, a RuntimeError)
+ *   !training, p == 0, empty  the input itself (no node)
+ *   p == 1                    input * zeros(())            MulBackward0
+ *   otherwise                 noise = empty_like(input).bernoulli_(1 - p)
+ *                             noise.div_(1 - p); input * noise
+ *                                                          MulBackward0
+ *
+ * bernoulli_(double q) on the CPU without MKL (Debian's build: torch.
+ * backends.mkl.is_available() is False) is a serial loop over the
+ * contiguous noise tensor: for each element u = uniform_real<double>(0,
+ * 1), i.e. the low 53 bits of one random64() times 2**-53, and the value
+ * is (u < q). The scale is 1/(1 - p) in the input's dtype: a float32
+ * noise holds 1.0f / (float)(1 - p). Checked bit for bit against torch
+ * (tests/data/nn/layers/gen_layers.py).
+ *
+ * Left out: inplace=True (F.dropout_), feature/alpha dropout.
+ */
+#include "ops_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Python's repr(float) ------------------------------------------------
+ * Kept here because dropout's message is its first user in core/. */
+
+size_t cg_format_float(double v, char *buf, size_t size)
+{
+    char out[48];
+    size_t n = 0;
+    if (isnan(v)) {
+        n = (size_t)snprintf(out, sizeof out, "nan");
+    } else if (isinf(v)) {
+        n = (size_t)snprintf(out, sizeof out, v < 0 ? "-inf" : "inf");
+    } else {
+        /* the shortest %e form that reads back as v */
+        char e[40];
+        for (int prec = 0; prec < 17; prec++) {
+            snprintf(e, sizeof e, "%.*e", prec, v);
+            if (strtod(e, NULL) == v)
+                break;
+        }
+        const char *p = e;
+        bool neg = *p == '-';
+        if (neg)
+            p++;
+        char digits[24];
+        int nd = 0;
+        for (; *p && *p != 'e'; p++)
+            if (*p != '.')
+                digits[nd++] = *p;
+        int exp10 = atoi(p + 1);
+        while (nd > 1 && digits[nd - 1] == '0')
+            nd--;
+        if (neg)
+            out[n++] = '-';
+        if (exp10 < -4 || exp10 >= 16) { /* 1e-05, 1.5e+16 */
+            out[n++] = digits[0];
+            if (nd > 1) {
+                out[n++] = '.';
+                memcpy(out + n, digits + 1, (size_t)nd - 1);
+                n += (size_t)nd - 1;
+            }
+            n += (size_t)snprintf(out + n, sizeof out - n, "e%c%02d",
+                                  exp10 < 0 ? '-' : '+',
+                                  exp10 < 0 ? -exp10 : exp10);
+        } else if (exp10 < 0) { /* 0.001 */
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int i = 0; i < -exp10 - 1; i++)
+                out[n++] = '0';
+            memcpy(out + n, digits, (size_t)nd);
+            n += (size_t)nd;
+        } else { /* 2.0, 123.25, 1e15 as 1000000000000000.0 */
+            for (int i = 0; i <= exp10; i++)
+                out[n++] = i < nd ? digits[i] : '0';
+            out[n++] = '.';
+            if (nd > exp10 + 1) {
+                memcpy(out + n, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+                n += (size_t)(nd - exp10 - 1);
+            } else {
+                out[n++] = '0';
+            }
+        }
+        out[n] = '\0';
+    }
+    if (buf && size) {
+        size_t k = n < size - 1 ? n : size - 1;
+        memcpy(buf, out, k);
+        buf[k] = '\0';
+    }
+    return n;
+}
+
+/* ---- F.dropout ------------------------------------------------------------
+ */
+
+/* noise[i] = (u_i < q) ? scale : 0 for a new contiguous tensor, u_i the
+ * generator's uniform doubles in row-major order. */
+#define DROPOUT_FILL(S, T, R)                                                  \
+    static void fill_##S(cg_tensor *noise, double q, double p,                 \
+                         cg_generator *g)                                      \
+    {                                                                          \
+        T *d = (T *)noise->storage->data;                                      \
+        T scale = (T)1 / (T)(1 - p);                                           \
+        int64_t n = cg_tensor_numel(noise);                                    \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            uint64_t r = cg_generator_random64(g);                             \
+            double u = (double)(r & ((UINT64_C(1) << 53) - 1)) * 0x1p-53;      \
+            d[i] = u < q ? scale : (T)0;                                       \
+        }                                                                      \
+    }
+CG_FOR_REAL_DTYPES(DROPOUT_FILL)
+
+cg_status cg_dropout(cg_tensor *input, double p, bool training,
+                     cg_generator *gen, cg_tensor **out)
+{
+    if (!input)
+        return cg__error_null("input");
+    if (!out)
+        return cg__error_null("out");
+    char pf[48];
+    cg_format_float(p, pf, sizeof pf);
+    if (p < 0.0 || p > 1.0)
+        return cg__error(CG_ERR_VALUE,
+                         "dropout probability has to be between 0 and 1, but "
+                         "got %s",
+                         pf);
+    if (isnan(p))
+        return cg__error(CG_ERR_RUNTIME,
+                         "dropout probability has to be between 0 and 1, but "
+                         "got nan");
+    if (p == 0 || !training || cg_tensor_numel(input) == 0) {
+        *out = cg_tensor_retain(input);
+        return CG_OK;
+    }
+    if (cg_dtype_is_complex(input->dtype))
+        return cg__error(CG_ERR_RUNTIME,
+                         "\"bernoulli_scalar_cpu_\" not implemented for '%s'",
+                         cg__dtype_scalar_name(input->dtype));
+    cg_tensor *noise = NULL;
+    cg_status st;
+    if (p == 1) {
+        st = cg__tensor_new(NULL, 0, input->dtype, &noise);
+    } else {
+        st = cg__tensor_new(input->shape, input->ndim, input->dtype, &noise);
+        if (st == CG_OK) {
+            if (input->dtype == CG_FLOAT32)
+                fill_f32(noise, 1 - p, p, gen);
+            else
+                fill_f64(noise, 1 - p, p, gen);
+        }
+    }
+    if (st != CG_OK)
+        return st;
+    st = cg_mul(input, noise, out);
+    cg_tensor_release(noise);
+    return st;
+}
