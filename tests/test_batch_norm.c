@@ -1,0 +1,571 @@
+/*
+ * test_batch_norm.c -- cg_batch_norm (F.batch_norm) and nn.BatchNorm3d
+ * against PyTorch 1.13 (tests/data/nn/spatial, written by gen_spatial.py):
+ * four configurations (default; momentum=None without affine; no running
+ * statistics; momentum 0.5 with eps 0.01), each run for three training
+ * steps (outputs, input/weight/bias gradients, running statistics and
+ * num_batches_tracked after every step) and then in eval mode (output and
+ * gradients), in float32 and float64; reprs and state names; PyTorch's
+ * error messages with the module left unchanged; float64 gradcheck in
+ * training and evaluation; thread-count independence; allocation
+ * failures.
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ */
+#include "cgrad_nn.h"
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* float32: PyTorch's kernel rounds its statistics to float and sums in its
+ * own (vectorised) order; cgrad sums in double. float64 agrees to
+ * rounding. */
+#define TOL_F32 1e-5
+#define TOL_F64 1e-12
+
+/* ---- the data directory's tables ---------------------------------------- */
+
+/* Field `col` of the row whose first field is `id` in spatial/<file>
+ * (lines starting with '#' and the header skipped); malloc'd. */
+static char *tsv_field(const char *file, const char *id, int col)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
+    char *text = tu_read_text(tu_data_path(rel));
+    ck_assert_msg(text != NULL, "cannot read %s", rel);
+    char *res = NULL, *save = NULL;
+    bool header = true;
+    for (char *line = strtok_r(text, "\n", &save); line && !res;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (header) {
+            header = false;
+            continue;
+        }
+        char *f = line;
+        for (int c = 0; c < col && f; c++) {
+            f = strchr(f, '\t');
+            f = f ? f + 1 : NULL;
+        }
+        size_t idlen = strcspn(line, "\t");
+        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
+            continue;
+        size_t n = strcspn(f, "\t");
+        res = strndup(f, n);
+    }
+    free(text);
+    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
+    return res;
+}
+
+static cg_tensor *load_case(const char *id, const char *dt, const char *what)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
+    return tu_load(rel);
+}
+
+/* "key=value" of the args column as a string (static), or NULL. */
+static const char *arg_str(const char *args, const char *key)
+{
+    static char val[64];
+    size_t kl = strlen(key);
+    for (const char *p = args; p && *p;
+         p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        if (strncmp(p, key, kl) != 0 || p[kl] != '=')
+            continue;
+        size_t n = strcspn(p + kl + 1, ";");
+        snprintf(val, sizeof val, "%.*s", (int)n, p + kl + 1);
+        return val;
+    }
+    return NULL;
+}
+
+static cg_module *make_bn(const char *id, cg_dtype dt)
+{
+    char *args = tsv_field("cases.tsv", id, 2);
+    const char *v = arg_str(args, "num_features");
+    ck_assert_ptr_nonnull(v);
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(strtoll(v, NULL, 10));
+    o.dtype = dt;
+    if ((v = arg_str(args, "momentum"))) {
+        if (!strcmp(v, "None"))
+            o.momentum_none = true;
+        else
+            o.momentum = strtod(v, NULL);
+    }
+    if ((v = arg_str(args, "eps")))
+        o.eps = strtod(v, NULL);
+    if ((v = arg_str(args, "affine")))
+        o.affine = strcmp(v, "0") != 0;
+    if ((v = arg_str(args, "track")))
+        o.track_running_stats = strcmp(v, "0") != 0;
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    free(args);
+    return m;
+}
+
+static void check_grad(cg_tensor *t, const char *id, const char *dt,
+                       const char *what, double tol)
+{
+    cg_tensor *ref = load_case(id, dt, what);
+    ck_assert_msg(cg_tensor_grad(t) != NULL, "%s %s: no gradient", id, what);
+    tu_assert_close(cg_tensor_grad(t), ref, tol, what);
+    cg_tensor_release(ref);
+}
+
+static const char *const cases[] = {"bn1", "bn2", "bn3", "bn4"};
+#define NCASES ((int)(sizeof cases / sizeof *cases))
+
+START_TEST(torch_case)
+{
+    const char *id = cases[_i / 2];
+    const char *dt = _i % 2 ? "f64" : "f32";
+    double tol = _i % 2 ? TOL_F64 : TOL_F32;
+    cg_module *m = make_bn(id, _i % 2 ? CG_FLOAT64 : CG_FLOAT32);
+    cg_tensor *w = cg_batch_norm3d_weight(m), *b = cg_batch_norm3d_bias(m);
+    if (w) { /* the generator's weight and bias */
+        cg_tensor *wr = load_case(id, dt, "w"), *br = load_case(id, dt, "b");
+        bool prev = cg_set_grad_enabled(false);
+        tu_ok(cg_tensor_copy_(w, wr));
+        tu_ok(cg_tensor_copy_(b, br));
+        cg_set_grad_enabled(prev);
+        cg_tensor_release(wr);
+        cg_tensor_release(br);
+    }
+    char *fn = tsv_field("cases.tsv", id, 4);
+    char *efn = tsv_field("cases.tsv", id, 5);
+    cg_tensor *x = NULL, *gy = NULL;
+    char what[16];
+    for (int step = 0; step < 4; step++) {
+        bool eval = step == 3;
+        if (eval) {
+            tu_ok(cg_module_eval(m));
+        } else {
+            cg_tensor_release(x);
+            cg_tensor_release(gy);
+            snprintf(what, sizeof what, "x%d", step);
+            x = load_case(id, dt, what);
+            snprintf(what, sizeof what, "gy%d", step);
+            gy = load_case(id, dt, what);
+            tu_ok(cg_tensor_requires_grad_(x, true));
+        }
+        tu_ok(cg_tensor_zero_grad(x, true));
+        tu_ok(cg_module_zero_grad(m, true));
+        cg_tensor *y = NULL;
+        tu_ok(cg_module_forward(m, x, &y));
+        snprintf(what, sizeof what, eval ? "ye" : "y%d", step);
+        cg_tensor *y_ref = load_case(id, dt, what);
+        tu_assert_close(y, y_ref, tol, what);
+        const cg_node *node = cg_tensor_grad_fn(y);
+        ck_assert_str_eq(cg_node_name(node), eval ? efn : fn);
+        ck_assert_int_eq(cg_node_num_next(node), 3); /* input, weight, bias */
+        tu_ok(cg_tensor_backward(y, gy, false));
+        snprintf(what, sizeof what, eval ? "gxe" : "gx%d", step);
+        check_grad(x, id, dt, what, tol);
+        if (w) {
+            snprintf(what, sizeof what, eval ? "gwe" : "gw%d", step);
+            check_grad(w, id, dt, what, tol);
+            snprintf(what, sizeof what, eval ? "gbe" : "gb%d", step);
+            check_grad(b, id, dt, what, tol);
+        }
+        cg_tensor *rm = cg_batch_norm3d_running_mean(m);
+        if (rm) {
+            int k = eval ? 2 : step; /* eval leaves them as they were */
+            snprintf(what, sizeof what, "rm%d", k);
+            cg_tensor *r = load_case(id, dt, what);
+            tu_assert_close(rm, r, tol, what);
+            cg_tensor_release(r);
+            snprintf(what, sizeof what, "rv%d", k);
+            r = load_case(id, dt, what);
+            tu_assert_close(cg_batch_norm3d_running_var(m), r, tol, what);
+            cg_tensor_release(r);
+            double count;
+            tu_ok(cg_tensor_item(cg_batch_norm3d_num_batches_tracked(m), &count,
+                                 NULL));
+            ck_assert_int_eq((int)count, k + 1);
+        } else {
+            ck_assert_ptr_null(cg_batch_norm3d_num_batches_tracked(m));
+        }
+        cg_tensor_release(y_ref);
+        cg_tensor_release(y);
+    }
+    free(fn);
+    free(efn);
+    cg_tensor_release(x);
+    cg_tensor_release(gy);
+    cg_module_free(m);
+}
+END_TEST
+
+/* ---- reprs, attributes, state ---------------------------------------------- */
+
+static void check_repr(const cg_batch_norm3d_opts *o, const char *id)
+{
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(o, &m));
+    char buf[512];
+    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
+    char *ref = tsv_field("reprs.tsv", id, 1);
+    ck_assert_str_eq(buf, ref);
+    free(ref);
+    cg_module_free(m);
+}
+
+START_TEST(reprs)
+{
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(3);
+    check_repr(&o, "bn_default");
+    o.momentum_none = true;
+    o.affine = false;
+    o.track_running_stats = false;
+    check_repr(&o, "bn_none");
+    o = cg_batch_norm3d_options(5);
+    o.eps = 0.1 + 0.2;
+    o.momentum = 1e-7;
+    check_repr(&o, "bn_eps");
+
+    /* PyTorch's parameters and buffers, their initial values and names */
+    o = cg_batch_norm3d_options(3);
+    o.dtype = CG_FLOAT64;
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    ck_assert_int_eq(cg_module_num_parameters(m), 2);
+    const char *name;
+    cg_tensor *p;
+    tu_ok(cg_module_named_parameter(m, 0, &name, &p));
+    ck_assert_str_eq(name, "weight");
+    ck_assert_ptr_eq(p, cg_batch_norm3d_weight(m));
+    tu_ok(cg_module_named_parameter(m, 1, &name, &p));
+    ck_assert_str_eq(name, "bias");
+    double v[3];
+    tu_ok(cg_tensor_to_doubles(cg_batch_norm3d_weight(m), v, 3));
+    ck_assert(v[0] == 1 && v[1] == 1 && v[2] == 1);
+    tu_ok(cg_tensor_to_doubles(cg_batch_norm3d_running_var(m), v, 3));
+    ck_assert(v[0] == 1 && v[2] == 1);
+    tu_ok(cg_tensor_to_doubles(cg_batch_norm3d_running_mean(m), v, 3));
+    ck_assert(v[0] == 0 && v[2] == 0);
+    cg_tensor *nbt = cg_batch_norm3d_num_batches_tracked(m);
+    ck_assert_int_eq(cg_tensor_dim(nbt), 0);
+    ck_assert_int_eq(cg_tensor_dtype(nbt), CG_FLOAT64);
+    ck_assert_ptr_eq(cg_module_get_buffer(m, "running_mean"),
+                     cg_batch_norm3d_running_mean(m));
+    char buf[128];
+    tu_ok(cg_module_getattr(m, "eps", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "1e-05");
+    tu_ok(cg_module_getattr(m, "momentum", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "0.1");
+    tu_ok(cg_module_getattr(m, "num_features", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "3");
+    cg_module_free(m);
+
+    o.affine = false;
+    o.track_running_stats = false;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    ck_assert_int_eq(cg_module_num_parameters(m), 0);
+    ck_assert_ptr_null(cg_batch_norm3d_running_mean(m));
+    tu_ok(cg_module_getattr(m, "running_var", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "None");
+    cg_module_free(m);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
+{
+    cg_tensor *t = NULL;
+    cg_manual_seed(7);
+    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
+    return t;
+}
+
+/* Everything a forward could change, as doubles. */
+typedef struct bn_state {
+    double rm[4], rv[4], nbt;
+    bool training;
+} bn_state;
+
+static bn_state state_of(const cg_module *m)
+{
+    bn_state s = {{0}, {0}, -1, cg_module_is_training(m)};
+    if (cg_batch_norm3d_running_mean(m)) {
+        tu_ok(cg_tensor_to_doubles(cg_batch_norm3d_running_mean(m), s.rm, 3));
+        tu_ok(cg_tensor_to_doubles(cg_batch_norm3d_running_var(m), s.rv, 3));
+        tu_ok(cg_tensor_item(cg_batch_norm3d_num_batches_tracked(m), &s.nbt,
+                             NULL));
+    }
+    return s;
+}
+
+static cg_status error_call(const char *id)
+{
+    static const int64_t s4[] = {2, 3, 4, 4}, s6[] = {1, 3, 1, 1, 1, 1},
+                         one[] = {1, 3, 1, 1, 1}, c4[] = {2, 4, 1, 1, 1},
+                         c4b[] = {2, 4, 2, 2, 2}, s5[] = {2, 3, 2, 2, 2},
+                         f2[] = {2, 3}, f1[] = {3}, n3[] = {3}, n4[] = {4};
+    const int64_t *shape = s5;
+    int ndim = 5;
+    cg_dtype dt = CG_FLOAT32;
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(3);
+    bool eval = false;
+    cg_status st;
+    cg_tensor *y = NULL;
+    if (!strncmp(id, "fbn_", 4)) { /* the functional form */
+        const char *c = id + 4;
+        cg_tensor *x = randn(strcmp(c, "1d") ? f2 : f1, strcmp(c, "1d") ? 2 : 1,
+                             CG_FLOAT32);
+        cg_tensor *z3 = NULL, *o3 = NULL, *o4 = NULL, *o3d = NULL;
+        tu_ok(cg_zeros(n3, 1, CG_FLOAT32, &z3));
+        tu_ok(cg_ones(n3, 1, CG_FLOAT32, &o3));
+        tu_ok(cg_ones(n4, 1, CG_FLOAT32, &o4));
+        tu_ok(cg_ones(n3, 1, CG_FLOAT64, &o3d));
+        double before[4];
+        tu_ok(cg_tensor_to_doubles(z3, before, 3));
+        if (!strcmp(c, "eval_none"))
+            st = cg_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5, &y);
+        else if (!strcmp(c, "rv"))
+            st = cg_batch_norm(x, z3, o4, NULL, NULL, true, 0.1, 1e-5, &y);
+        else if (!strcmp(c, "bias"))
+            st = cg_batch_norm(x, NULL, NULL, o3, o4, true, 0.1, 1e-5, &y);
+        else if (!strcmp(c, "1d"))
+            st = cg_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y);
+        else {
+            ck_assert_str_eq(c, "rv64");
+            st = cg_batch_norm(x, z3, o3d, NULL, NULL, true, 0.1, 1e-5, &y);
+        }
+        double after[4];
+        tu_ok(cg_tensor_to_doubles(z3, after, 3)); /* running_mean unchanged */
+        ck_assert(memcmp(before, after, 3 * sizeof(double)) == 0);
+        ck_assert_ptr_null(y);
+        cg_tensor_release(x);
+        cg_tensor_release(z3);
+        cg_tensor_release(o3);
+        cg_tensor_release(o4);
+        cg_tensor_release(o3d);
+        return st;
+    }
+    const char *c = id + 3;
+    if (!strcmp(c, "4d"))
+        shape = s4, ndim = 4;
+    else if (!strcmp(c, "6d"))
+        shape = s6, ndim = 6;
+    else if (!strcmp(c, "1val"))
+        shape = one;
+    else if (!strcmp(c, "chan_eval"))
+        shape = c4, eval = true;
+    else if (!strcmp(c, "chan_train"))
+        shape = c4;
+    else if (!strcmp(c, "chan_notrack"))
+        shape = c4b, o.track_running_stats = false;
+    else if (!strcmp(c, "mixed_f64"))
+        dt = CG_FLOAT64;
+    else if (!strcmp(c, "mixed_f32"))
+        o.dtype = CG_FLOAT64;
+    else if (!strcmp(c, "complex"))
+        dt = CG_COMPLEX64, o.affine = false, o.track_running_stats = false;
+    else {
+        ck_assert_str_eq(c, "neg");
+        o.num_features = -1;
+        cg_module *m = NULL;
+        st = cg_batch_norm3d_new(&o, &m);
+        ck_assert_ptr_null(m);
+        return st;
+    }
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    if (eval)
+        tu_ok(cg_module_eval(m));
+    cg_tensor *x = randn(shape, ndim, dt);
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    bn_state before = state_of(m);
+    st = cg_module_forward(m, x, &y);
+    bn_state after = state_of(m);
+    ck_assert_msg(memcmp(&before, &after, sizeof before) == 0,
+                  "%s: the module changed", id);
+    ck_assert_ptr_null(y);
+    ck_assert_ptr_null(cg_tensor_grad(x));
+    cg_tensor_release(x);
+    cg_module_free(m);
+    return st;
+}
+
+static const char *const error_ids[] = {
+    "bn_4d",        "bn_6d",           "bn_1val",       "bn_chan_eval",
+    "bn_chan_train", "bn_chan_notrack", "bn_mixed_f64",  "bn_mixed_f32",
+    "bn_complex",   "bn_neg",          "fbn_eval_none", "fbn_rv",
+    "fbn_bias",     "fbn_1d",          "fbn_rv64",
+};
+
+START_TEST(error_row)
+{
+    const char *id = error_ids[_i];
+    char *exc = tsv_field("errors.tsv", id, 1);
+    char *msg = tsv_field("errors.tsv", id, 2);
+    cg_status st = error_call(id);
+    ck_assert_msg(st != CG_OK, "%s: no error", id);
+    ck_assert_str_eq(cg_status_name(st), exc);
+    ck_assert_str_eq(cg_last_error(), msg);
+    free(exc);
+    free(msg);
+}
+END_TEST
+
+/* An empty batch takes PyTorch's clone * weight[0] + bias[0] path: an
+ * empty result, AddBackward0, the batch counted, statistics untouched. */
+START_TEST(empty_batch)
+{
+    static const int64_t s[] = {0, 3, 2, 2, 2};
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(3);
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    cg_tensor *x = NULL, *y = NULL;
+    tu_ok(cg_zeros(s, 5, CG_FLOAT32, &x));
+    tu_ok(cg_module_forward(m, x, &y));
+    tu_assert_shape(y, s, 5);
+    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), "AddBackward0");
+    bn_state st = state_of(m);
+    ck_assert(st.nbt == 1 && st.rm[0] == 0 && st.rv[0] == 1);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+    cg_module_free(m);
+}
+END_TEST
+
+/* ---- gradcheck ------------------------------------------------------------ */
+
+typedef struct bn_cfg {
+    bool training;
+    cg_tensor *rm, *rv;
+} bn_cfg;
+
+static cg_status bn_fn(cg_tensor *const *in, int n, cg_tensor **out, void *user)
+{
+    (void)n;
+    const bn_cfg *c = user;
+    /* training with no running statistics: gradcheck's repeated calls
+     * must all see the same function */
+    return cg_batch_norm(in[0], c->training ? NULL : c->rm,
+                         c->training ? NULL : c->rv, in[1], in[2], c->training,
+                         0.1, 1e-5, out);
+}
+
+START_TEST(gradcheck)
+{
+    static const int64_t s5[] = {2, 3, 2, 3, 2}, c3[] = {3};
+    const double rmv[3] = {0.1, -0.3, 0.5}, rvv[3] = {0.7, 1.3, 2.0};
+    cg_tensor *rm = NULL, *rv = NULL;
+    tu_ok(cg_tensor_from_data(rmv, c3, 1, CG_FLOAT64, &rm));
+    tu_ok(cg_tensor_from_data(rvv, c3, 1, CG_FLOAT64, &rv));
+    for (int training = 0; training < 2; training++) {
+        cg_tensor *in[3];
+        in[0] = randn(s5, 5, CG_FLOAT64);
+        cg_manual_seed(11);
+        tu_ok(cg_randn(c3, 1, CG_FLOAT64, NULL, &in[1]));
+        tu_ok(cg_randn(c3, 1, CG_FLOAT64, NULL, &in[2]));
+        for (int i = 0; i < 3; i++)
+            tu_ok(cg_tensor_requires_grad_(in[i], true));
+        bn_cfg cfg = {training != 0, rm, rv};
+        cg_gradcheck_result r;
+        tu_ok(cg_gradcheck(bn_fn, &cfg, in, 3, NULL, &r));
+        ck_assert_msg(r.passed, "training %d: %s", training, r.message);
+        for (int i = 0; i < 3; i++)
+            cg_tensor_release(in[i]);
+    }
+    cg_tensor_release(rm);
+    cg_tensor_release(rv);
+}
+END_TEST
+
+START_TEST(threads)
+{
+    static const int64_t s5[] = {3, 9, 5, 6, 7};
+    int saved = cg_get_num_threads();
+    cg_tensor *res[2][3];
+    for (int t = 0; t < 2; t++) {
+        tu_ok(cg_set_num_threads(t ? 3 : 1));
+        cg_batch_norm3d_opts o = cg_batch_norm3d_options(9);
+        cg_module *m = NULL;
+        tu_ok(cg_batch_norm3d_new(&o, &m));
+        cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL,
+                  *sum = NULL;
+        tu_ok(cg_tensor_requires_grad_(x, true));
+        tu_ok(cg_module_forward(m, x, &y));
+        tu_ok(cg_mul(y, x, &s));
+        tu_ok(cg_sum(s, &sum));
+        tu_ok(cg_tensor_backward(sum, NULL, false));
+        res[t][0] = y;
+        res[t][1] = cg_tensor_retain(cg_tensor_grad(x));
+        res[t][2] = cg_tensor_retain(cg_batch_norm3d_running_var(m));
+        cg_tensor_release(sum);
+        cg_tensor_release(s);
+        cg_tensor_release(x);
+        cg_module_free(m);
+    }
+    tu_ok(cg_set_num_threads(saved));
+    for (int i = 0; i < 3; i++) {
+        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
+        cg_tensor_release(res[0][i]);
+        cg_tensor_release(res[1][i]);
+    }
+}
+END_TEST
+
+static cg_status alloc_scenario(void *ctx)
+{
+    (void)ctx;
+    static const int64_t s5[] = {2, 2, 2, 1, 2};
+    cg_tensor *x = NULL, *y = NULL, *sum = NULL;
+    cg_module *m = NULL;
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(2);
+    cg_status st = cg_arange(16, CG_FLOAT32, &x);
+    cg_tensor *xv = NULL;
+    if (st == CG_OK)
+        st = cg_tensor_reshape(x, s5, 5, &xv);
+    if (st == CG_OK)
+        st = cg_tensor_requires_grad_(xv, true);
+    if (st == CG_OK)
+        st = cg_batch_norm3d_new(&o, &m);
+    if (st == CG_OK)
+        st = cg_module_forward(m, xv, &y);
+    if (st == CG_OK)
+        st = cg_sum(y, &sum);
+    if (st == CG_OK)
+        st = cg_tensor_backward(sum, NULL, false);
+    cg_tensor_release(sum);
+    cg_tensor_release(y);
+    cg_tensor_release(xv);
+    cg_tensor_release(x);
+    cg_module_free(m);
+    return st;
+}
+
+START_TEST(alloc)
+{
+    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "batch_norm"), 10);
+}
+END_TEST
+
+Suite *batch_norm_suite(void)
+{
+    Suite *s = suite_create("batch_norm");
+    TCase *tc = tu_suite_tcase(s, "torch", 0);
+    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
+    tc = tu_suite_tcase(s, "repr", 0);
+    tcase_add_test(tc, reprs);
+    tc = tu_suite_tcase(s, "errors", 0);
+    tcase_add_loop_test(tc, error_row, 0,
+                        (int)(sizeof error_ids / sizeof *error_ids));
+    tcase_add_test(tc, empty_batch);
+    tc = tu_suite_tcase(s, "gradcheck", 60);
+    tcase_add_test(tc, gradcheck);
+    tc = tu_suite_tcase(s, "threads", 60);
+    tcase_add_test(tc, threads);
+    tc = tu_suite_tcase(s, "alloc", 120);
+    tcase_add_test(tc, alloc);
+    return s;
+}

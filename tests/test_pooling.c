@@ -1,0 +1,514 @@
+/*
+ * test_pooling.c -- F.max_pool3d / F.avg_pool3d and nn.MaxPool3d /
+ * nn.AvgPool3d against PyTorch 1.13 (tests/data/nn/spatial, written by
+ * gen_spatial.py): outputs, grad_fn names and input gradients of eight
+ * configurations (batched and unbatched, padding, dilation, ceil mode,
+ * count_include_pad, divisor_override) in float32 and float64, reprs,
+ * attributes, error messages, float64 gradcheck, thread-count
+ * independence and allocation failures.
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ */
+#include "cgrad_nn.h"
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* float32: PyTorch sums a window in float like cgrad, in the same order;
+ * the bound leaves room for a different summation order (section 2.9). */
+#define TOL_F32 1e-5
+#define TOL_F64 1e-12
+
+/* ---- the data directory's tables ---------------------------------------- */
+
+/* Field `col` of the row whose first field is `id` in spatial/<file>
+ * (lines starting with '#' and the header skipped); malloc'd. */
+static char *tsv_field(const char *file, const char *id, int col)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
+    char *text = tu_read_text(tu_data_path(rel));
+    ck_assert_msg(text != NULL, "cannot read %s", rel);
+    char *res = NULL, *save = NULL;
+    bool header = true;
+    for (char *line = strtok_r(text, "\n", &save); line && !res;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (header) {
+            header = false;
+            continue;
+        }
+        char *f = line;
+        for (int c = 0; c < col && f; c++) {
+            f = strchr(f, '\t');
+            f = f ? f + 1 : NULL;
+        }
+        size_t idlen = strcspn(line, "\t");
+        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
+            continue;
+        size_t n = strcspn(f, "\t");
+        res = strndup(f, n);
+    }
+    free(text);
+    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
+    return res;
+}
+
+/* The value of `key` in "k=2,1,3;s=1" as ints (n entries) or false. */
+static bool arg_ints(const char *args, const char *key, cg_ints *v)
+{
+    size_t kl = strlen(key);
+    for (const char *p = args; *p;) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            v->n = 0;
+            const char *q = p + kl + 1;
+            while (*q && *q != ';') {
+                char *end;
+                v->v[v->n++] = strtoll(q, &end, 10);
+                q = *end == ',' ? end + 1 : end;
+            }
+            return true;
+        }
+        p = strchr(p, ';');
+        if (!p)
+            break;
+        p++;
+    }
+    return false;
+}
+
+static cg_tensor *load_case(const char *id, const char *dt, const char *what)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
+    return tu_load(rel);
+}
+
+/* ---- modules from a case row --------------------------------------------- */
+
+static cg_module *make_pool(const char *id, cg_dtype dt)
+{
+    (void)dt;
+    char *layer = tsv_field("cases.tsv", id, 1);
+    char *args = tsv_field("cases.tsv", id, 2);
+    cg_ints k, v;
+    ck_assert(arg_ints(args, "k", &k));
+    cg_module *m = NULL;
+    if (strcmp(layer, "MaxPool3d") == 0) {
+        cg_max_pool3d_opts o = cg_max_pool3d_options(k);
+        if (arg_ints(args, "s", &v))
+            o.stride = v;
+        if (arg_ints(args, "p", &v))
+            o.padding = v;
+        if (arg_ints(args, "d", &v))
+            o.dilation = v;
+        if (arg_ints(args, "ceil", &v))
+            o.ceil_mode = v.v[0] != 0;
+        tu_ok(cg_max_pool3d_new(&o, &m));
+    } else {
+        ck_assert_str_eq(layer, "AvgPool3d");
+        cg_avg_pool3d_opts o = cg_avg_pool3d_options(k);
+        if (arg_ints(args, "s", &v))
+            o.stride = v;
+        if (arg_ints(args, "p", &v))
+            o.padding = v;
+        if (arg_ints(args, "ceil", &v))
+            o.ceil_mode = v.v[0] != 0;
+        if (arg_ints(args, "cip", &v))
+            o.count_include_pad = v.v[0] != 0;
+        if (arg_ints(args, "div", &v)) {
+            o.has_divisor_override = true;
+            o.divisor_override = v.v[0];
+        }
+        tu_ok(cg_avg_pool3d_new(&o, &m));
+    }
+    free(layer);
+    free(args);
+    return m;
+}
+
+static const char *const cases[] = {"mp1", "mp2", "mp3", "mp4",
+                                    "ap1", "ap2", "ap3", "ap4"};
+#define NCASES ((int)(sizeof cases / sizeof *cases))
+
+/* Row _i / 2 in float32 (even) or float64 (odd). */
+START_TEST(torch_case)
+{
+    const char *id = cases[_i / 2];
+    const char *dt = _i % 2 ? "f64" : "f32";
+    double tol = _i % 2 ? TOL_F64 : TOL_F32;
+    cg_tensor *x = load_case(id, dt, "x"), *y_ref = load_case(id, dt, "y");
+    cg_tensor *gy = load_case(id, dt, "gy"), *gx_ref = load_case(id, dt, "gx");
+    cg_module *m = make_pool(id, cg_tensor_dtype(x));
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    cg_tensor *y = NULL;
+    tu_ok(cg_module_forward(m, x, &y));
+    tu_assert_close(y, y_ref, tol, id);
+    char *fn = tsv_field("cases.tsv", id, 4);
+    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), fn);
+    /* PyTorch's node has the input's AccumulateGrad as its only edge */
+    ck_assert_int_eq(cg_node_num_next(cg_tensor_grad_fn(y)), 1);
+    tu_ok(cg_tensor_backward(y, gy, false));
+    tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
+    /* a second backward finds the saved input freed, as in PyTorch */
+    ck_assert_int_eq(cg_tensor_backward(y, gy, false), CG_ERR_RUNTIME);
+    free(fn);
+    cg_tensor_release(y);
+    cg_module_free(m);
+    cg_tensor_release(x);
+    cg_tensor_release(y_ref);
+    cg_tensor_release(gy);
+    cg_tensor_release(gx_ref);
+}
+END_TEST
+
+/* ---- reprs and attributes ------------------------------------------------- */
+
+static void check_repr(const cg_module *m, const char *id)
+{
+    char buf[512];
+    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
+    char *ref = tsv_field("reprs.tsv", id, 1);
+    ck_assert_str_eq(buf, ref);
+    free(ref);
+}
+
+START_TEST(reprs)
+{
+    cg_module *m = NULL;
+    cg_max_pool3d_opts mo = cg_max_pool3d_options(CG_INTS(1, 2));
+    tu_ok(cg_max_pool3d_new(&mo, &m));
+    check_repr(m, "mp_int");
+    char buf[64];
+    tu_ok(cg_module_getattr(m, "stride", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "2");
+    tu_ok(cg_module_getattr(m, "return_indices", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "False");
+    ck_assert_int_eq(cg_max_pool3d_config(m)->stride.v[0], 2);
+    cg_module_free(m);
+
+    mo = cg_max_pool3d_options(CG_TRIPLE(2, 1, 3));
+    mo.stride = CG_TRIPLE(1, 2, 1);
+    mo.padding = CG_INTS(1, 1);
+    mo.dilation = CG_INTS(1, 2);
+    mo.ceil_mode = true;
+    tu_ok(cg_max_pool3d_new(&mo, &m));
+    check_repr(m, "mp_tuple");
+    tu_ok(cg_module_getattr(m, "kernel_size", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "(2, 1, 3)");
+    cg_module_free(m);
+
+    cg_avg_pool3d_opts ao = cg_avg_pool3d_options(CG_INTS(1, 2));
+    tu_ok(cg_avg_pool3d_new(&ao, &m));
+    check_repr(m, "ap_int");
+    tu_ok(cg_module_getattr(m, "divisor_override", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "None");
+    tu_ok(cg_module_getattr(m, "count_include_pad", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "True");
+    cg_module_free(m);
+
+    ao = cg_avg_pool3d_options(CG_TRIPLE(2, 1, 3));
+    ao.stride = CG_INTS(1, 1);
+    ao.padding = CG_TRIPLE(1, 0, 1);
+    ao.ceil_mode = true;
+    ao.count_include_pad = false;
+    ao.has_divisor_override = true;
+    ao.divisor_override = 3;
+    tu_ok(cg_avg_pool3d_new(&ao, &m));
+    check_repr(m, "ap_tuple");
+    tu_ok(cg_module_getattr(m, "divisor_override", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "3");
+    ck_assert_ptr_null(cg_max_pool3d_config(m));
+    ck_assert_int_eq(cg_module_num_parameters(m), 0);
+    cg_module_free(m);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
+{
+    cg_tensor *t = NULL;
+    cg_manual_seed(7);
+    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
+    return t;
+}
+
+/* Rebuilds the call of errors.tsv row `id`; returns its status. */
+static cg_status error_call(const char *id)
+{
+    static const int64_t s5[] = {2, 3, 4, 4, 4}, s3[] = {3, 4, 4},
+                         zc[] = {2, 0, 4, 4, 4}, z4[] = {3, 0, 4, 4},
+                         zs[] = {2, 3, 0, 4, 4}, c5[] = {1, 1, 4, 4, 4};
+    cg_tensor *x = NULL, *y = NULL;
+    const cg_ints one = CG_INTS(1, 1), zero = CG_INTS(1, 0), none = {0, {0}};
+    cg_status st;
+    bool is_max = id[0] == 'm';
+    const char *c = id + 3;
+    int64_t div0 = 0;
+    cg_ints k = CG_INTS(1, 2), s = none, p = zero, d = one;
+    const int64_t *shape = s5;
+    int ndim = 5;
+    cg_dtype dt = CG_FLOAT32;
+    if (!strcmp(c, "k2len"))
+        k = CG_INTS(2, 2, 2);
+    else if (!strcmp(c, "s2len"))
+        s = CG_INTS(2, 1, 1);
+    else if (!strcmp(c, "p2len"))
+        s = one, p = CG_INTS(2, 0, 0);
+    else if (!strcmp(c, "d2len"))
+        s = one, d = CG_INTS(2, 1, 1);
+    else if (!strcmp(c, "k0"))
+        k = CG_INTS(1, 0);
+    else if (!strcmp(c, "kneg"))
+        k = CG_INTS(1, -1);
+    else if (!strcmp(c, "sneg"))
+        s = CG_INTS(1, -1);
+    else if (!strcmp(c, "pneg"))
+        s = one, p = CG_INTS(1, -1);
+    else if (!strcmp(c, "pbig"))
+        s = one, p = CG_INTS(1, 2);
+    else if (!strcmp(c, "d0"))
+        s = one, d = CG_INTS(1, 0);
+    else if (!strcmp(c, "3d"))
+        shape = s3, ndim = 3;
+    else if (!strcmp(c, "small"))
+        k = is_max ? CG_INTS(1, 3) : CG_INTS(1, 5), d = CG_INTS(1, 2);
+    else if (!strcmp(c, "small_pad"))
+        k = CG_INTS(1, 5), s = one, p = CG_INTS(1, 2);
+    else if (!strcmp(c, "zero_chan"))
+        shape = zc;
+    else if (!strcmp(c, "zero_t4"))
+        shape = z4, ndim = 4;
+    else if (!strcmp(c, "zero_spatial"))
+        shape = zs;
+    else if (!strcmp(c, "complex"))
+        shape = c5, dt = CG_COMPLEX64;
+    else
+        ck_assert_msg(!strcmp(c, "div0"), "unknown error row %s", id);
+    x = randn(shape, ndim, dt);
+    if (is_max)
+        st = cg_max_pool3d(x, k, s, p, d, false, &y);
+    else
+        st = cg_avg_pool3d(x, k, s, p, false, true,
+                           !strcmp(c, "div0") ? &div0 : NULL, &y);
+    ck_assert_ptr_null(y); /* out is not written on failure */
+    cg_tensor_release(x);
+    return st;
+}
+
+static const char *const error_ids[] = {
+    "mp_k2len", "mp_s2len", "mp_p2len",   "mp_d2len",        "mp_k0",
+    "mp_kneg",  "mp_sneg",  "mp_pneg",    "mp_pbig",         "mp_d0",
+    "mp_3d",    "mp_small", "mp_zero_chan", "mp_zero_t4",    "mp_complex",
+    "ap_k2len", "ap_s2len", "ap_p2len",   "ap_pbig",         "ap_small",
+    "ap_small_pad", "ap_div0", "ap_3d",   "ap_zero_spatial", "ap_complex",
+};
+
+START_TEST(error_row)
+{
+    const char *id = error_ids[_i];
+    char *exc = tsv_field("errors.tsv", id, 1);
+    char *msg = tsv_field("errors.tsv", id, 2);
+    cg_status st = error_call(id);
+    ck_assert_msg(st != CG_OK, "%s: no error", id);
+    ck_assert_str_eq(cg_status_name(st), exc);
+    ck_assert_str_eq(cg_last_error(), msg);
+    free(exc);
+    free(msg);
+}
+END_TEST
+
+/* A module's forward fails the same way, and the module is unchanged. */
+START_TEST(module_error)
+{
+    cg_module *m = NULL;
+    cg_max_pool3d_opts o = cg_max_pool3d_options(CG_INTS(1, 3));
+    o.dilation = CG_INTS(1, 2);
+    tu_ok(cg_max_pool3d_new(&o, &m));
+    static const int64_t s5[] = {2, 3, 4, 4, 4};
+    cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL;
+    char *msg = tsv_field("errors.tsv", "mp_small", 2);
+    tu_fails(cg_module_forward(m, x, &y), CG_ERR_RUNTIME, msg);
+    ck_assert_ptr_null(y);
+    char before[256], after[256];
+    tu_ok(cg_module_repr(m, after, sizeof after, NULL));
+    cg_max_pool3d_opts o2 = o;
+    o2.stride = o.kernel_size;
+    cg_module *m2 = NULL;
+    tu_ok(cg_max_pool3d_new(&o2, &m2));
+    tu_ok(cg_module_repr(m2, before, sizeof before, NULL));
+    ck_assert_str_eq(before, after);
+    /* a bad cg_ints is the C caller's mistake */
+    o.kernel_size.n = 9;
+    ck_assert_int_eq(cg_max_pool3d_new(&o, &m2 /* unchanged */), CG_ERR_MISUSE);
+    free(msg);
+    cg_tensor_release(x);
+    cg_module_free(m);
+    cg_module_free(m2);
+}
+END_TEST
+
+/* ---- gradcheck (float64, inputs without ties) ----------------------------- */
+
+typedef struct pool_cfg {
+    bool max;
+    cg_ints k, s, p, d;
+    bool ceil, cip;
+    int64_t div; /* 0: None */
+} pool_cfg;
+
+static cg_status pool_fn(cg_tensor *const *in, int n, cg_tensor **out,
+                         void *user)
+{
+    (void)n;
+    const pool_cfg *c = user;
+    if (c->max)
+        return cg_max_pool3d(in[0], c->k, c->s, c->p, c->d, c->ceil, out);
+    return cg_avg_pool3d(in[0], c->k, c->s, c->p, c->ceil, c->cip,
+                         c->div ? &c->div : NULL, out);
+}
+
+/* Distinct values spread over [-2, 2): a permutation of 0..n-1 by a
+ * multiplier coprime with n. */
+static cg_tensor *distinct(const int64_t *shape, int ndim)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    double *v = malloc((size_t)n * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    int64_t mul = 7919; /* prime, larger than the sizes used */
+    for (int64_t i = 0; i < n; i++)
+        v[i] = ((double)((i * mul) % n) - (double)n / 2) / (double)n * 4;
+    cg_tensor *t = NULL;
+    tu_ok(cg_tensor_from_data(v, shape, ndim, CG_FLOAT64, &t));
+    free(v);
+    tu_ok(cg_tensor_requires_grad_(t, true));
+    return t;
+}
+
+START_TEST(gradcheck)
+{
+    const cg_ints none = {0, {0}};
+    const pool_cfg cfgs[] = {
+        {true, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true, 0},
+        {true, CG_TRIPLE(2, 1, 3), CG_TRIPLE(1, 2, 1), CG_TRIPLE(1, 0, 1),
+         CG_TRIPLE(1, 1, 2), true, true, 0},
+        {false, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true, 0},
+        {false, CG_TRIPLE(2, 1, 3), CG_INTS(1, 1), CG_TRIPLE(1, 0, 1),
+         CG_INTS(1, 1), true, false, 0},
+        {false, CG_INTS(1, 3), CG_INTS(1, 2), CG_INTS(1, 1), CG_INTS(1, 1),
+         true, true, 5},
+    };
+    static const int64_t s5[] = {1, 2, 4, 3, 5}, s4[] = {2, 3, 4, 5};
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        for (int b = 0; b < 2; b++) {
+            cg_tensor *x = b ? distinct(s4, 4) : distinct(s5, 5);
+            cg_gradcheck_result r;
+            tu_ok(cg_gradcheck(pool_fn, (void *)&cfgs[i], &x, 1, NULL, &r));
+            ck_assert_msg(r.passed, "config %zu batched %d: %s", i, !b,
+                          r.message);
+            cg_tensor_release(x);
+        }
+    }
+}
+END_TEST
+
+/* ---- threads: bitwise the same for 1 and 3 threads ----------------------- */
+
+START_TEST(threads)
+{
+    static const int64_t s5[] = {3, 5, 9, 8, 7};
+    int saved = cg_get_num_threads();
+    cg_tensor *res[2][4];
+    for (int t = 0; t < 2; t++) {
+        tu_ok(cg_set_num_threads(t ? 3 : 1));
+        for (int which = 0; which < 2; which++) {
+            cg_tensor *x = distinct(s5, 5), *y = NULL, *s = NULL;
+            if (which == 0)
+                tu_ok(cg_max_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 2),
+                                    CG_INTS(1, 1), CG_INTS(1, 1), true, &y));
+            else
+                tu_ok(cg_avg_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 1),
+                                    CG_INTS(1, 1), false, false, NULL, &y));
+            tu_ok(cg_mul(y, y, &s));
+            cg_tensor *sum = NULL;
+            tu_ok(cg_sum(s, &sum));
+            tu_ok(cg_tensor_backward(sum, NULL, false));
+            res[t][2 * which] = y;
+            res[t][2 * which + 1] = cg_tensor_retain(cg_tensor_grad(x));
+            cg_tensor_release(sum);
+            cg_tensor_release(s);
+            cg_tensor_release(x);
+        }
+    }
+    tu_ok(cg_set_num_threads(saved));
+    for (int i = 0; i < 4; i++) {
+        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
+        cg_tensor_release(res[0][i]);
+        cg_tensor_release(res[1][i]);
+    }
+}
+END_TEST
+
+/* ---- allocation failures ----------------------------------------------------- */
+
+static cg_status alloc_scenario(void *ctx)
+{
+    (void)ctx;
+    static const int64_t s5[] = {1, 2, 4, 4, 4};
+    cg_tensor *x = NULL, *y = NULL, *s = NULL;
+    cg_module *m = NULL;
+    cg_status st = cg_ones(s5, 5, CG_FLOAT64, &x);
+    if (st == CG_OK)
+        st = cg_tensor_requires_grad_(x, true);
+    cg_max_pool3d_opts o = cg_max_pool3d_options(CG_INTS(1, 2));
+    if (st == CG_OK)
+        st = cg_max_pool3d_new(&o, &m);
+    if (st == CG_OK)
+        st = cg_module_forward(m, x, &y);
+    if (st == CG_OK)
+        st = cg_avg_pool3d(y, CG_INTS(1, 2), CG_INTS(1, 1), CG_INTS(1, 1),
+                           false, true, NULL, &s);
+    cg_tensor *sum = NULL;
+    if (st == CG_OK)
+        st = cg_sum(s, &sum);
+    if (st == CG_OK)
+        st = cg_tensor_backward(sum, NULL, false);
+    cg_tensor_release(sum);
+    cg_tensor_release(s);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+    cg_module_free(m);
+    return st;
+}
+
+START_TEST(alloc)
+{
+    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "pooling"), 10);
+}
+END_TEST
+
+Suite *pooling_suite(void)
+{
+    Suite *s = suite_create("pooling");
+    TCase *tc = tu_suite_tcase(s, "torch", 0);
+    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
+    tc = tu_suite_tcase(s, "repr", 0);
+    tcase_add_test(tc, reprs);
+    tc = tu_suite_tcase(s, "errors", 0);
+    tcase_add_loop_test(tc, error_row, 0,
+                        (int)(sizeof error_ids / sizeof *error_ids));
+    tcase_add_test(tc, module_error);
+    tc = tu_suite_tcase(s, "gradcheck", 60);
+    tcase_add_test(tc, gradcheck);
+    tc = tu_suite_tcase(s, "threads", 60);
+    tcase_add_test(tc, threads);
+    tc = tu_suite_tcase(s, "alloc", 120);
+    tcase_add_test(tc, alloc);
+    return s;
+}

@@ -1,0 +1,443 @@
+/*
+ * test_upsample.c -- cg_upsample_nearest and nn.Upsample (mode 'nearest')
+ * against PyTorch 1.13 (tests/data/nn/spatial, written by gen_spatial.py):
+ * outputs, grad_fn names and input gradients of eight configurations (5-D
+ * with scale factors, sizes, per-axis tuples including a downscale,
+ * recompute_scale_factor; 4-D and 3-D inputs upsample 2 and 1 axes as in
+ * PyTorch) in float32 and float64, reprs, attributes, F.interpolate's
+ * error messages, float64 gradcheck, thread-count independence and
+ * allocation failures.
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ */
+#include "cgrad_nn.h"
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A copy is exact; the backward sums at most a few values per element in
+ * PyTorch's order. */
+#define TOL_F32 1e-5
+#define TOL_F64 1e-12
+
+/* ---- the data directory's tables ---------------------------------------- */
+
+/* Field `col` of the row whose first field is `id` in spatial/<file>
+ * (lines starting with '#' and the header skipped); malloc'd. */
+static char *tsv_field(const char *file, const char *id, int col)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
+    char *text = tu_read_text(tu_data_path(rel));
+    ck_assert_msg(text != NULL, "cannot read %s", rel);
+    char *res = NULL, *save = NULL;
+    bool header = true;
+    for (char *line = strtok_r(text, "\n", &save); line && !res;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (header) {
+            header = false;
+            continue;
+        }
+        char *f = line;
+        for (int c = 0; c < col && f; c++) {
+            f = strchr(f, '\t');
+            f = f ? f + 1 : NULL;
+        }
+        size_t idlen = strcspn(line, "\t");
+        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
+            continue;
+        size_t n = strcspn(f, "\t");
+        res = strndup(f, n);
+    }
+    free(text);
+    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
+    return res;
+}
+
+/* The value of `key` in "k=2,1,3;s=1" as ints (n entries) or false. */
+static bool arg_ints(const char *args, const char *key, cg_ints *v)
+{
+    size_t kl = strlen(key);
+    for (const char *p = args; *p;) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            v->n = 0;
+            const char *q = p + kl + 1;
+            while (*q && *q != ';') {
+                char *end;
+                v->v[v->n++] = strtoll(q, &end, 10);
+                q = *end == ',' ? end + 1 : end;
+            }
+            return true;
+        }
+        p = strchr(p, ';');
+        if (!p)
+            break;
+        p++;
+    }
+    return false;
+}
+
+static cg_tensor *load_case(const char *id, const char *dt, const char *what)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
+    return tu_load(rel);
+}
+
+/* The value of `key` in "scale=1.7,2.5" as doubles; count or -1. */
+static int arg_doubles(const char *args, const char *key, double *v)
+{
+    size_t kl = strlen(key);
+    for (const char *p = args; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        if (strncmp(p, key, kl) != 0 || p[kl] != '=')
+            continue;
+        int n = 0;
+        const char *q = p + kl + 1;
+        while (*q && *q != ';') {
+            char *end;
+            v[n++] = strtod(q, &end);
+            q = *end == ',' ? end + 1 : end;
+        }
+        return n;
+    }
+    return -1;
+}
+
+static cg_module *make_upsample(const char *id)
+{
+    char *args = tsv_field("cases.tsv", id, 2);
+    cg_upsample_opts o = cg_upsample_options();
+    cg_ints v;
+    double f[8];
+    if (arg_ints(args, "size", &v))
+        o.size = v;
+    int n = arg_doubles(args, "scale", f);
+    if (n > 0) {
+        o.scale_n = n;
+        memcpy(o.scale_factor, f, sizeof(double) * (size_t)n);
+    }
+    if (arg_ints(args, "recompute", &v))
+        o.recompute_scale_factor = v.v[0] != 0;
+    cg_module *m = NULL;
+    tu_ok(cg_upsample_new(&o, &m));
+    free(args);
+    return m;
+}
+
+static const char *const cases[] = {"up1", "up2", "up3", "up4",
+                                    "up5", "up6", "up7", "up8"};
+#define NCASES ((int)(sizeof cases / sizeof *cases))
+
+START_TEST(torch_case)
+{
+    const char *id = cases[_i / 2];
+    const char *dt = _i % 2 ? "f64" : "f32";
+    double tol = _i % 2 ? TOL_F64 : TOL_F32;
+    cg_tensor *x = load_case(id, dt, "x"), *y_ref = load_case(id, dt, "y");
+    cg_tensor *gy = load_case(id, dt, "gy"), *gx_ref = load_case(id, dt, "gx");
+    cg_module *m = make_upsample(id);
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    cg_tensor *y = NULL;
+    tu_ok(cg_module_forward(m, x, &y));
+    /* nearest neighbour copies: the output is exact */
+    tu_assert_bitwise(y, y_ref, id);
+    char *fn = tsv_field("cases.tsv", id, 4);
+    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), fn);
+    tu_ok(cg_tensor_backward(y, gy, true));
+    tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
+    free(fn);
+    cg_tensor_release(y);
+    cg_module_free(m);
+    cg_tensor_release(x);
+    cg_tensor_release(y_ref);
+    cg_tensor_release(gy);
+    cg_tensor_release(gx_ref);
+}
+END_TEST
+
+/* ---- reprs and attributes ------------------------------------------------- */
+
+static void check_repr(const cg_upsample_opts *o, const char *id)
+{
+    cg_module *m = NULL;
+    tu_ok(cg_upsample_new(o, &m));
+    char buf[512];
+    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
+    char *ref = tsv_field("reprs.tsv", id, 1);
+    ck_assert_str_eq(buf, ref);
+    free(ref);
+    cg_module_free(m);
+}
+
+START_TEST(reprs)
+{
+    cg_upsample_opts o = cg_upsample_options();
+    o.scale_n = 1;
+    o.scale_factor[0] = 2;
+    check_repr(&o, "up_scale");
+    o.scale_n = 3;
+    o.scale_factor[1] = 1.5;
+    o.scale_factor[2] = 3;
+    check_repr(&o, "up_scale_tuple");
+    o = cg_upsample_options();
+    o.size = CG_INTS(1, 5);
+    check_repr(&o, "up_size");
+    o.size = CG_TRIPLE(2, 3, 4);
+    check_repr(&o, "up_size_tuple");
+    o = cg_upsample_options();
+    o.scale_n = 1;
+    o.scale_factor[0] = 1e-5;
+    check_repr(&o, "up_small");
+    o.scale_factor[0] = 0; /* float(0) if 0 else None: None */
+    check_repr(&o, "up_zero");
+
+    cg_module *m = NULL;
+    o.scale_factor[0] = 2;
+    tu_ok(cg_upsample_new(&o, &m));
+    char buf[64];
+    tu_ok(cg_module_getattr(m, "mode", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "'nearest'");
+    tu_ok(cg_module_getattr(m, "scale_factor", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "2.0");
+    tu_ok(cg_module_getattr(m, "size", buf, sizeof buf, NULL));
+    ck_assert_str_eq(buf, "None");
+    ck_assert_int_eq(cg_upsample_config(m)->scale_n, 1);
+    cg_module_free(m);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
+{
+    cg_tensor *t = NULL;
+    cg_manual_seed(7);
+    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
+    return t;
+}
+
+static cg_status error_call(const char *id)
+{
+    static const int64_t s5[] = {2, 3, 4, 4, 4}, s2[] = {2, 3},
+                         s6[] = {1, 2, 3, 4, 5, 6}, s3[] = {1, 2, 3},
+                         s4[] = {1, 2, 3, 3}, c0[] = {1, 0, 3, 3, 3},
+                         c1[] = {1, 1, 3, 3, 3};
+    const int64_t *shape = s5;
+    int ndim = 5;
+    cg_dtype dt = CG_FLOAT32;
+    cg_upsample_opts o = cg_upsample_options();
+    const char *c = id + 3;
+    if (!strcmp(c, "none")) {
+    } else if (!strcmp(c, "both")) {
+        o.size = CG_INTS(1, 2);
+        o.scale_n = 1;
+        o.scale_factor[0] = 2;
+    } else if (!strcmp(c, "2d") || !strcmp(c, "6d")) {
+        o.scale_n = 1;
+        o.scale_factor[0] = 2;
+        shape = c[0] == '2' ? s2 : s6;
+        ndim = c[0] == '2' ? 2 : 6;
+    } else if (!strcmp(c, "size_len")) {
+        o.size = CG_INTS(2, 2, 3);
+    } else if (!strcmp(c, "scale_len")) {
+        o.scale_n = 2;
+        o.scale_factor[0] = 2;
+        o.scale_factor[1] = 3.5;
+    } else if (!strcmp(c, "size0")) {
+        o.size = CG_INTS(1, 0);
+    } else if (!strcmp(c, "scale_small")) {
+        o.scale_n = 1;
+        o.scale_factor[0] = 0.1;
+    } else if (!strcmp(c, "size0_1d")) {
+        o.size = CG_INTS(1, 0);
+        shape = s3, ndim = 3;
+    } else if (!strcmp(c, "size0_2d")) {
+        o.size = CG_INTS(2, 0, 2);
+        shape = s4, ndim = 4;
+    } else if (!strcmp(c, "c0")) {
+        o.size = CG_INTS(1, 2);
+        shape = c0;
+    } else if (!strcmp(c, "complex")) {
+        o.size = CG_INTS(1, 2);
+        shape = c1, dt = CG_COMPLEX64;
+    } else {
+        ck_assert_msg(!strcmp(c, "recompute_size"), "unknown row %s", id);
+        o.size = CG_INTS(1, 2);
+        o.recompute_scale_factor = true;
+    }
+    cg_module *m = NULL;
+    tu_ok(cg_upsample_new(&o, &m));
+    cg_tensor *x = randn(shape, ndim, dt), *y = NULL;
+    cg_status st = cg_module_forward(m, x, &y);
+    ck_assert_ptr_null(y);
+    cg_tensor_release(x);
+    cg_module_free(m);
+    return st;
+}
+
+static const char *const error_ids[] = {
+    "up_none",     "up_both",        "up_2d",       "up_6d",
+    "up_size_len", "up_scale_len",   "up_size0",    "up_scale_small",
+    "up_size0_1d", "up_size0_2d",    "up_c0",       "up_complex",
+    "up_recompute_size",
+};
+
+START_TEST(error_row)
+{
+    const char *id = error_ids[_i];
+    char *exc = tsv_field("errors.tsv", id, 1);
+    char *msg = tsv_field("errors.tsv", id, 2);
+    cg_status st = error_call(id);
+    ck_assert_msg(st != CG_OK, "%s: no error", id);
+    ck_assert_str_eq(cg_status_name(st), exc);
+    ck_assert_str_eq(cg_last_error(), msg);
+    free(exc);
+    free(msg);
+}
+END_TEST
+
+START_TEST(c_errors)
+{
+    static const int64_t s5[] = {1, 1, 2, 2, 2};
+    cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL;
+    int64_t size[3] = {3, 3, 3};
+    double sc[3] = {2, 2, 2};
+    ck_assert_int_eq(cg_upsample_nearest(x, size, NULL, 2, &y), CG_ERR_MISUSE);
+    tu_fails(cg_upsample_nearest(x, size, sc, 3, &y), CG_ERR_RUNTIME,
+             "Must specify exactly one of output_size and scale_factors");
+    ck_assert_ptr_null(y);
+    cg_upsample_opts o = cg_upsample_options();
+    o.mode = "trilinear";
+    cg_module *m = NULL;
+    ck_assert_int_eq(cg_upsample_new(&o, &m), CG_ERR_NOT_IMPLEMENTED);
+    ck_assert_ptr_null(m);
+    cg_tensor_release(x);
+}
+END_TEST
+
+/* ---- gradcheck ------------------------------------------------------------ */
+
+typedef struct up_cfg {
+    int n;
+    int64_t size[3];
+    double scale[3];
+    bool use_scale;
+} up_cfg;
+
+static cg_status up_fn(cg_tensor *const *in, int n, cg_tensor **out, void *user)
+{
+    (void)n;
+    const up_cfg *c = user;
+    return cg_upsample_nearest(in[0], c->use_scale ? NULL : c->size,
+                               c->use_scale ? c->scale : NULL, c->n, out);
+}
+
+START_TEST(gradcheck)
+{
+    static const int64_t s5[] = {1, 2, 3, 2, 4}, s4[] = {2, 1, 3, 5},
+                         s3[] = {2, 2, 5};
+    const up_cfg cfgs[] = {
+        {3, {0}, {2, 2, 2}, true},
+        {3, {4, 5, 3}, {0}, false},
+        {3, {0}, {1.7, 2.5, 0.6}, true},
+        {2, {7, 2}, {0}, false},
+        {1, {0}, {1.3}, true},
+    };
+    const int64_t *shapes[] = {s5, s5, s5, s4, s3};
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        cg_tensor *x = randn(shapes[i], cfgs[i].n + 2, CG_FLOAT64);
+        tu_ok(cg_tensor_requires_grad_(x, true));
+        cg_gradcheck_result r;
+        tu_ok(cg_gradcheck(up_fn, (void *)&cfgs[i], &x, 1, NULL, &r));
+        ck_assert_msg(r.passed, "config %zu: %s", i, r.message);
+        cg_tensor_release(x);
+    }
+}
+END_TEST
+
+START_TEST(threads)
+{
+    static const int64_t s5[] = {3, 7, 6, 5, 7};
+    double sc[3] = {1.7, 2.0, 0.8};
+    int saved = cg_get_num_threads();
+    cg_tensor *res[2][2];
+    for (int t = 0; t < 2; t++) {
+        tu_ok(cg_set_num_threads(t ? 3 : 1));
+        cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL,
+                  *sum = NULL;
+        tu_ok(cg_tensor_requires_grad_(x, true));
+        tu_ok(cg_upsample_nearest(x, NULL, sc, 3, &y));
+        tu_ok(cg_mul(y, y, &s));
+        tu_ok(cg_sum(s, &sum));
+        tu_ok(cg_tensor_backward(sum, NULL, false));
+        res[t][0] = y;
+        res[t][1] = cg_tensor_retain(cg_tensor_grad(x));
+        cg_tensor_release(sum);
+        cg_tensor_release(s);
+        cg_tensor_release(x);
+    }
+    tu_ok(cg_set_num_threads(saved));
+    for (int i = 0; i < 2; i++) {
+        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
+        cg_tensor_release(res[0][i]);
+        cg_tensor_release(res[1][i]);
+    }
+}
+END_TEST
+
+static cg_status alloc_scenario(void *ctx)
+{
+    (void)ctx;
+    static const int64_t s5[] = {1, 2, 2, 3, 2};
+    cg_tensor *x = NULL, *y = NULL, *sum = NULL;
+    cg_module *m = NULL;
+    cg_upsample_opts o = cg_upsample_options();
+    o.scale_n = 1;
+    o.scale_factor[0] = 1.5;
+    cg_status st = cg_ones(s5, 5, CG_FLOAT32, &x);
+    if (st == CG_OK)
+        st = cg_tensor_requires_grad_(x, true);
+    if (st == CG_OK)
+        st = cg_upsample_new(&o, &m);
+    if (st == CG_OK)
+        st = cg_module_forward(m, x, &y);
+    if (st == CG_OK)
+        st = cg_sum(y, &sum);
+    if (st == CG_OK)
+        st = cg_tensor_backward(sum, NULL, false);
+    cg_tensor_release(sum);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+    cg_module_free(m);
+    return st;
+}
+
+START_TEST(alloc)
+{
+    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "upsample"), 5);
+}
+END_TEST
+
+Suite *upsample_suite(void)
+{
+    Suite *s = suite_create("upsample");
+    TCase *tc = tu_suite_tcase(s, "torch", 0);
+    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
+    tc = tu_suite_tcase(s, "repr", 0);
+    tcase_add_test(tc, reprs);
+    tc = tu_suite_tcase(s, "errors", 0);
+    tcase_add_loop_test(tc, error_row, 0,
+                        (int)(sizeof error_ids / sizeof *error_ids));
+    tcase_add_test(tc, c_errors);
+    tc = tu_suite_tcase(s, "gradcheck", 60);
+    tcase_add_test(tc, gradcheck);
+    tc = tu_suite_tcase(s, "threads", 60);
+    tcase_add_test(tc, threads);
+    tc = tu_suite_tcase(s, "alloc", 120);
+    tcase_add_test(tc, alloc);
+    return s;
+}
