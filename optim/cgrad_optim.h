@@ -36,12 +36,14 @@
  * follow core/cgrad.h: a cg_status, PyTorch's message in cg_last_error(),
  * and on failure nothing written and nothing changed.
  *
- * Includes cgrad.h; uses nothing but the public core and nn headers.
+ * Includes cgrad.h and cgrad_nn.h; uses nothing but the public core and nn
+ * headers.
  */
 #ifndef CGRAD_OPTIM_H
 #define CGRAD_OPTIM_H
 
 #include "cgrad.h"
+#include "cgrad_nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,61 +53,9 @@ extern "C" {
  *  epochs and steps_per_epoch). */
 #define CG_NONE INT64_MIN
 
-/* ======================================================================
- * State dicts: named tensors and scalars, for checkpoints
- * ====================================================================== */
-
-/** What a state-dict entry holds. Values are fixed; new ones are only
- *  appended. */
-typedef enum cg_state_kind {
-    CG_STATE_TENSOR = 0, /* a tensor */
-    CG_STATE_NUMBER = 1, /* a Python int or float, as a double */
-    CG_STATE_BOOL = 2,   /* True/False (number 1 or 0) */
-    CG_STATE_NONE = 3,   /* None */
-    CG_STATE_KIND_COUNT
-} cg_state_kind;
-
-/** "tensor", "number", "bool", "None" ("unknown" out of range). */
-CG_API const char *cg_state_kind_name(cg_state_kind kind);
-
-/** An ordered list of uniquely named entries: PyTorch's nested
- *  state_dict flattened with dotted names, e.g. "state.0.exp_avg"
- *  (tensor), "state.0.step" (0-d float32 tensor, as PyTorch keeps it),
- *  "param_groups.0.lr" (number), "param_groups.0.betas.1",
- *  "param_groups.0.amsgrad" (bool), "param_groups.0.foreach" (None),
- *  "param_groups.0.params.0" (number: the parameter's index). Tensors
- *  go to safetensors and the rest to its metadata. */
-typedef struct cg_state_dict cg_state_dict;
-
-/** An empty state dict. Errors: CG_ERR_MISUSE (out NULL), NOMEM. */
-CG_API cg_status cg_state_dict_new(cg_state_dict **out);
-/** Frees the dict and drops its tensor references (NULL-safe). */
-CG_API void cg_state_dict_free(cg_state_dict *sd);
-/** Number of entries (0 for NULL). */
-CG_API int cg_state_dict_size(const cg_state_dict *sd);
-/** The i-th entry in insertion order: its name (borrowed, valid while the
- *  entry lives), kind, tensor (borrowed; NULL unless CG_STATE_TENSOR) and
- *  number (0/1 for bool, 0 for None and tensors). Any out pointer may be
- *  NULL. IndexError "list index out of range" for a bad i. */
-CG_API cg_status cg_state_dict_entry(const cg_state_dict *sd, int i,
-                                     const char **name, cg_state_kind *kind,
-                                     cg_tensor **tensor, double *number);
-/** Index of the entry called `name`, or -1. */
-CG_API int cg_state_dict_find(const cg_state_dict *sd, const char *name);
-/** Adds or replaces `name` (copied) with a tensor (a reference is taken;
- *  the tensor is not copied), a number, a bool or None. A replaced entry
- *  keeps its position. Errors: CG_ERR_MISUSE (NULL sd, name or tensor),
- *  NOMEM (sd unchanged). */
-CG_API cg_status cg_state_dict_set_tensor(cg_state_dict *sd, const char *name,
-                                          cg_tensor *t);
-CG_API cg_status cg_state_dict_set_number(cg_state_dict *sd, const char *name,
-                                          double value);
-CG_API cg_status cg_state_dict_set_bool(cg_state_dict *sd, const char *name,
-                                        bool value);
-CG_API cg_status cg_state_dict_set_none(cg_state_dict *sd, const char *name);
-/** Removes `name`. KeyError (status CG_ERR_INDEX, message "'name'") when
- *  absent. */
-CG_API cg_status cg_state_dict_remove(cg_state_dict *sd, const char *name);
+/* State dicts (cg_state_dict, cg_state_kind) are declared in cgrad_nn.h:
+ * the optimizers' state_dict uses the same dictionary as modules' and
+ * safetensors files. */
 
 /* ======================================================================
  * Optimizers (torch.optim.Optimizer)
