@@ -31,12 +31,19 @@
  * torch.backends.mkldnn disabled); as they do, it accepts a bias of another
  * dtype for a real input and converts it.
  *
+ * Kernels: the fast ones of kernels/conv_transpose3d_fast.c run (on the
+ * thread pool, vectorised, bitwise independent of the thread count); the
+ * portable reference kernels below are their oracle (conv_internal.h
+ * exposes them to the tests). The transposed forward rounds in PyTorch's
+ * order, so its float32 values are PyTorch's bits; the other passes agree
+ * with PyTorch within CONV_TRANSPOSE3D.md 2.4. conv3d runs on the same
+ * kernels, as the adjoint (see conv_internal.h).
+ *
  * Not here: padding='same'/'valid' strings, padding modes other than
- * zeros, 1-D/2-D convolutions, fast kernels (the portable reference
- * kernels below are what runs; conv_internal.h exposes them so faster ones
- * can be checked against them).
+ * zeros, 1-D/2-D convolutions.
  */
 #include "conv_internal.h"
+#include "kernels/conv_transpose3d_fast.h"
 #include "ops_internal.h"
 
 #include <string.h>
@@ -925,6 +932,48 @@ typedef struct conv_ctx {
                          the bias's size, not the bias) */
 } conv_ctx;
 
+/* Copies the real (float32 / float64) strided tensor t into the
+ * contiguous buffer dst of its dtype, rows along the last dimension
+ * (memcpy, a fill for a broadcast row, else a strided loop): the gradient
+ * y.sum().backward() hands ConvolutionBackward0 is an expanded scalar,
+ * which the generic element-by-element copy takes long over. */
+static void copy_rows(const cg_tensor *t, void *dst)
+{
+    const size_t esz = cg_dtype_size(t->dtype);
+    const int nd = t->ndim;
+    const int64_t len = nd > 0 ? t->shape[nd - 1] : 1;
+    const int64_t step = nd > 0 ? t->strides[nd - 1] : 0;
+    int64_t rows = 1;
+    for (int d = 0; d + 1 < nd; d++)
+        rows *= t->shape[d];
+    int64_t idx[CG_MAX_DIMS] = {0};
+    const char *base = (const char *)t->storage->data;
+    char *out = dst;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off = t->offset;
+        for (int d = 0; d + 1 < nd; d++)
+            off += idx[d] * t->strides[d];
+        const char *src = base + (size_t)off * esz;
+        if (step == 1) {
+            memcpy(out, src, (size_t)len * esz);
+        } else if (esz == 4) {
+            float *o = (float *)out;
+            for (int64_t i = 0; i < len; i++)
+                o[i] = ((const float *)src)[i * step];
+        } else {
+            double *o = (double *)out;
+            for (int64_t i = 0; i < len; i++)
+                o[i] = ((const double *)src)[i * step];
+        }
+        out += (size_t)len * esz;
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++idx[d] < t->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
 /* t as a contiguous tensor of dtype dt, without autograd: t itself (a new
  * reference) when it already is one, else a converted copy. */
 static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
@@ -937,7 +986,10 @@ static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
     cg_status st = cg__tensor_new(t->shape, t->ndim, dt, &c);
     if (st != CG_OK)
         return st;
-    cg__copy_values(c, t);
+    if (t->dtype == dt && (dt == CG_FLOAT32 || dt == CG_FLOAT64))
+        copy_rows(t, cg_tensor_data(c));
+    else
+        cg__copy_values(c, t);
     *out = c;
     return CG_OK;
 }
@@ -964,13 +1016,14 @@ static cg_status conv_run(const conv_plan *pl, cg_tensor *x, cg_tensor *w,
             goto fail;
         const void *bd = bc ? cg_tensor_data(bc) : NULL;
         if (pl->transposed) {
-            st =
-                cg__ct3d_ref_forward(g, pl->dtype, cg_tensor_data(xc),
-                                     cg_tensor_data(wc), bd, cg_tensor_data(y));
+            st = cg__ct3d_fast_forward(g, pl->dtype, cg_tensor_data(xc),
+                                       cg_tensor_data(wc), bd,
+                                       cg_tensor_data(y));
         } else {
-            st = cg__ct3d_ref_backward_input(g, pl->dtype, cg_tensor_data(xc),
-                                             cg_tensor_data(wc),
-                                             cg_tensor_data(y));
+            st = cg__ct3d_fast_backward_input(g, pl->dtype,
+                                              cg_tensor_data(xc),
+                                              cg_tensor_data(wc),
+                                              cg_tensor_data(y));
             if (st == CG_OK && bd)
                 st = add_channel_bias(pl->dtype, cg_tensor_data(y), bd, g->N,
                                       g->Cin, volume(g->in));
@@ -1035,29 +1088,32 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
             goto fail;
         const void *gyd = cg_tensor_data(gyc);
         if (pl->transposed) {
-            if (need_gx)
-                st = cg__ct3d_ref_backward_input(g, pl->dtype, gyd,
-                                                 cg_tensor_data(wc),
-                                                 cg_tensor_data(res[0]));
-            if (st == CG_OK && need_gw)
-                st = cg__ct3d_ref_backward_weight(g, pl->dtype,
-                                                  cg_tensor_data(xc), gyd,
-                                                  cg_tensor_data(res[1]));
-            if (st == CG_OK && res[2])
-                st = cg__ct3d_ref_backward_bias(g, pl->dtype, gyd,
-                                                cg_tensor_data(res[2]));
+            /* one call: the gradients share the rearranged gy */
+            st = cg__ct3d_fast_backward(
+                g, pl->dtype, need_gw ? cg_tensor_data(xc) : NULL,
+                need_gx ? cg_tensor_data(wc) : NULL, gyd,
+                need_gx ? cg_tensor_data(res[0]) : NULL,
+                need_gw ? cg_tensor_data(res[1]) : NULL,
+                res[2] ? cg_tensor_data(res[2]) : NULL);
         } else {
             /* conv3d: gy is shaped like the transposed convolution's x */
             if (need_gx)
-                st = cg__ct3d_ref_forward(g, pl->dtype, gyd, cg_tensor_data(wc),
-                                          NULL, cg_tensor_data(res[0]));
+                st = cg__ct3d_fast_forward(g, pl->dtype, gyd,
+                                           cg_tensor_data(wc), NULL,
+                                           cg_tensor_data(res[0]));
             if (st == CG_OK && need_gw)
-                st = cg__ct3d_ref_backward_weight(g, pl->dtype, gyd,
-                                                  cg_tensor_data(xc),
-                                                  cg_tensor_data(res[1]));
-            if (st == CG_OK && res[2])
-                st = channel_sum(pl->dtype, gyd, g->N, g->Cin, volume(g->in),
-                                 cg_tensor_data(res[2]));
+                st = cg__ct3d_fast_backward_weight(g, pl->dtype, gyd,
+                                                   cg_tensor_data(xc),
+                                                   cg_tensor_data(res[1]));
+            if (st == CG_OK && res[2]) {
+                /* the bias gradient sums gz, shaped like the transposed
+                 * convolution's x: its geometry with x's sizes as y's */
+                cg_conv_geom gb = *g;
+                gb.Cout = g->Cin;
+                memcpy(gb.out, g->in, sizeof gb.out);
+                st = cg__ct3d_fast_backward_bias(&gb, pl->dtype, gyd,
+                                                 cg_tensor_data(res[2]));
+            }
         }
         if (st != CG_OK)
             goto fail;

@@ -5,7 +5,10 @@
  * groups, output_padding including op >= s with op < d, float32 and
  * float64), on every instruction-set path this CPU has and on the forced
  * portable one; and, for each path, outputs and gradients bitwise
- * identical for 1, 2, 3 and 8 threads. Timing is the benchmark program's
+ * identical for 1, 2, 3 and 8 threads. The forward is the reference's
+ * bits (PyTorch's order of rounding) on every path. Also: 60 conv3d
+ * geometries (the adjoint the same kernels serve), and the public ops
+ * (conv_transpose3d, conv3d with autograd) thread-count independent. Timing is the benchmark program's
  * business (bench/cgrad_bench), never a test's. */
 #include "conv_internal.h"
 #include "kernels/conv_transpose3d_fast.h"
@@ -173,7 +176,14 @@ static void check_case(const conv_case *c, const results *ref,
             results *out = ti == 0 ? &base : &r;
             run_fast(c, out, ti % 2 == 1);
             if (ti == 0) {
-                assert_close(out->y, ref->y, n_y(g), c->dt, "output", name);
+                /* the forward rounds in PyTorch's order, as the
+                 * reference does: the same bits on every path */
+                ck_assert_msg(memcmp(out->y, ref->y,
+                                     (size_t)n_y(g) * cg_dtype_size(c->dt)) ==
+                                  0,
+                              "%s: output is not the reference's bits "
+                              "(simd %s)",
+                              name, cg__simd_name(cg__simd_level()));
                 assert_close(out->gx, ref->gx, n_x(g), c->dt, "grad_input",
                              name);
                 assert_close(out->gw, ref->gw, n_w(g), c->dt, "grad_weight",
@@ -514,6 +524,216 @@ START_TEST(test_workload_shapes)
 END_TEST
 
 /* ======================================================================
+ * conv3d: the same kernels on the adjoint geometries
+ * ====================================================================== */
+
+#define N_CONV3D 60
+
+/* A random conv3d z = conv3d(u, v, s, p, d, G) as the transposed geometry
+ * convolution.c gives the kernels: Cin = K, Cout = C, in = Z, out = U.
+ * Unlike the transposed convolution's own, its padding may exceed the
+ * kernel's extent and U need not be the smallest output for Z. Then
+ * x = grad z, w = v, gy = u, so check_case covers z (grad_input), grad u
+ * (output) and grad v (grad_weight). */
+static void conv3d_case(int idx, conv_case *c)
+{
+    uint64_t s = 0xc3d00000ull + (uint64_t)idx;
+    memset(c, 0, sizeof *c);
+    cg_conv_geom *g = &c->g;
+    c->dt = idx % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    c->bias = false;
+    g->G = rng_int(&s, 1, 3) == 3 ? rng_int(&s, 2, 3) : 1;
+    g->Cout = g->G * rng_int(&s, 1, 5); /* conv3d's input channels C */
+    g->Cin = g->G * rng_int(&s, 1, 5);  /* conv3d's output channels K */
+    g->N = rng_int(&s, 1, 2);
+    for (int a = 0; a < 3; a++) {
+        g->k[a] = rng_int(&s, 1, 4);
+        g->s[a] = rng_int(&s, 1, 3);
+        g->d[a] = rng_int(&s, 1, 3);
+        g->p[a] = rng_int(&s, 0, 4);
+        int64_t hi = a == 2 ? (rng_int(&s, 0, 3) == 0 ? 40 : 9) : 6;
+        g->out[a] = rng_int(&s, 1, hi); /* conv3d's input size U */
+        int64_t ext = g->d[a] * (g->k[a] - 1) + 1;
+        while (g->out[a] + 2 * g->p[a] < ext)
+            g->p[a]++;
+        ck_assert(cg__conv3d_out_size(g->out[a], g->k[a], g->s[a], g->p[a],
+                                      g->d[a], &g->in[a]));
+        int64_t min;
+        ck_assert(cg__ct3d_out_size(g->in[a], g->k[a], g->s[a], g->p[a], 0,
+                                    g->d[a], &min));
+        g->op[a] = g->out[a] - min;
+        ck_assert(g->op[a] >= 0 && g->op[a] < g->s[a]);
+    }
+    c->x = rng_fill(&s, n_x(g), c->dt);
+    c->w = rng_fill(&s, n_w(g), c->dt);
+    c->b = rng_fill(&s, g->Cout, c->dt);
+    c->gy = rng_fill(&s, n_y(g), c->dt);
+}
+
+START_TEST(test_conv3d_random)
+{
+    const int per = N_CONV3D / 6;
+    for (int idx = _i * per; idx < (_i + 1) * per; idx++) {
+        conv_case c;
+        conv3d_case(idx, &c);
+        char name[64];
+        snprintf(name, sizeof name, "conv3d %d", idx);
+        if (getenv("CG_FAST_VERBOSE"))
+            describe(&c, name);
+        results ref;
+        results_alloc(&ref, &c);
+        run_reference(&c, &ref);
+        check_case(&c, &ref, name);
+        results_free(&ref);
+        free(c.x);
+        free(c.w);
+        free(c.b);
+        free(c.gy);
+    }
+}
+END_TEST
+
+/* ======================================================================
+ * the ops: F.conv_transpose3d and F.conv3d with autograd run these
+ * kernels, thread-count independent end to end
+ * ====================================================================== */
+
+typedef struct op_run {
+    cg_tensor *y, *gx, *gw, *gb;
+} op_run;
+
+static void op_run_free(op_run *r)
+{
+    cg_tensor_release(r->y);
+    cg_tensor_release(r->gx);
+    cg_tensor_release(r->gw);
+    cg_tensor_release(r->gb);
+}
+
+static cg_tensor *leaf_copy(cg_tensor *t)
+{
+    cg_tensor *c;
+    tu_ok(cg_tensor_detach(t, &c));
+    cg_tensor *d;
+    tu_ok(cg_tensor_clone(c, &d));
+    cg_tensor_release(c);
+    tu_ok(cg_tensor_requires_grad_(d, true));
+    return d;
+}
+
+/* y = op(x, w, b); y.backward(gy); the results and the three grads. */
+static void op_step(bool transposed, cg_tensor *x0, cg_tensor *w0,
+                    cg_tensor *b0, cg_tensor *gy, const int64_t *st,
+                    const int64_t *pad, const int64_t *op,
+                    const int64_t *dil, int64_t groups, op_run *r)
+{
+    cg_tensor *x = leaf_copy(x0), *w = leaf_copy(w0), *b = leaf_copy(b0);
+    cg_ints S = {3, {st[0], st[1], st[2]}}, P = {3, {pad[0], pad[1], pad[2]}},
+            O = {3, {op[0], op[1], op[2]}}, D = {3, {dil[0], dil[1], dil[2]}};
+    if (transposed)
+        tu_ok(cg_conv_transpose3d(x, w, b, S, P, O, groups, D, &r->y));
+    else
+        tu_ok(cg_conv3d(x, w, b, S, P, D, groups, &r->y));
+    tu_ok(cg_tensor_backward(r->y, gy, false));
+    r->gx = cg_tensor_retain(cg_tensor_grad(x));
+    r->gw = cg_tensor_retain(cg_tensor_grad(w));
+    r->gb = cg_tensor_retain(cg_tensor_grad(b));
+    ck_assert_ptr_nonnull(r->gx);
+    ck_assert_ptr_nonnull(r->gw);
+    ck_assert_ptr_nonnull(r->gb);
+    cg_tensor_release(x);
+    cg_tensor_release(w);
+    cg_tensor_release(b);
+}
+
+START_TEST(test_op_threads)
+{
+    /* _i: 0, 1 transposed (float32, float64); 2, 3 conv3d */
+    const bool transposed = _i < 2;
+    const cg_dtype dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    const int64_t k[3] = {3, 2, 3}, st[3] = {2, 1, 2}, pad[3] = {1, 0, 1},
+                  op[3] = {1, 0, 0}, dil[3] = {1, 2, 1}, G = 2;
+    const int64_t Cx = 4, Cy = 6; /* channels of x and of w.size(1)*G */
+    int64_t xs[5] = {2, Cx, 5, 6, 19};
+    int64_t ws[5];
+    if (transposed) {
+        int64_t w5[5] = {Cx, Cy / G, k[0], k[1], k[2]};
+        memcpy(ws, w5, sizeof ws);
+    } else {
+        int64_t w5[5] = {Cy, Cx / G, k[0], k[1], k[2]};
+        memcpy(ws, w5, sizeof ws);
+    }
+    int64_t bs[1] = {Cy};
+    cg_manual_seed(5 + (uint64_t)_i);
+    cg_tensor *x, *w, *b, *gy = NULL;
+    tu_ok(cg_randn(xs, 5, dt, NULL, &x));
+    tu_ok(cg_randn(ws, 5, dt, NULL, &w));
+    tu_ok(cg_randn(bs, 1, dt, NULL, &b));
+    const int saved = cg_get_num_threads();
+    op_run base = {0};
+    for (int lv = CG_SIMD_PORTABLE; lv <= (int)cg__simd_detected(); lv++) {
+        cg_simd prev = cg__simd_override((cg_simd)lv);
+        for (int ti = 0; ti < NTHREADS; ti++) {
+            tu_ok(cg_set_num_threads(thread_counts[ti]));
+            op_run r = {0};
+            if (!gy) {
+                /* the first run (portable, 1 thread) fixes gy's shape */
+                cg_tensor *y0;
+                cg_ints S = {3, {st[0], st[1], st[2]}},
+                        P = {3, {pad[0], pad[1], pad[2]}},
+                        O = {3, {op[0], op[1], op[2]}},
+                        D = {3, {dil[0], dil[1], dil[2]}};
+                if (transposed)
+                    tu_ok(cg_conv_transpose3d(x, w, b, S, P, O, G, D, &y0));
+                else
+                    tu_ok(cg_conv3d(x, w, b, S, P, D, G, &y0));
+                tu_ok(cg_randn(cg_tensor_shape(y0), 5, dt, NULL, &gy));
+                cg_tensor_release(y0);
+            }
+            op_step(transposed, x, w, b, gy, st, pad, op, dil, G, &r);
+            if (ti == 0) {
+                op_run_free(&base);
+                base = r;
+                continue;
+            }
+            tu_assert_bitwise(r.y, base.y, "output");
+            tu_assert_bitwise(r.gx, base.gx, "grad_input");
+            tu_assert_bitwise(r.gw, base.gw, "grad_weight");
+            tu_assert_bitwise(r.gb, base.gb, "grad_bias");
+            op_run_free(&r);
+        }
+        /* the op runs the kernels that test_golden and test_random check
+         * against the reference: here, its output against the reference
+         * kernel directly (the transposed forward bitwise) */
+        if (transposed) {
+            cg_conv_geom g = {.N = xs[0], .Cin = Cx, .Cout = Cy, .G = G};
+            memcpy(g.in, xs + 2, sizeof g.in);
+            memcpy(g.out, cg_tensor_shape(base.y) + 2, sizeof g.out);
+            memcpy(g.k, k, sizeof g.k);
+            memcpy(g.s, st, sizeof g.s);
+            memcpy(g.p, pad, sizeof g.p);
+            memcpy(g.op, op, sizeof g.op);
+            memcpy(g.d, dil, sizeof g.d);
+            cg_tensor *want;
+            tu_ok(cg_empty(cg_tensor_shape(base.y), 5, dt, &want));
+            tu_ok(cg__ct3d_ref_forward(&g, dt, cg_tensor_data(x),
+                                       cg_tensor_data(w), cg_tensor_data(b),
+                                       cg_tensor_data(want)));
+            tu_assert_bitwise(base.y, want, "output vs reference");
+            cg_tensor_release(want);
+        }
+        cg__simd_override(prev);
+    }
+    tu_ok(cg_set_num_threads(saved));
+    op_run_free(&base);
+    cg_tensor_release(x);
+    cg_tensor_release(w);
+    cg_tensor_release(b);
+    cg_tensor_release(gy);
+}
+END_TEST
+
+/* ======================================================================
  * errors: another dtype, and allocation failures
  * ====================================================================== */
 
@@ -626,6 +846,14 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("workloads");
     tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conv3d");
+    tcase_add_loop_test(tc, test_conv3d_random, 0, 6);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("ops");
+    tcase_add_loop_test(tc, test_op_threads, 0, 4);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

@@ -18,8 +18,11 @@
  * no product with an inserted zero is ever formed. x is copied once into
  * a zero-padded buffer (no bounds tests in the inner loop; skipped when no
  * tap can leave x), then for each (n, group, phase-D, phase-H, row j_D)
- *     y[co, o] = b[co] + sum over taps of the phase, ci of
- *                w[ci, co, t] * xpad[ci, j + off(t)]
+ *     y[co, o] = sum over taps of the phase (in t order) of
+ *                (sum over ci of w[ci, co, t] * xpad[ci, j + off(t)]),
+ *                then + b[co]
+ * rounded in PyTorch's order (the ordered "osx" micro-kernels, see
+ * ct3d_template.h), so the forward gives the reference's bits
  * with vectors along W and a register tile of MR output channels x NR
  * row-vectors. For stride_W = 2 the tile holds both W-phases of the same
  * rows and interleaves them in registers, so y is written contiguously
@@ -322,7 +325,7 @@ static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
                 nvalid[r] = (int)min64(V, A[2].J[rw] - v * V);
             }
         }
-        ct_os_fn fn = c->cw->os[c->mri][c->P - 1][nr];
+        ct_os_fn fn = c->cw->osx[c->mri][c->P - 1][nr];
         for (int64_t mb = 0; mb < c->nmb; mb++) {
             a->wp = c->wp + (size_t)((gi * c->nmb + mb) * K3 * Cig * MR) * esz;
             a->bias = c->bp ? c->bp + (size_t)((gi * c->nmb + mb) * MR) * esz
@@ -451,7 +454,7 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     c.P = A[2].s == 2 ? 2 : 1;
     c.mri = Cog == 1 ? CT_MR1 : CT_MR4;
     c.MR = Cog == 1 ? 1 : CT_MR_WIDE;
-    c.nr = c.cw->os_nr[c.mri][c.P - 1];
+    c.nr = c.cw->osx_nr[c.mri][c.P - 1];
     c.nmb = ceil_div(Cog, c.MR);
 
     /* x: read directly when no tap leaves it and no vector runs past a

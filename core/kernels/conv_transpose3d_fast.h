@@ -10,8 +10,10 @@
  * the portable C kernels). For a given instruction set the results are
  * bitwise identical whatever the thread count: every output element is
  * computed by one thread, in an order fixed by the problem size alone.
- * Summation orders differ from the reference's (bias first, fused
- * multiply-adds, lane-wise partial sums), within CONV_TRANSPOSE3D.md 2.4.
+ * The forward rounds in PyTorch 1.13's order, as the reference does, so
+ * its results are the reference's bits on every instruction set; the
+ * backward passes sum in their own orders (fused multiply-adds, lane-wise
+ * partial sums), within CONV_TRANSPOSE3D.md 2.4.
  * Errors: CG_ERR_NOMEM for scratch memory, CG_ERR_RUNTIME for another
  * dtype; nothing is written then.
  */

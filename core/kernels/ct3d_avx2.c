@@ -78,6 +78,10 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #define CT_OS1_NR1 12
 #define CT_OS1_NR2 6
 #define CT_BW4_NR 2
+#define CT_OSX4_NR1 1
+#define CT_OSX4_NR2 1
+#define CT_OSX1_NR1 6
+#define CT_OSX1_NR2 4
 #define CT_BW1_NR 12
 
 /* ---- float32, 8 lanes ---- */
@@ -93,6 +97,8 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #define V_STREAM(p, v) _mm256_stream_ps((p), (v))
 #define V_STOREN(p, v, n) _mm256_maskstore_ps((p), mask8(n), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_ZIP(a, b, lo, hi) zip8((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip8((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum8(v)
@@ -109,6 +115,8 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #undef V_STREAM
 #undef V_STOREN
 #undef V_FMA
+#undef V_MUL
+#undef V_ADD
 #undef V_ZIP
 #undef V_UNZIP
 #undef V_HSUM
@@ -126,6 +134,8 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #define V_STREAM(p, v) _mm256_stream_pd((p), (v))
 #define V_STOREN(p, v, n) _mm256_maskstore_pd((p), mask4(n), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#define V_ADD(a, b) _mm256_add_pd((a), (b))
 #define V_ZIP(a, b, lo, hi) zip4((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip4((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum4(v)

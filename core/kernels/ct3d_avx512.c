@@ -114,6 +114,10 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define CT_OS1_NR1 12
 #define CT_OS1_NR2 12
 #define CT_BW4_NR 6
+#define CT_OSX4_NR1 3
+#define CT_OSX4_NR2 2
+#define CT_OSX1_NR1 12
+#define CT_OSX1_NR2 8
 #define CT_BW1_NR 12
 
 /* ---- float32, 16 lanes (zmm) ---- */
@@ -129,6 +133,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define V_STREAM(p, v) _mm512_stream_ps((p), (v))
 #define V_STOREN(p, v, n) _mm512_mask_storeu_ps((p), MASK16(n), (v))
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm512_mul_ps((a), (b))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_ZIP(a, b, lo, hi) zip16((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip16((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum16(v)
@@ -145,6 +151,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #undef V_STREAM
 #undef V_STOREN
 #undef V_FMA
+#undef V_MUL
+#undef V_ADD
 #undef V_ZIP
 #undef V_UNZIP
 #undef V_HSUM
@@ -162,6 +170,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define V_STREAM(p, v) _mm256_stream_ps((p), (v))
 #define V_STOREN(p, v, n) _mm256_mask_storeu_ps((p), MASK8(n), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_ZIP(a, b, lo, hi) zip8((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip8((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum8(v)
@@ -178,6 +188,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #undef V_STREAM
 #undef V_STOREN
 #undef V_FMA
+#undef V_MUL
+#undef V_ADD
 #undef V_ZIP
 #undef V_UNZIP
 #undef V_HSUM
@@ -195,6 +207,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define V_STREAM(p, v) _mm512_stream_pd((p), (v))
 #define V_STOREN(p, v, n) _mm512_mask_storeu_pd((p), MASK8(n), (v))
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm512_mul_pd((a), (b))
+#define V_ADD(a, b) _mm512_add_pd((a), (b))
 #define V_ZIP(a, b, lo, hi) zip8d((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip8d((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum8d(v)
@@ -211,6 +225,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #undef V_STREAM
 #undef V_STOREN
 #undef V_FMA
+#undef V_MUL
+#undef V_ADD
 #undef V_ZIP
 #undef V_UNZIP
 #undef V_HSUM
@@ -228,6 +244,8 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define V_STREAM(p, v) _mm256_stream_pd((p), (v))
 #define V_STOREN(p, v, n) _mm256_mask_storeu_pd((p), MASK8(n), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#define V_ADD(a, b) _mm256_add_pd((a), (b))
 #define V_ZIP(a, b, lo, hi) zip4((a), (b), &(lo), &(hi))
 #define V_UNZIP(a, b, e, o) unzip4((a), (b), &(e), &(o))
 #define V_HSUM(v) hsum4(v)

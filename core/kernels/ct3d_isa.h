@@ -105,6 +105,10 @@ typedef struct ct_width {
     int V;                                  /* lanes */
     int os_nr[2][2];                        /* max NR [mr][P-1] */
     ct_os_fn os[2][2][CT_NR_CAP + 1];
+    /* the forward in PyTorch's order of rounding (see the template):
+     * the same interface as os, the bias added last */
+    int osx_nr[2][2];
+    ct_os_fn osx[2][2][CT_NR_CAP + 1];
     int bw_nr[2];                           /* max NR [mr] */
     ct_bw_fn bw[2][CT_NR_CAP + 1];
     /* the W-split of nrows rows: row r from src + r*spitch to

@@ -22,6 +22,8 @@
 #define V_STORE(p, v) (*(p) = (v))
 #define V_STOREN(p, v, n) ((void)(n), *(p) = (v))
 #define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_MUL(a, b) ((a) * (b))
+#define V_ADD(a, b) ((a) + (b))
 #define V_ZIP(a, b, lo, hi) ((lo) = (a), (hi) = (b))
 #define V_UNZIP(a, b, ev, od) ((ev) = (a), (od) = (b))
 #define V_HSUM(v) (v)
@@ -30,6 +32,10 @@
 #define CT_OS1_NR1 8
 #define CT_OS1_NR2 4
 #define CT_BW4_NR 4
+#define CT_OSX4_NR1 2
+#define CT_OSX4_NR2 1
+#define CT_OSX1_NR1 4
+#define CT_OSX1_NR2 2
 #define CT_BW1_NR 8
 
 #define CT_T float

@@ -15,6 +15,7 @@
  *   V_STORE(p, v)   CT_V elements to p
  *   V_STOREN(p, v, n) the first n lanes (1 <= n <= CT_V) to p
  *   V_FMA(a, b, c)  a*b + c (fused where the instruction set has it)
+ *   V_MUL(a, b), V_ADD(a, b)  a*b and a + b, each rounded
  *   V_ZIP(a, b, lo, hi) lo = a0 b0 a1 b1 ..., hi = the upper half's pairs
  *   V_UNZIP(a, b, ev, od) ev = the even elements of a then of b, od = odd
  *   V_HSUM(v)       sum of the lanes in a fixed order, as CT_T
@@ -23,6 +24,8 @@
  *   CT_OS4_NR1, CT_OS4_NR2, CT_OS1_NR1, CT_OS1_NR2  max NR of the os
  *                   kernels for MR = 4 / 1 and P = 1 / 2 (each <= 12)
  *   CT_BW4_NR, CT_BW1_NR  max NR of the bw kernels for MR = 4 / 1
+ *   CT_OSX4_NR1, CT_OSX4_NR2, CT_OSX1_NR1, CT_OSX1_NR2  max NR of the
+ *                   ordered forward (osx) kernels, each >= 1
  *
  * and it defines `static const ct_width CT_NAME(ct_width)`. The kernels are
  * one always-inline body per shape, specialised by constant MR, NR and P
@@ -53,6 +56,51 @@
 #endif
 
 /* ---- output-stationary tile (forward, backward-data) ------------------ */
+
+/* Stores an os tile (see ct3d_isa.h): the P == 2 phases interleaved,
+ * lane-strided stores for other strides, only valid lanes and channels. */
+CT_INLINE void CT_NAME(os_store)(const ct_os_args *a,
+                                 CT_VEC acc[2][CT_MR_WIDE][CT_NR_CAP],
+                                 const int MR, const int NR, const int P)
+{
+    CT_T *dst = (CT_T *)a->dst;
+    const int64_t dms = a->dmstride;
+    const int mv = a->mvalid;
+    CT_UNROLL
+    for (int r = 0; r < NR; r++) {
+        const int nv = a->nvalid[r];
+        CT_T *d0 = dst + a->doff[r];
+        CT_UNROLL
+        for (int m = 0; m < MR; m++) {
+            if (m >= mv)
+                break;
+            CT_T *d = d0 + m * dms;
+            if (P == 2) {
+                CT_VEC lo, hi;
+                V_ZIP(acc[0][m][r], acc[1][m][r], lo, hi);
+                if (nv >= 2 * CT_V) {
+                    CT_STORE_FULL(d, lo, a->stream);
+                    CT_STORE_FULL(d + CT_V, hi, a->stream);
+                } else if (nv > CT_V) {
+                    V_STORE(d, lo);
+                    V_STOREN(d + CT_V, hi, nv - CT_V);
+                } else {
+                    V_STOREN(d, lo, nv);
+                }
+            } else if (a->dstride == 1) {
+                if (nv >= CT_V)
+                    CT_STORE_FULL(d, acc[0][m][r], a->stream);
+                else
+                    V_STOREN(d, acc[0][m][r], nv);
+            } else {
+                CT_T tmp[CT_V];
+                V_STORE(tmp, acc[0][m][r]);
+                for (int l = 0; l < nv; l++)
+                    d[l * a->dstride] = tmp[l];
+            }
+        }
+    }
+}
 
 CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR,
                                 const int NR, const int P)
@@ -99,43 +147,83 @@ CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR,
             }
         }
     }
-    CT_T *dst = (CT_T *)a->dst;
-    const int64_t dms = a->dmstride;
-    const int mv = a->mvalid;
+    CT_NAME(os_store)(a, acc, MR, NR, P);
+}
+
+/* The forward in PyTorch 1.13's order of rounding (slow_conv_transpose3d
+ * with reference BLAS: per tap a dot product over the channels, each
+ * product rounded, summed from 0 in channel order; the taps' dot products
+ * added into the output from 0 in (td, th, tw) order; the bias last), so
+ * float32 outputs are PyTorch's bits (and the reference kernel's). No
+ * fused multiply-add here: on CPUs with separate multiply and add pipes
+ * (AMD Zen) the pair costs about what one FMA does. Taps that read the
+ * zero padding add an exact +0, which changes nothing. */
+CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
+                                 const int NR, const int P)
+{
+    CT_VEC acc[2][CT_MR_WIDE][CT_NR_CAP];
+    const CT_T *src = (const CT_T *)a->src;
+    const CT_T *bias = (const CT_T *)a->bias;
+    const CT_T *wbase = (const CT_T *)a->wp;
+    const int64_t C = a->C, cs = a->cstride;
+    int64_t ro[CT_NR_CAP];
     CT_UNROLL
-    for (int r = 0; r < NR; r++) {
-        const int nv = a->nvalid[r];
-        CT_T *d0 = dst + a->doff[r];
+    for (int r = 0; r < NR; r++)
+        ro[r] = a->roff[r];
+    CT_UNROLL
+    for (int p = 0; p < P; p++)
         CT_UNROLL
-        for (int m = 0; m < MR; m++) {
-            if (m >= mv)
-                break;
-            CT_T *d = d0 + m * dms;
-            if (P == 2) {
-                CT_VEC lo, hi;
-                V_ZIP(acc[0][m][r], acc[1][m][r], lo, hi);
-                if (nv >= 2 * CT_V) {
-                    CT_STORE_FULL(d, lo, a->stream);
-                    CT_STORE_FULL(d + CT_V, hi, a->stream);
-                } else if (nv > CT_V) {
-                    V_STORE(d, lo);
-                    V_STOREN(d + CT_V, hi, nv - CT_V);
-                } else {
-                    V_STOREN(d, lo, nv);
+        for (int m = 0; m < MR; m++)
+            CT_UNROLL
+            for (int r = 0; r < NR; r++)
+                acc[p][m][r] = V_ZERO();
+    CT_UNROLL
+    for (int p = 0; p < P; p++) {
+        const int nt = a->nt[p];
+        const int64_t *toff = a->toff[p], *wofs = a->wofs[p];
+        for (int i = 0; i < nt; i++) {
+            const CT_T *s = src + toff[i];
+            const CT_T *w = wbase + wofs[i];
+            CT_VEC dot[CT_MR_WIDE][CT_NR_CAP];
+            CT_UNROLL
+            for (int m = 0; m < MR; m++)
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    dot[m][r] = V_ZERO();
+            for (int64_t c = 0; c < C; c++) {
+                CT_VEC xv[CT_NR_CAP];
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    xv[r] = V_LOAD(s + ro[r]);
+                CT_UNROLL
+                for (int m = 0; m < MR; m++) {
+                    CT_VEC wb = V_SET1(w[m]);
+                    CT_UNROLL
+                    for (int r = 0; r < NR; r++)
+                        dot[m][r] = V_ADD(dot[m][r], V_MUL(wb, xv[r]));
                 }
-            } else if (a->dstride == 1) {
-                if (nv >= CT_V)
-                    CT_STORE_FULL(d, acc[0][m][r], a->stream);
-                else
-                    V_STOREN(d, acc[0][m][r], nv);
-            } else {
-                CT_T tmp[CT_V];
-                V_STORE(tmp, acc[0][m][r]);
-                for (int l = 0; l < nv; l++)
-                    d[l * a->dstride] = tmp[l];
+                s += cs;
+                w += MR;
             }
+            CT_UNROLL
+            for (int m = 0; m < MR; m++)
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    acc[p][m][r] = V_ADD(acc[p][m][r], dot[m][r]);
         }
     }
+    if (bias) {
+        CT_UNROLL
+        for (int p = 0; p < P; p++)
+            CT_UNROLL
+            for (int m = 0; m < MR; m++) {
+                CT_VEC b0 = V_SET1(bias[m]);
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    acc[p][m][r] = V_ADD(acc[p][m][r], b0);
+            }
+    }
+    CT_NAME(os_store)(a, acc, MR, NR, P);
 }
 
 /* ---- weight-gradient tile ---------------------------------------------- */
@@ -371,10 +459,133 @@ CT_FAMILY(1, 11)
 CT_FAMILY(1, 12)
 #endif
 
+#define CT_OSX_DEF(MR, NR, P)                                                \
+    CT_TARGET static void CT_NAME(osx_##MR##_##NR##_##P)(const ct_os_args *a) \
+    {                                                                        \
+        CT_NAME(osx_body)(a, MR, NR, P);                                     \
+    }
+#define CT_OSX_FAMILY(MR, NR)                                                \
+    CT_OSX_DEF(MR, NR, 1)                                                    \
+    CT_OSX_DEF(MR, NR, 2)
+#define CT_OSX_ENTRY(MR, I, NR)                                              \
+    .osx[I][0][NR] = CT_NAME(osx_##MR##_##NR##_1),                           \
+    .osx[I][1][NR] = CT_NAME(osx_##MR##_##NR##_2),
+#define CT_XNR4 (CT_OSX4_NR1 > CT_OSX4_NR2 ? CT_OSX4_NR1 : CT_OSX4_NR2)
+#define CT_XNR1 (CT_OSX1_NR1 > CT_OSX1_NR2 ? CT_OSX1_NR1 : CT_OSX1_NR2)
+#if CT_XNR4 >= 1
+CT_OSX_FAMILY(4, 1)
+#endif
+#if CT_XNR4 >= 2
+CT_OSX_FAMILY(4, 2)
+#endif
+#if CT_XNR4 >= 3
+CT_OSX_FAMILY(4, 3)
+#endif
+#if CT_XNR4 >= 4
+CT_OSX_FAMILY(4, 4)
+#endif
+#if CT_XNR4 >= 5
+CT_OSX_FAMILY(4, 5)
+#endif
+#if CT_XNR4 >= 6
+CT_OSX_FAMILY(4, 6)
+#endif
+#if CT_XNR1 >= 1
+CT_OSX_FAMILY(1, 1)
+#endif
+#if CT_XNR1 >= 2
+CT_OSX_FAMILY(1, 2)
+#endif
+#if CT_XNR1 >= 3
+CT_OSX_FAMILY(1, 3)
+#endif
+#if CT_XNR1 >= 4
+CT_OSX_FAMILY(1, 4)
+#endif
+#if CT_XNR1 >= 5
+CT_OSX_FAMILY(1, 5)
+#endif
+#if CT_XNR1 >= 6
+CT_OSX_FAMILY(1, 6)
+#endif
+#if CT_XNR1 >= 7
+CT_OSX_FAMILY(1, 7)
+#endif
+#if CT_XNR1 >= 8
+CT_OSX_FAMILY(1, 8)
+#endif
+#if CT_XNR1 >= 9
+CT_OSX_FAMILY(1, 9)
+#endif
+#if CT_XNR1 >= 10
+CT_OSX_FAMILY(1, 10)
+#endif
+#if CT_XNR1 >= 11
+CT_OSX_FAMILY(1, 11)
+#endif
+#if CT_XNR1 >= 12
+CT_OSX_FAMILY(1, 12)
+#endif
+
 static const ct_width CT_NAME(ct_width) = {
     .V = CT_V,
     .os_nr = {{CT_OS4_NR1, CT_OS4_NR2}, {CT_OS1_NR1, CT_OS1_NR2}},
     .bw_nr = {CT_BW4_NR, CT_BW1_NR},
+    .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
+#if CT_XNR4 >= 1
+    CT_OSX_ENTRY(4, CT_MR4, 1)
+#endif
+#if CT_XNR4 >= 2
+    CT_OSX_ENTRY(4, CT_MR4, 2)
+#endif
+#if CT_XNR4 >= 3
+    CT_OSX_ENTRY(4, CT_MR4, 3)
+#endif
+#if CT_XNR4 >= 4
+    CT_OSX_ENTRY(4, CT_MR4, 4)
+#endif
+#if CT_XNR4 >= 5
+    CT_OSX_ENTRY(4, CT_MR4, 5)
+#endif
+#if CT_XNR4 >= 6
+    CT_OSX_ENTRY(4, CT_MR4, 6)
+#endif
+#if CT_XNR1 >= 1
+    CT_OSX_ENTRY(1, CT_MR1, 1)
+#endif
+#if CT_XNR1 >= 2
+    CT_OSX_ENTRY(1, CT_MR1, 2)
+#endif
+#if CT_XNR1 >= 3
+    CT_OSX_ENTRY(1, CT_MR1, 3)
+#endif
+#if CT_XNR1 >= 4
+    CT_OSX_ENTRY(1, CT_MR1, 4)
+#endif
+#if CT_XNR1 >= 5
+    CT_OSX_ENTRY(1, CT_MR1, 5)
+#endif
+#if CT_XNR1 >= 6
+    CT_OSX_ENTRY(1, CT_MR1, 6)
+#endif
+#if CT_XNR1 >= 7
+    CT_OSX_ENTRY(1, CT_MR1, 7)
+#endif
+#if CT_XNR1 >= 8
+    CT_OSX_ENTRY(1, CT_MR1, 8)
+#endif
+#if CT_XNR1 >= 9
+    CT_OSX_ENTRY(1, CT_MR1, 9)
+#endif
+#if CT_XNR1 >= 10
+    CT_OSX_ENTRY(1, CT_MR1, 10)
+#endif
+#if CT_XNR1 >= 11
+    CT_OSX_ENTRY(1, CT_MR1, 11)
+#endif
+#if CT_XNR1 >= 12
+    CT_OSX_ENTRY(1, CT_MR1, 12)
+#endif
 #if CT_NR4 >= 1
     CT_ENTRY(4, CT_MR4, 1)
 #endif
@@ -443,3 +654,8 @@ static const ct_width CT_NAME(ct_width) = {
 #undef CT_ENTRY
 #undef CT_NR4
 #undef CT_NR1
+#undef CT_OSX_DEF
+#undef CT_OSX_FAMILY
+#undef CT_OSX_ENTRY
+#undef CT_XNR4
+#undef CT_XNR1
