@@ -429,7 +429,7 @@ def errors():
 SCHED_CASES = []
 
 
-def sched_case(name, optname, lrs, spec, steps=40, metrics="-"):
+def sched_case(name, optname, lrs, spec, steps=50, metrics="-"):
     SCHED_CASES.append((name, optname, lrs, spec, steps, metrics))
 
 
@@ -438,7 +438,7 @@ sched_case("multistep", "SGD", "0.1",
            "MultiStepLR(milestones=3|8|8|20,gamma=0.3)")
 sched_case("exponential", "Adam", "0.01|0.1", "ExponentialLR(gamma=0.93)")
 sched_case("cosine", "SGD", "0.1|0.02",
-           "CosineAnnealingLR(T_max=10,eta_min=0.001)", steps=45)
+           "CosineAnnealingLR(T_max=10,eta_min=0.001)")
 sched_case("cosine_default", "Adam", "0.3", "CosineAnnealingLR(T_max=7)")
 sched_case("cosine_resume", "SGD", "0.1",
            "CosineAnnealingLR(T_max=12,eta_min=0.0,last_epoch=5)")
@@ -446,25 +446,29 @@ sched_case("linear", "SGD", "0.1|0.3", "LinearLR()")
 sched_case("linear_custom", "SGD", "0.5",
            "LinearLR(start_factor=0.25,end_factor=0.75,total_iters=13)")
 sched_case("onecycle_cos_sgd", "SGD", "0.1|0.2",
-           "OneCycleLR(max_lr=0.5,total_steps=40)")
+           "OneCycleLR(max_lr=0.5,total_steps=50)")
 sched_case("onecycle_linear_adam", "Adam", "0.001",
-           "OneCycleLR(max_lr=0.01,epochs=4,steps_per_epoch=10,"
+           "OneCycleLR(max_lr=0.01,epochs=5,steps_per_epoch=10,"
            "anneal_strategy=linear,pct_start=0.25,div_factor=10.0,"
            "final_div_factor=100.0)")
 sched_case("onecycle_three_phase", "AdamW", "0.001|0.002",
-           "OneCycleLR(max_lrs=0.02|0.04,total_steps=40,three_phase=1,"
+           "OneCycleLR(max_lrs=0.02|0.04,total_steps=50,three_phase=1,"
            "base_momentums=0.8|0.7,max_momentums=0.9|0.95)")
 sched_case("onecycle_rmsprop_nomom", "RMSprop", "0.01",
-           "OneCycleLR(max_lr=0.05,total_steps=40,cycle_momentum=0)")
+           "OneCycleLR(max_lr=0.05,total_steps=50,cycle_momentum=0)")
 sched_case("plateau_min", "SGD", "0.1|0.05",
            "ReduceLROnPlateau(patience=2,factor=0.5,min_lrs=0.01|0.03)",
            metrics="1.0|0.9|0.95|0.95|0.96|0.8|0.8|0.8|0.8|0.7|0.7|0.7|0.7"
-                   "|0.7|0.7|0.7|0.7|0.7|0.7|0.7")
+                   "|0.7|0.7|0.7|0.7|0.7|0.7|0.7|0.65|0.66|0.66|0.66|0.5"
+                   "|0.5|0.5|0.5|0.5|0.5|0.49|0.5|0.5|0.5|0.5|0.5|0.5|0.5"
+                   "|0.4|0.4|0.4|0.4|0.4|0.4|0.4|0.4|0.4|0.4|0.4")
 sched_case("plateau_max_abs_cooldown", "Adam", "0.01",
            "ReduceLROnPlateau(mode=max,threshold_mode=abs,threshold=0.05,"
            "patience=1,cooldown=2,factor=0.3,eps=1e-05)",
            metrics="0.1|0.2|0.22|0.23|0.5|0.52|0.4|0.3|0.31|0.32|0.33|nan"
-                   "|0.34|0.9|0.91|0.92|0.93|0.94|0.95|0.96")
+                   "|0.34|0.9|0.91|0.92|0.93|0.94|0.95|0.96|0.96|0.96|0.96"
+                   "|0.97|0.99|0.99|0.99|0.99|inf|0.99|0.99|0.99|1.2|1.2|1.2"
+                   "|1.2|1.2|1.2|1.2|1.2|1.3|1.3|1.3|1.3|1.3|1.3|1.3")
 sched_case("sequential", "SGD", "0.1|0.01",
            "SequentialLR(milestones=5|12;LinearLR(start_factor=0.1,"
            "total_iters=5);ExponentialLR(gamma=0.9);"
