@@ -5,9 +5,14 @@
  * cg__realloc / cg__free, which forward to the installed cg_allocator
  * (the C library's by default). Users bring arenas or count memory this
  * way, and the tests fail allocations one by one through it.
+ *
+ * Tensor storage also goes through a small cache of large freed blocks
+ * (cg__storage_alloc / cg__storage_free), used only with the C library's
+ * allocator: see tensor_internal.h for why.
  */
 #include "tensor_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,16 +36,94 @@ static void std_free(void *p, void *user)
 
 static cg_allocator current = {std_malloc, std_realloc, std_free, NULL};
 
+/* ---- the storage cache ------------------------------------------------ */
+
+enum {
+    CACHE_SLOTS = 32,
+    CACHE_MIN_BLOCK = 256 << 10, /* smaller blocks glibc recycles itself */
+};
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
+
+static struct {
+    pthread_mutex_t lock;
+    int n;                    /* blocks held, in slot[0..n) */
+    size_t bytes;             /* their total size */
+    void *block[CACHE_SLOTS]; /* made by std_malloc */
+    size_t size[CACHE_SLOTS];
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool is_std(void)
+{
+    return current.malloc_fn == std_malloc;
+}
+
+/* Frees every cached block with the allocator that made them. */
+static void cache_flush(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < cache.n; i++)
+        free(cache.block[i]);
+    cache.n = 0;
+    cache.bytes = 0;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+void *cg__storage_alloc(size_t size)
+{
+    if (size >= CACHE_MIN_BLOCK && is_std()) {
+        void *p = NULL;
+        pthread_mutex_lock(&cache.lock);
+        for (int i = cache.n - 1; i >= 0; i--) {
+            if (cache.size[i] == size) {
+                p = cache.block[i];
+                cache.bytes -= size;
+                cache.n--;
+                cache.block[i] = cache.block[cache.n];
+                cache.size[i] = cache.size[cache.n];
+                break;
+            }
+        }
+        pthread_mutex_unlock(&cache.lock);
+        if (p)
+            return p;
+    }
+    return cg__malloc(size);
+}
+
+void cg__storage_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std()) {
+        pthread_mutex_lock(&cache.lock);
+        bool kept = cache.n < CACHE_SLOTS &&
+                    cache.bytes + size <= CACHE_MAX_BYTES;
+        if (kept) {
+            cache.block[cache.n] = p;
+            cache.size[cache.n] = size;
+            cache.n++;
+            cache.bytes += size;
+        }
+        pthread_mutex_unlock(&cache.lock);
+        if (kept)
+            return;
+    }
+    cg__free(p);
+}
+
 cg_status cg_set_allocator(const cg_allocator *a)
 {
+    if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))
+        return cg__error(CG_ERR_MISUSE,
+                         "cg_set_allocator: malloc_fn, realloc_fn and "
+                         "free_fn must all be set");
+    /* The cached blocks belong to the C library's allocator: give them
+     * back before another one takes over. */
+    cache_flush();
     if (!a) {
         current = (cg_allocator){std_malloc, std_realloc, std_free, NULL};
         return CG_OK;
     }
-    if (!a->malloc_fn || !a->realloc_fn || !a->free_fn)
-        return cg__error(CG_ERR_MISUSE,
-                         "cg_set_allocator: malloc_fn, realloc_fn and "
-                         "free_fn must all be set");
     current = *a;
     return CG_OK;
 }

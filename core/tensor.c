@@ -25,7 +25,7 @@ static cg_status storage_new(size_t nbytes, cg_storage **out)
         cg__free(s);
         return cg__error_nomem(nbytes);
     }
-    void *raw = cg__malloc(nbytes + CG_STORAGE_ALIGN);
+    void *raw = cg__storage_alloc(nbytes + CG_STORAGE_ALIGN);
     if (!raw) {
         cg__free(s);
         return cg__error_nomem(nbytes);
@@ -45,7 +45,7 @@ static cg_status storage_new(size_t nbytes, cg_storage **out)
 static void storage_release(cg_storage *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
-        cg__free(s->raw);
+        cg__storage_free(s->raw, s->nbytes + CG_STORAGE_ALIGN);
         cg__free(s);
     }
 }
