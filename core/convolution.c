@@ -983,7 +983,8 @@ static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
         return CG_OK;
     }
     cg_tensor *c;
-    cg_status st = cg__tensor_new(t->shape, t->ndim, dt, &c);
+    /* both copies below write every element */
+    cg_status st = cg__tensor_new_uninit(t->shape, t->ndim, dt, &c);
     if (st != CG_OK)
         return st;
     if (t->dtype == dt && (dt == CG_FLOAT32 || dt == CG_FLOAT64))
@@ -1005,7 +1006,11 @@ static cg_status conv_run(const conv_plan *pl, cg_tensor *x, cg_tensor *w,
                           cg_tensor *b, cg_tensor **out)
 {
     cg_tensor *y = NULL, *xc = NULL, *wc = NULL, *bc = NULL;
-    cg_status st = cg__tensor_new(pl->out_shape, 5, pl->dtype, &y);
+    /* the fast kernels write their whole output; an empty plan leaves the
+     * zeros */
+    cg_status st = pl->empty
+                       ? cg__tensor_new(pl->out_shape, 5, pl->dtype, &y)
+                       : cg__tensor_new_uninit(pl->out_shape, 5, pl->dtype, &y);
     if (st != CG_OK)
         return st;
     if (!pl->empty) {
@@ -1071,14 +1076,16 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         return st;
     /* gradients are made in the result's dtype; the engine converts them to
      * an input's own dtype when it differs (a converted conv3d bias) */
+    /* the fast kernels write each gradient whole; an empty plan leaves the
+     * zeros */
+    cg_status (*make)(const int64_t *, int, cg_dtype, cg_tensor **) =
+        pl->empty ? cg__tensor_new : cg__tensor_new_uninit;
     if ((cg__needs_grad(node, 0) &&
-         (st = cg__tensor_new(x->shape, x->ndim, pl->dtype, &res[0])) !=
-             CG_OK) ||
+         (st = make(x->shape, x->ndim, pl->dtype, &res[0])) != CG_OK) ||
         (cg__needs_grad(node, 1) &&
-         (st = cg__tensor_new(w->shape, w->ndim, pl->dtype, &res[1])) !=
-             CG_OK) ||
+         (st = make(w->shape, w->ndim, pl->dtype, &res[1])) != CG_OK) ||
         (cg__needs_grad(node, 2) && ctx->bias_len >= 0 &&
-         (st = cg__tensor_new(&ctx->bias_len, 1, pl->dtype, &res[2])) != CG_OK))
+         (st = make(&ctx->bias_len, 1, pl->dtype, &res[2])) != CG_OK))
         goto fail;
     if (!pl->empty) {
         bool need_gx = res[0] != NULL, need_gw = res[1] != NULL;

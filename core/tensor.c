@@ -16,7 +16,7 @@
 
 /* ---- storage ---------------------------------------------------------- */
 
-static cg_status storage_new(size_t nbytes, cg_storage **out)
+static cg_status storage_new(size_t nbytes, bool zero, cg_storage **out)
 {
     cg_storage *s = cg__malloc(sizeof *s);
     if (!s)
@@ -35,7 +35,8 @@ static cg_status storage_new(size_t nbytes, cg_storage **out)
     s->raw = raw;
     s->data = (void *)a;
     s->nbytes = nbytes;
-    memset(s->data, 0, nbytes);
+    if (zero)
+        memset(s->data, 0, nbytes);
     atomic_init(&s->refs, 1);
     atomic_init(&s->version, 0);
     *out = s;
@@ -170,8 +171,8 @@ cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt, const int64_t *shape
     return CG_OK;
 }
 
-cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
-                         cg_tensor **out)
+static cg_status tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
+                            bool zero, cg_tensor **out)
 {
     cg_status st = cg__check_dtype(dt);
     if (st != CG_OK)
@@ -182,11 +183,24 @@ cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
     if (!out)
         return cg__error_null("out");
     cg_storage *s = NULL;
-    if ((st = storage_new((size_t)numel * cg_dtype_size(dt), &s)) != CG_OK)
+    if ((st = storage_new((size_t)numel * cg_dtype_size(dt), zero, &s)) !=
+        CG_OK)
         return st;
     st = cg__tensor_make(s, dt, shape, NULL, ndim, 0, out);
     storage_release(s); /* the tensor holds its own reference */
     return st;
+}
+
+cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
+                         cg_tensor **out)
+{
+    return tensor_new(shape, ndim, dt, true, out);
+}
+
+cg_status cg__tensor_new_uninit(const int64_t *shape, int ndim, cg_dtype dt,
+                                cg_tensor **out)
+{
+    return tensor_new(shape, ndim, dt, false, out);
 }
 
 cg_status cg__tensor_view_of(const cg_tensor *t, const int64_t *shape,

@@ -103,6 +103,11 @@ cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt, const int64_t *shape
  *  (negative sizes, ndim range, overflow) with PyTorch's messages. */
 cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
                          cg_tensor **out);
+/** The same without zeroing the storage: only for a result that a kernel
+ *  then writes whole (zeroing a large output the kernel overwrites costs
+ *  as much as a fast kernel's pass over it). */
+cg_status cg__tensor_new_uninit(const int64_t *shape, int ndim, cg_dtype dt,
+                                cg_tensor **out);
 /** A new tensor viewing t's storage with another geometry (a view). */
 cg_status cg__tensor_view_of(const cg_tensor *t, const int64_t *shape,
                              const int64_t *strides, int ndim, int64_t offset,
