@@ -31,6 +31,7 @@
 #include "autograd_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* torch's default print options */
@@ -534,4 +535,74 @@ cg_status cg_tensor_print(const cg_tensor *t, FILE *f)
                          "stream",
                          tx.len);
     return CG_OK;
+}
+
+/* ---- Python's repr(float), for messages that quote a float -------- */
+
+size_t cg_format_float(double v, char *buf, size_t size)
+{
+    char out[48];
+    size_t n = 0;
+    if (isnan(v)) {
+        n = (size_t)snprintf(out, sizeof out, "nan");
+    } else if (isinf(v)) {
+        n = (size_t)snprintf(out, sizeof out, v < 0 ? "-inf" : "inf");
+    } else {
+        /* the shortest %e form that reads back as v */
+        char e[40];
+        for (int prec = 0; prec < 17; prec++) {
+            snprintf(e, sizeof e, "%.*e", prec, v);
+            if (strtod(e, NULL) == v)
+                break;
+        }
+        const char *p = e;
+        bool neg = *p == '-';
+        if (neg)
+            p++;
+        char digits[24];
+        int nd = 0;
+        for (; *p && *p != 'e'; p++)
+            if (*p != '.')
+                digits[nd++] = *p;
+        int exp10 = atoi(p + 1);
+        while (nd > 1 && digits[nd - 1] == '0')
+            nd--;
+        if (neg)
+            out[n++] = '-';
+        if (exp10 < -4 || exp10 >= 16) { /* 1e-05, 1.5e+16 */
+            out[n++] = digits[0];
+            if (nd > 1) {
+                out[n++] = '.';
+                memcpy(out + n, digits + 1, (size_t)nd - 1);
+                n += (size_t)nd - 1;
+            }
+            n += (size_t)snprintf(out + n, sizeof out - n, "e%c%02d",
+                                  exp10 < 0 ? '-' : '+',
+                                  exp10 < 0 ? -exp10 : exp10);
+        } else if (exp10 < 0) { /* 0.001 */
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int i = 0; i < -exp10 - 1; i++)
+                out[n++] = '0';
+            memcpy(out + n, digits, (size_t)nd);
+            n += (size_t)nd;
+        } else { /* 2.0, 123.25, 1e15 as 1000000000000000.0 */
+            for (int i = 0; i <= exp10; i++)
+                out[n++] = i < nd ? digits[i] : '0';
+            out[n++] = '.';
+            if (nd > exp10 + 1) {
+                memcpy(out + n, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+                n += (size_t)(nd - exp10 - 1);
+            } else {
+                out[n++] = '0';
+            }
+        }
+        out[n] = '\0';
+    }
+    if (buf && size) {
+        size_t k = n < size - 1 ? n : size - 1;
+        memcpy(buf, out, k);
+        buf[k] = '\0';
+    }
+    return n;
 }
