@@ -68,19 +68,19 @@ static void die(const char *what)
             cg_status_name(cg_last_status()), cg_last_error());
     exit(1);
 }
-#define CHECK(expr)                                                          \
-    do {                                                                     \
-        if ((expr) != CG_OK)                                                 \
-            die(#expr);                                                      \
+#define CHECK(expr)                                                            \
+    do {                                                                       \
+        if ((expr) != CG_OK)                                                   \
+            die(#expr);                                                        \
     } while (0)
 
 typedef struct bench_ctx {
     const workload *wl;
     cg_conv_geom g;
     cg_dtype dt;
-    cg_tensor *x, *w, *b, *gy;       /* inputs */
-    cg_tensor *y, *gx, *gw, *gb;     /* kernel outputs */
-    cg_tensor *xr, *wr, *br;         /* leaves requiring grad (fwd_bwd) */
+    cg_tensor *x, *w, *b, *gy;   /* inputs */
+    cg_tensor *y, *gx, *gw, *gb; /* kernel outputs */
+    cg_tensor *xr, *wr, *br;     /* leaves requiring grad (fwd_bwd) */
 } bench_ctx;
 
 static void run_pass(bench_ctx *c, int pass)
@@ -98,10 +98,9 @@ static void run_pass(bench_ctx *c, int pass)
                                            cg_tensor_data(c->gx)));
         break;
     case BWD_WEIGHTS:
-        CHECK(cg__ct3d_fast_backward(g, c->dt, cg_tensor_data(c->x), NULL,
-                                     cg_tensor_data(c->gy), NULL,
-                                     cg_tensor_data(c->gw),
-                                     cg_tensor_data(c->gb)));
+        CHECK(cg__ct3d_fast_backward(
+            g, c->dt, cg_tensor_data(c->x), NULL, cg_tensor_data(c->gy), NULL,
+            cg_tensor_data(c->gw), cg_tensor_data(c->gb)));
         break;
     case FWD_BWD: {
         cg_tensor *y, *s;
@@ -164,8 +163,11 @@ static void setup(bench_ctx *c, const workload *wl, cg_dtype dt)
     c->wl = wl;
     c->dt = dt;
     cg_conv_geom *g = &c->g;
-    *g = (cg_conv_geom){.N = wl->N, .Cin = wl->Cin, .Cout = wl->Cout,
-                        .G = wl->G, .in = {wl->D, wl->H, wl->W}};
+    *g = (cg_conv_geom){.N = wl->N,
+                        .Cin = wl->Cin,
+                        .Cout = wl->Cout,
+                        .G = wl->G,
+                        .in = {wl->D, wl->H, wl->W}};
     for (int a = 0; a < 3; a++) {
         g->k[a] = wl->k;
         g->s[a] = wl->s;
@@ -199,7 +201,7 @@ static void setup(bench_ctx *c, const workload *wl, cg_dtype dt)
 
 static void teardown(bench_ctx *c)
 {
-    cg_tensor *all[] = {c->x,  c->w,  c->b,  c->gy, c->y,  c->gx,
+    cg_tensor *all[] = {c->x,  c->w,  c->b,  c->gy, c->y, c->gx,
                         c->gw, c->gb, c->xr, c->wr, c->br};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cg_tensor_release(all[i]);
@@ -264,8 +266,8 @@ int main(int argc, char **argv)
     if (simd_arg)
         snprintf(impl + strlen(impl), sizeof impl - strlen(impl), "_%s",
                  cg__simd_name(cg__simd_level()));
-    printf("# cgrad_bench: threads=%d dtype=%s simd=%s (cpu has %s)\n",
-           threads, cg_dtype_name(dt), cg__simd_name(cg__simd_level()),
+    printf("# cgrad_bench: threads=%d dtype=%s simd=%s (cpu has %s)\n", threads,
+           cg_dtype_name(dt), cg__simd_name(cg__simd_level()),
            cg__simd_name(cg__simd_detected()));
 
     double ms[NWL][NPASS], gf[NWL][NPASS];
@@ -276,9 +278,9 @@ int main(int argc, char **argv)
             continue;
         bench_ctx c;
         setup(&c, wl, dt);
-        double flop = 2.0 * (double)(wl->N * wl->Cin * wl->D * wl->H * wl->W *
-                                     (wl->Cout / wl->G) * wl->k * wl->k *
-                                     wl->k);
+        double flop =
+            2.0 * (double)(wl->N * wl->Cin * wl->D * wl->H * wl->W *
+                           (wl->Cout / wl->G) * wl->k * wl->k * wl->k);
         double sec[NPASS];
         for (int p = 0; p < NPASS; p++) {
             if (p == TOTAL)

@@ -48,14 +48,14 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#define CHECK(expr)                                                          \
-    do {                                                                     \
-        cg_status st_ = (expr);                                              \
-        if (st_ != CG_OK) {                                                  \
-            fprintf(stderr, "soak: %s: %s: %s\n", #expr,                     \
-                    cg_status_name(st_), cg_last_error());                   \
-            return 2;                                                        \
-        }                                                                    \
+#define CHECK(expr)                                                            \
+    do {                                                                       \
+        cg_status st_ = (expr);                                                \
+        if (st_ != CG_OK) {                                                    \
+            fprintf(stderr, "soak: %s: %s: %s\n", #expr, cg_status_name(st_),  \
+                    cg_last_error());                                          \
+            return 2;                                                          \
+        }                                                                      \
     } while (0)
 
 static long arg(int argc, char **argv, int i, long dflt)

@@ -96,8 +96,8 @@ void cg__storage_free(void *p, size_t size)
         return;
     if (size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std()) {
         pthread_mutex_lock(&cache.lock);
-        bool kept = cache.n < CACHE_SLOTS &&
-                    cache.bytes + size <= CACHE_MAX_BYTES;
+        bool kept =
+            cache.n < CACHE_SLOTS && cache.bytes + size <= CACHE_MAX_BYTES;
         if (kept) {
             cache.block[cache.n] = p;
             cache.size[cache.n] = size;

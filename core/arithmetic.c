@@ -420,8 +420,8 @@ cg_status cg_mul(cg_tensor *a, cg_tensor *b, cg_tensor **out)
 
 cg_status cg_mul_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&mul_scalar_op, mul_s_k, a, s, 0.0, false, 2,
-                     SAVE_SCALAR, out);
+    return scalar_op(&mul_scalar_op, mul_s_k, a, s, 0.0, false, 2, SAVE_SCALAR,
+                     out);
 }
 
 cg_status cg_mul_complex_scalar(cg_tensor *a, double re, double im,
@@ -483,8 +483,8 @@ cg_status cg_div(cg_tensor *a, cg_tensor *b, cg_tensor **out)
 
 cg_status cg_div_scalar(cg_tensor *a, double s, cg_tensor **out)
 {
-    return scalar_op(&div_scalar_op, div_s_k, a, s, 0.0, false, 2,
-                     SAVE_SCALAR, out);
+    return scalar_op(&div_scalar_op, div_s_k, a, s, 0.0, false, 2, SAVE_SCALAR,
+                     out);
 }
 
 /* ---- neg, conj ----------------------------------------------------------- */

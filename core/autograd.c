@@ -51,7 +51,8 @@ bool cg_set_grad_enabled(bool enabled)
     return prev;
 }
 
-/* ---- node lifetime ---------------------------------------------------------- */
+/* ---- node lifetime ----------------------------------------------------------
+ */
 
 void cg__node_retain(cg_node *n)
 {
@@ -183,7 +184,8 @@ cg_status cg__gradient_edge(cg_tensor *t, cg_edge *e)
     return CG_OK;
 }
 
-/* ---- recording -------------------------------------------------------------- */
+/* ---- recording --------------------------------------------------------------
+ */
 
 bool cg__should_record(cg_tensor *const *inputs, int n)
 {
@@ -295,7 +297,7 @@ cg_status cg__check_saved(const cg_node *node, int slot)
         return CG_OK;
     char shape[512], which[128] = "";
     cg__format_shape(s->t->shape, s->t->ndim, shape, sizeof shape);
-    const char *producer = s->is_output ? node->op->name
+    const char *producer = s->is_output    ? node->op->name
                            : s->t->grad_fn ? s->t->grad_fn->op->name
                                            : NULL;
     if (producer)
@@ -308,8 +310,8 @@ cg_status cg__check_saved(const cg_node *node, int slot)
         "expected version %llu instead. Hint: enable anomaly detection to "
         "find the operation that failed to compute its gradient, with "
         "torch.autograd.set_detect_anomaly(True).",
-        tensor_type_name(s->t->dtype), shape, which,
-        (unsigned long long)now, (unsigned long long)s->version);
+        tensor_type_name(s->t->dtype), shape, which, (unsigned long long)now,
+        (unsigned long long)s->version);
 }
 
 cg_status cg__saved(cg_node *node, int slot, cg_tensor **out)
@@ -347,7 +349,8 @@ const char *cg__grad_fn_name(const cg_tensor *t)
     return t->grad_fn ? t->grad_fn->op->name : NULL;
 }
 
-/* ---- tensor-level autograd API ---------------------------------------------- */
+/* ---- tensor-level autograd API ----------------------------------------------
+ */
 
 bool cg_tensor_requires_grad(const cg_tensor *t)
 {
@@ -424,9 +427,8 @@ cg_status cg_tensor_retain_grad(cg_tensor *t)
     if (!t)
         return cg__error_null("tensor");
     if (!t->requires_grad)
-        return cg__error(CG_ERR_RUNTIME,
-                         "can't retain_grad on Tensor that has "
-                         "requires_grad=False");
+        return cg__error(CG_ERR_RUNTIME, "can't retain_grad on Tensor that has "
+                                         "requires_grad=False");
     if (!t->grad_fn)
         return CG_OK; /* leaves always keep their grad */
     t->retains_grad = true;
@@ -445,11 +447,11 @@ cg_status cg_tensor_detach(cg_tensor *t, cg_tensor **out)
         return cg__error_null("tensor");
     if (!out)
         return cg__error_null("out");
-    return cg__tensor_view_of(t, t->shape, t->strides, t->ndim, t->offset,
-                              out);
+    return cg__tensor_view_of(t, t->shape, t->strides, t->ndim, t->offset, out);
 }
 
-/* ---- graph inspection ------------------------------------------------------- */
+/* ---- graph inspection -------------------------------------------------------
+ */
 
 const cg_node *cg_tensor_grad_fn(const cg_tensor *t)
 {

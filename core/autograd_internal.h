@@ -47,31 +47,31 @@ typedef struct cg_saved {
 #define CG_NODE_MAX_SAVED 4
 
 typedef struct cg_edge {
-    cg_node *fn;   /* owned reference, NULL when the input needs no grad */
-    int input_nr;  /* which output of fn the gradient belongs to */
+    cg_node *fn;  /* owned reference, NULL when the input needs no grad */
+    int input_nr; /* which output of fn the gradient belongs to */
 } cg_edge;
 
 struct cg_node {
     atomic_long refs;
     const cg_op_def *op;
-    uint64_t seq;         /* creation order: the engine runs newer first */
+    uint64_t seq; /* creation order: the engine runs newer first */
     int n_next;
-    cg_edge *next;        /* n_next edges, PyTorch's next_functions order */
+    cg_edge *next; /* n_next edges, PyTorch's next_functions order */
     /* metadata of the (single) forward output, to check gradients */
     cg_dtype out_dtype;
     int out_ndim;
     int64_t out_shape[CG_MAX_DIMS];
     cg_saved saved[CG_NODE_MAX_SAVED];
-    bool saved_released;  /* backward ran without retain_graph */
-    cg_tensor *variable;  /* AccumulateGrad: the leaf (owned) */
-    cg_tensor *retained;  /* weak: the output that called retain_grad */
-    void *ctx;            /* op parameters, ctx_size bytes, zeroed */
+    bool saved_released; /* backward ran without retain_graph */
+    cg_tensor *variable; /* AccumulateGrad: the leaf (owned) */
+    cg_tensor *retained; /* weak: the output that called retain_grad */
+    void *ctx;           /* op parameters, ctx_size bytes, zeroed */
     /* engine scratch (one backward at a time per graph) */
     int64_t deps;
-    cg_tensor *buffer;    /* gradient accumulated for the output */
+    cg_tensor *buffer;       /* gradient accumulated for the output */
     cg_tensor *pending_grad; /* .grad for `retained`, set at commit */
     bool queued;
-    cg_node *free_next;   /* intrusive list used when freeing iteratively */
+    cg_node *free_next; /* intrusive list used when freeing iteratively */
 };
 
 /** Takes / drops a reference. Dropping the last one frees the node and,
@@ -95,8 +95,7 @@ void cg__node_release_saved(cg_node *n);
 cg_status cg__second_backward_error(void);
 /** Every node reachable from root (root first), iteratively; *out is
  *  allocated with cg__malloc and owned by the caller (graph.c). */
-cg_status cg__graph_nodes(const cg_node *root, const cg_node ***out,
-                          size_t *n);
+cg_status cg__graph_nodes(const cg_node *root, const cg_node ***out, size_t *n);
 /** Checks saved slot `slot`: freed by an earlier backward, or modified
  *  in place since it was saved (PyTorch's messages). */
 cg_status cg__check_saved(const cg_node *node, int slot);

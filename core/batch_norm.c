@@ -8,9 +8,9 @@
  *     mean = sum(x) / n, var = sum((x - mean)^2) / n,
  *     invstd = 1 / sqrt(var + eps), and, when given, in place:
  *       running_mean = momentum * mean + (1 - momentum) * running_mean
- *       running_var  = momentum * var * n / (n - 1) + (1 - momentum) * running_var
- *   evaluation: mean = running_mean, invstd = 1 / sqrt(running_var + eps).
- *   y = (x - mean) * invstd * weight + bias   (weight 1, bias 0 when NULL)
+ *       running_var  = momentum * var * n / (n - 1) + (1 - momentum) *
+ * running_var evaluation: mean = running_mean, invstd = 1 / sqrt(running_var +
+ * eps). y = (x - mean) * invstd * weight + bias   (weight 1, bias 0 when NULL)
  * Sums run in double, channel by channel, and each value is rounded once.
  *
  * Backward, NativeBatchNormBackward0 with edges (input, weight, bias); with
@@ -43,8 +43,8 @@
  * ====================================================================== */
 
 typedef struct bn_job {
-    int64_t N, C, S;       /* x viewed as (N, C, S) */
-    bool batch_stats;      /* training: compute mean/var from x */
+    int64_t N, C, S;  /* x viewed as (N, C, S) */
+    bool batch_stats; /* training: compute mean/var from x */
     double eps;
     const void *x;         /* contiguous, the input's dtype */
     const double *w, *b;   /* C entries, or NULL (1 / 0) */
@@ -53,12 +53,12 @@ typedef struct bn_job {
     void *y;               /* forward output */
     /* backward */
     const void *gy;
-    void *gx;              /* NULL: not needed */
-    double *gw, *gb;       /* C entries each */
+    void *gx;        /* NULL: not needed */
+    double *gw, *gb; /* C entries each */
 } bn_job;
 
-#define DEFINE_BN(SFX, T)                                                        \
-    static void bn_fwd_##SFX(void *ctx, int64_t c0, int64_t c1)                 \
+#define DEFINE_BN(SFX, T)                                                      \
+    static void bn_fwd_##SFX(void *ctx, int64_t c0, int64_t c1)                \
     {                                                                          \
         bn_job *j = ctx;                                                       \
         const T *x = j->x;                                                     \
@@ -89,7 +89,7 @@ typedef struct bn_job {
                 }                                                              \
         }                                                                      \
     }                                                                          \
-    static void bn_bwd_##SFX(void *ctx, int64_t c0, int64_t c1)                 \
+    static void bn_bwd_##SFX(void *ctx, int64_t c0, int64_t c1)                \
     {                                                                          \
         bn_job *j = ctx;                                                       \
         const T *x = j->x, *gy = j->gy;                                        \
@@ -227,8 +227,8 @@ fail:
     return st;
 }
 
-static const cg_op_def batch_norm_op = {"NativeBatchNormBackward0",
-                                        bn_backward, bn_ctx_release};
+static const cg_op_def batch_norm_op = {"NativeBatchNormBackward0", bn_backward,
+                                        bn_ctx_release};
 
 /* ======================================================================
  * Checks
@@ -321,11 +321,11 @@ cg_status cg_batch_norm(cg_tensor *input, cg_tensor *running_mean,
             prods *= x->shape[i];
         if (prods == 1) {
             char shape[CG_MAX_DIMS * 24];
-            return cg__error(CG_ERR_VALUE,
-                             "Expected more than 1 value per channel when "
-                             "training, got input size torch.Size(%s)",
-                             cg__format_shape(x->shape, x->ndim, shape,
-                                              sizeof shape));
+            return cg__error(
+                CG_ERR_VALUE,
+                "Expected more than 1 value per channel when "
+                "training, got input size torch.Size(%s)",
+                cg__format_shape(x->shape, x->ndim, shape, sizeof shape));
         }
     }
     int64_t dim1;

@@ -69,16 +69,16 @@ extern "C" {
  *  appended before CG_STATUS_COUNT. cg_status_name() gives the Python
  *  exception class PyTorch raises for the same mistake. */
 typedef enum cg_status {
-    CG_OK = 0,               /* success */
-    CG_ERR_VALUE = 1,        /* ValueError */
-    CG_ERR_RUNTIME = 2,      /* RuntimeError (also broken internal invariants) */
-    CG_ERR_TYPE = 3,         /* TypeError */
-    CG_ERR_INDEX = 4,        /* IndexError */
-    CG_ERR_ATTRIBUTE = 5,    /* AttributeError */
-    CG_ERR_NOMEM = 6,        /* MemoryError: an allocation failed */
-    CG_ERR_MISUSE = 7,       /* TypeError: NULL where an object was required */
+    CG_OK = 0,            /* success */
+    CG_ERR_VALUE = 1,     /* ValueError */
+    CG_ERR_RUNTIME = 2,   /* RuntimeError (also broken internal invariants) */
+    CG_ERR_TYPE = 3,      /* TypeError */
+    CG_ERR_INDEX = 4,     /* IndexError */
+    CG_ERR_ATTRIBUTE = 5, /* AttributeError */
+    CG_ERR_NOMEM = 6,     /* MemoryError: an allocation failed */
+    CG_ERR_MISUSE = 7,    /* TypeError: NULL where an object was required */
     CG_ERR_NOT_IMPLEMENTED = 8, /* NotImplementedError */
-    CG_ERR_IO = 9,           /* OSError: a file could not be read or written */
+    CG_ERR_IO = 9, /* OSError: a file could not be read or written */
     CG_STATUS_COUNT
 } cg_status;
 
@@ -248,8 +248,7 @@ CG_API int64_t cg_tensor_storage_offset(const cg_tensor *t);
 /** t.size(dim), dim may be negative. IndexError with PyTorch's message
  *  "Dimension out of range (expected to be in range of [-2, 1], but got
  *  5)" when out of range. */
-CG_API cg_status cg_tensor_size(const cg_tensor *t, int64_t dim,
-                                int64_t *out);
+CG_API cg_status cg_tensor_size(const cg_tensor *t, int64_t dim, int64_t *out);
 /** t.is_contiguous(). */
 CG_API bool cg_tensor_is_contiguous(const cg_tensor *t);
 /** Pointer to the first element (storage data + offset), borrowed. Writing
@@ -291,8 +290,8 @@ CG_API cg_status cg_tensor_to_doubles(const cg_tensor *t, double *dst,
 CG_API cg_status cg_tensor_view(cg_tensor *t, const int64_t *shape, int ndim,
                                 cg_tensor **out);
 /** t.reshape(shape): a view when possible, else a contiguous copy. */
-CG_API cg_status cg_tensor_reshape(cg_tensor *t, const int64_t *shape,
-                                   int ndim, cg_tensor **out);
+CG_API cg_status cg_tensor_reshape(cg_tensor *t, const int64_t *shape, int ndim,
+                                   cg_tensor **out);
 /** t.flatten(start_dim, end_dim). */
 CG_API cg_status cg_tensor_flatten(cg_tensor *t, int64_t start_dim,
                                    int64_t end_dim, cg_tensor **out);
@@ -310,8 +309,8 @@ CG_API cg_status cg_tensor_squeeze(cg_tensor *t, cg_tensor **out);
  *  the tensor input does not match the length of the desired ordering of
  *  dimensions i.e. input.dim() = 3 is not equal to len(dims) = 2" and
  *  "repeated dim in permute" as PyTorch. */
-CG_API cg_status cg_tensor_permute(cg_tensor *t, const int64_t *dims,
-                                   int ndim, cg_tensor **out);
+CG_API cg_status cg_tensor_permute(cg_tensor *t, const int64_t *dims, int ndim,
+                                   cg_tensor **out);
 /** t.transpose(dim0, dim1). */
 CG_API cg_status cg_tensor_transpose(cg_tensor *t, int64_t dim0, int64_t dim1,
                                      cg_tensor **out);
@@ -329,8 +328,8 @@ CG_API cg_status cg_tensor_select(cg_tensor *t, int64_t dim, int64_t index,
                                   cg_tensor **out);
 /** t.expand(shape): size-1 dimensions broadcast (stride 0), -1 keeps a
  *  size, new leading dimensions may be added. */
-CG_API cg_status cg_tensor_expand(cg_tensor *t, const int64_t *shape,
-                                  int ndim, cg_tensor **out);
+CG_API cg_status cg_tensor_expand(cg_tensor *t, const int64_t *shape, int ndim,
+                                  cg_tensor **out);
 /** t.contiguous(): t itself (a new reference) when already contiguous,
  *  else a contiguous copy. */
 CG_API cg_status cg_tensor_contiguous(cg_tensor *t, cg_tensor **out);
@@ -430,9 +429,9 @@ CG_API void cg_autograd_set_trace(FILE *f);
  * dtypes (float32 < float64, real < complex: float64 + complex64 gives
  * complex128; a 0-d tensor promotes only across real/complex, as in
  * PyTorch). Results are contiguous (PyTorch keeps a permuted input's
- * layout; the values are the same). A scalar operand is a 0-d "wrapped number": it does not
- * promote a tensor's precision (x_f32 * 2.0 stays float32), and appears
- * as a None edge in next_functions, as PyTorch shows it.
+ * layout; the values are the same). A scalar operand is a 0-d "wrapped number":
+ * it does not promote a tensor's precision (x_f32 * 2.0 stays float32), and
+ * appears as a None edge in next_functions, as PyTorch shows it.
  * ====================================================================== */
 
 /* ---- arithmetic ---- */
@@ -542,7 +541,7 @@ CG_API cg_status cg_complex(cg_tensor *re, cg_tensor *im, cg_tensor **out);
  *  into (v, v, v) and keeps a sequence as given, of any length (a wrong
  *  length is only an error at forward time, with PyTorch's message). */
 typedef struct cg_ints {
-    int n;          /* number of entries, 0..8 */
+    int n; /* number of entries, 0..8 */
     int64_t v[8];
 } cg_ints;
 
@@ -579,9 +578,9 @@ CG_API cg_status cg_conv_transpose3d(cg_tensor *input, cg_tensor *weight,
  *  those of PyTorch 1.13's native (non-oneDNN) conv3d kernel, which
  *  PyTorch itself prints for float64; a real input converts a bias of the
  *  other real dtype, as that kernel does. */
-CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight,
-                           cg_tensor *bias, cg_ints stride, cg_ints padding,
-                           cg_ints dilation, int64_t groups, cg_tensor **out);
+CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight, cg_tensor *bias,
+                           cg_ints stride, cg_ints padding, cg_ints dilation,
+                           int64_t groups, cg_tensor **out);
 
 /* ---- issue 7 (layers helper): F.linear and F.dropout ---------------- */
 
@@ -596,8 +595,8 @@ CG_API cg_status cg_conv3d(cg_tensor *input, cg_tensor *weight,
  *  UnsafeViewBackward0 ... as matmul records) followed, with a bias, by
  *  AddBackward0. Messages are PyTorch's ("mat1 and mat2 shapes cannot be
  *  multiplied (2x4 and 3x5)", ...). */
-CG_API cg_status cg_linear(cg_tensor *input, cg_tensor *weight,
-                           cg_tensor *bias, cg_tensor **out);
+CG_API cg_status cg_linear(cg_tensor *input, cg_tensor *weight, cg_tensor *bias,
+                           cg_tensor **out);
 /** torch.addmm(self, mat1, mat2): self (broadcastable to (n, p)) +
  *  mat1 (n, m) @ mat2 (m, p), beta = alpha = 1 (AddmmBackward0). */
 CG_API cg_status cg_addmm(cg_tensor *self, cg_tensor *mat1, cg_tensor *mat2,
@@ -639,8 +638,8 @@ CG_API size_t cg_format_float(double v, char *buf, size_t size);
  *  changes, the running statistics included. */
 CG_API cg_status cg_batch_norm(cg_tensor *input, cg_tensor *running_mean,
                                cg_tensor *running_var, cg_tensor *weight,
-                               cg_tensor *bias, bool training,
-                               double momentum, double eps, cg_tensor **out);
+                               cg_tensor *bias, bool training, double momentum,
+                               double eps, cg_tensor **out);
 
 /** F.max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode):
  *  input (N, C, T, H, W) or unbatched (C, T, H, W). kernel_size, padding
@@ -723,12 +722,9 @@ CG_API cg_status cg_l1_loss(cg_tensor *input, cg_tensor *target,
  *  growing it, with PyTorch's messages. The reduction is checked first.
  *  BinaryCrossEntropyWithLogitsBackward0 with edges (input, target):
  *  both are differentiated, weight and pos_weight are not. */
-CG_API cg_status cg_binary_cross_entropy_with_logits(cg_tensor *input,
-                                                     cg_tensor *target,
-                                                     cg_tensor *weight,
-                                                     cg_tensor *pos_weight,
-                                                     const char *reduction,
-                                                     cg_tensor **out);
+CG_API cg_status cg_binary_cross_entropy_with_logits(
+    cg_tensor *input, cg_tensor *target, cg_tensor *weight,
+    cg_tensor *pos_weight, const char *reduction, cg_tensor **out);
 /** F.nll_loss(input, target, weight, ignore_index, reduction): input of
  *  log-probabilities (C), (N, C) or (N, C, d1, ...); target of class
  *  indices (see cg_cross_entropy: a floating tensor of whole numbers)
@@ -772,8 +768,8 @@ CG_API cg_status cg_nll_loss(cg_tensor *input, cg_tensor *target,
  *  PyTorch). Other messages as PyTorch's, in its order. */
 CG_API cg_status cg_cross_entropy(cg_tensor *input, cg_tensor *target,
                                   cg_tensor *weight, int64_t ignore_index,
-                                  const char *reduction,
-                                  double label_smoothing, cg_tensor **out);
+                                  const char *reduction, double label_smoothing,
+                                  cg_tensor **out);
 /* ---- end issue 7 (losses helper) ------------------------------------ */
 
 /* ======================================================================
@@ -799,12 +795,12 @@ CG_API cg_gradcheck_options cg_gradcheck_defaults(void);
  *  |analytic - numeric| - atol - rtol*|numeric|). */
 typedef struct cg_gradcheck_result {
     bool passed;
-    int input;              /* which input the worst entry belongs to */
-    int64_t input_index;    /* flat (row-major) element of that input */
-    int64_t output_index;   /* flat element of the output */
-    bool imag_part;         /* complex: the entry of the imaginary part */
+    int input;            /* which input the worst entry belongs to */
+    int64_t input_index;  /* flat (row-major) element of that input */
+    int64_t output_index; /* flat element of the output */
+    bool imag_part;       /* complex: the entry of the imaginary part */
     double numeric, analytic;
-    char message[512];      /* PyTorch-style "Jacobian mismatch ..." text */
+    char message[512]; /* PyTorch-style "Jacobian mismatch ..." text */
 } cg_gradcheck_result;
 
 /** torch.autograd.gradcheck: compares, for every input that requires
@@ -837,11 +833,9 @@ CG_API const char *cg_tensor_name(const cg_tensor *t);
 /** Prints t's backward graph as an indented tree, one node per line, with
  *  each node's output shape and saved tensors, e.g.
  *      SqueezeBackward1 [3, 1, 1, 6]
- *      └─ ConvolutionBackward0 [1, 3, 1, 1, 6] saved: input [1, 1, 1, 1, 6], ...
- *         ├─ None
- *         ├─ AccumulateGrad (weight [1, 3, 1, 1, 1])
- *         └─ AccumulateGrad (bias [3])
- *  A node reached twice is printed once and then referred to. */
+ *      └─ ConvolutionBackward0 [1, 3, 1, 1, 6] saved: input [1, 1, 1, 1, 6],
+ * ... ├─ None ├─ AccumulateGrad (weight [1, 3, 1, 1, 1]) └─ AccumulateGrad
+ * (bias [3]) A node reached twice is printed once and then referred to. */
 CG_API cg_status cg_graph_print(const cg_tensor *t, FILE *f);
 /** Writes t's backward graph as a Graphviz DOT digraph to f. */
 CG_API cg_status cg_graph_write_dot(const cg_tensor *t, FILE *f);

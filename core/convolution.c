@@ -759,13 +759,13 @@ static inline span inputs_of(const cg_conv_geom *g, int a, int64_t t)
         }                                                                      \
     }                                                                          \
                                                                                \
-    /* PyTorch 1.13's slow_conv_transpose3d, in its order of rounding:
-     * per (n, group) a column buffer col[cj, t, i] = sum over ci (in
-     * order, one multiply and one add each: reference BLAS) of
-     * w[ci, cj, t] * x[ci, i], scattered by col2vol into y starting from
-     * 0 with taps in (t0, t1, t2) order, then + bias. Reproducing that
-     * order makes float32 outputs bit for bit PyTorch's (all 28 float32
-     * golden cases), so they also print identically. */                   \
+    /* PyTorch 1.13's slow_conv_transpose3d, in its order of rounding:         \
+     * per (n, group) a column buffer col[cj, t, i] = sum over ci (in          \
+     * order, one multiply and one add each: reference BLAS) of                \
+     * w[ci, cj, t] * x[ci, i], scattered by col2vol into y starting from      \
+     * 0 with taps in (t0, t1, t2) order, then + bias. Reproducing that        \
+     * order makes float32 outputs bit for bit PyTorch's (all 28 float32       \
+     * golden cases), so they also print identically. */                       \
     static void forward_##S(const cg_conv_geom *g, const T *x, const T *w,     \
                             const T *b, T *y)                                  \
     {                                                                          \
@@ -789,8 +789,9 @@ static inline span inputs_of(const cg_conv_geom *g, int a, int64_t t)
                             for (int64_t i1 = sp[1].lo; i1 < sp[1].hi; i1++) { \
                                 int64_t o0 = sp[0].base + i0 * sp[0].step;     \
                                 int64_t o1 = sp[1].base + i1 * sp[1].step;     \
-                                T *yr = yc + (o0 * g->out[1] + o1) *           \
-                                                 g->out[2] + sp[2].base;       \
+                                T *yr = yc +                                   \
+                                        (o0 * g->out[1] + o1) * g->out[2] +    \
+                                        sp[2].base;                            \
                                 const T *xr =                                  \
                                     xg + (i0 * g->in[1] + i1) * g->in[2];      \
                                 for (int64_t i2 = sp[2].lo; i2 < sp[2].hi;     \
@@ -1025,8 +1026,7 @@ static cg_status conv_run(const conv_plan *pl, cg_tensor *x, cg_tensor *w,
                                        cg_tensor_data(wc), bd,
                                        cg_tensor_data(y));
         } else {
-            st = cg__ct3d_fast_backward_input(g, pl->dtype,
-                                              cg_tensor_data(xc),
+            st = cg__ct3d_fast_backward_input(g, pl->dtype, cg_tensor_data(xc),
                                               cg_tensor_data(wc),
                                               cg_tensor_data(y));
             if (st == CG_OK && bd)
@@ -1105,9 +1105,9 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         } else {
             /* conv3d: gy is shaped like the transposed convolution's x */
             if (need_gx)
-                st = cg__ct3d_fast_forward(g, pl->dtype, gyd,
-                                           cg_tensor_data(wc), NULL,
-                                           cg_tensor_data(res[0]));
+                st =
+                    cg__ct3d_fast_forward(g, pl->dtype, gyd, cg_tensor_data(wc),
+                                          NULL, cg_tensor_data(res[0]));
             if (st == CG_OK && need_gw)
                 st = cg__ct3d_fast_backward_weight(g, pl->dtype, gyd,
                                                    cg_tensor_data(xc),

@@ -49,7 +49,8 @@ static cg_status copy_as(const cg_tensor *t, cg_dtype dt, cg_tensor **out)
     return CG_OK;
 }
 
-/* ---- clone: CloneBackward0 ------------------------------------------------ */
+/* ---- clone: CloneBackward0 ------------------------------------------------
+ */
 
 static cg_status clone_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {
@@ -91,7 +92,8 @@ cg_status cg_tensor_contiguous(cg_tensor *t, cg_tensor **out)
     return cg_tensor_clone(t, out);
 }
 
-/* ---- to(dtype): ToCopyBackward0 ------------------------------------------- */
+/* ---- to(dtype): ToCopyBackward0 -------------------------------------------
+ */
 
 typedef struct to_ctx {
     cg_dtype src_dtype;
@@ -122,8 +124,8 @@ cg_status cg_tensor_to(cg_tensor *t, cg_dtype dt, cg_tensor **out)
     if ((st = copy_as(t, dt, &c)) != CG_OK)
         return st;
     to_ctx *ctx;
-    if ((st = cg__record(c, &to_op, &t, 1, sizeof *ctx, NULL,
-                         (void **)&ctx)) != CG_OK) {
+    if ((st = cg__record(c, &to_op, &t, 1, sizeof *ctx, NULL, (void **)&ctx)) !=
+        CG_OK) {
         cg_tensor_release(c);
         return st;
     }
@@ -133,7 +135,8 @@ cg_status cg_tensor_to(cg_tensor *t, cg_dtype dt, cg_tensor **out)
     return CG_OK;
 }
 
-/* ---- in place --------------------------------------------------------------- */
+/* ---- in place ---------------------------------------------------------------
+ */
 
 cg_status cg_tensor_copy_(cg_tensor *dst, cg_tensor *src)
 {
@@ -144,12 +147,11 @@ cg_status cg_tensor_copy_(cg_tensor *dst, cg_tensor *src)
     /* src broadcast to dst's shape, as a plain view (copy_ records no
      * autograd history in cgrad) */
     int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
-    cg_status st = cg__expand_geometry(src, dst->shape, dst->ndim, shape,
-                                       strides);
+    cg_status st =
+        cg__expand_geometry(src, dst->shape, dst->ndim, shape, strides);
     cg_tensor *b;
-    if (st != CG_OK ||
-        (st = cg__tensor_view_of(src, shape, strides, dst->ndim, src->offset,
-                                 &b)) != CG_OK)
+    if (st != CG_OK || (st = cg__tensor_view_of(src, shape, strides, dst->ndim,
+                                                src->offset, &b)) != CG_OK)
         return st;
     if ((st = cg__check_inplace(dst, "copy_")) != CG_OK) {
         cg_tensor_release(b);

@@ -90,7 +90,8 @@ static cg_node *heap_pop(node_vec *h)
     return top;
 }
 
-/* ---- gradient arithmetic (no autograd) ------------------------------------- */
+/* ---- gradient arithmetic (no autograd) -------------------------------------
+ */
 
 static bool same_shape(const int64_t *a, int na, const int64_t *b, int nb)
 {
@@ -105,9 +106,8 @@ static bool same_shape(const int64_t *a, int na, const int64_t *b, int nb)
 /* A tensor nobody else sees: safe to update in place or hand out as .grad. */
 static bool is_private(const cg_tensor *t)
 {
-    return atomic_load(&t->refs) == 1 &&
-           atomic_load(&t->storage->refs) == 1 && t->offset == 0 &&
-           cg_tensor_is_contiguous(t) && !t->grad_fn;
+    return atomic_load(&t->refs) == 1 && atomic_load(&t->storage->refs) == 1 &&
+           t->offset == 0 && cg_tensor_is_contiguous(t) && !t->grad_fn;
 }
 
 /* dst += src elementwise (same shape and dtype, any strides). */
@@ -194,7 +194,8 @@ static void format_size(const int64_t *shape, int ndim, char *buf, size_t n)
     snprintf(buf, n, "torch.Size(%s)", inner);
 }
 
-/* ---- the engine ------------------------------------------------------------- */
+/* ---- the engine -------------------------------------------------------------
+ */
 
 typedef struct engine {
     node_vec nodes; /* every node reachable from the root */
@@ -253,10 +254,10 @@ static void trace_node(FILE *f, const cg_node *n, const cg_tensor *gy,
             cg__format_shape(gy->shape, gy->ndim, buf, sizeof buf));
     fprintf(f, " -> grad_inputs (");
     for (int i = 0; i < n->n_next; i++) {
-        fprintf(f, "%s%s", i ? ", " : "",
-                gx[i] ? cg__format_shape(gx[i]->shape, gx[i]->ndim, buf,
-                                         sizeof buf)
-                      : "None");
+        fprintf(
+            f, "%s%s", i ? ", " : "",
+            gx[i] ? cg__format_shape(gx[i]->shape, gx[i]->ndim, buf, sizeof buf)
+                  : "None");
     }
     fprintf(f, ")\n");
 }
@@ -288,8 +289,8 @@ static cg_status run_node(engine *e, cg_node *n)
             }
         }
         if (!n->op->backward) {
-            st = cg__error(CG_ERR_RUNTIME,
-                           "internal error: %s has no backward", n->op->name);
+            st = cg__error(CG_ERR_RUNTIME, "internal error: %s has no backward",
+                           n->op->name);
             goto out;
         }
         if ((st = n->op->backward(n, n->buffer, gx)) != CG_OK)
@@ -437,8 +438,7 @@ cg_status cg_tensor_backward(cg_tensor *t, cg_tensor *gradient,
         goto out;
     if ((st = cg__gradient_edge(t, &root)) != CG_OK)
         goto out;
-    if ((st = discover(&e, root.fn)) != CG_OK ||
-        (st = preflight(&e)) != CG_OK)
+    if ((st = discover(&e, root.fn)) != CG_OK || (st = preflight(&e)) != CG_OK)
         goto out;
     if ((st = make_private(&g0)) != CG_OK)
         goto out;

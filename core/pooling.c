@@ -139,14 +139,13 @@ static cg_status shape_check(const cg_tensor *x, const pool_geom *g,
             continue;
         char shape[CG_MAX_DIMS * 24];
         /* PyTorch prints the size (always 0), not the dimension */
-        return cg__error(CG_ERR_RUNTIME,
-                         "%s: Expected input's non-batch dimensions to have "
-                         "positive length, but input has a shape of %s and "
-                         "non-batch dimension %lld has length zero!",
-                         fn_name,
-                         cg__format_shape(x->shape, x->ndim, shape,
-                                          sizeof shape),
-                         (long long)x->shape[i]);
+        return cg__error(
+            CG_ERR_RUNTIME,
+            "%s: Expected input's non-batch dimensions to have "
+            "positive length, but input has a shape of %s and "
+            "non-batch dimension %lld has length zero!",
+            fn_name, cg__format_shape(x->shape, x->ndim, shape, sizeof shape),
+            (long long)x->shape[i]);
     }
     const int64_t *in = g->in, *out = g->out;
     if (check_input_size && !(in[0] >= k[0] && in[1] >= k[1] && in[2] >= k[2]))
@@ -230,20 +229,20 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
                            ceil_mode, &g->out[i])) != CG_OK)
             return st;
     }
-    if ((st = shape_check(x, g, is_max ? "max_pool3d_with_indices_out_cpu_"
-                                         "template()"
-                                       : "avg_pool3d()",
+    if ((st = shape_check(x, g,
+                          is_max ? "max_pool3d_with_indices_out_cpu_"
+                                   "template()"
+                                 : "avg_pool3d()",
                           !is_max)) != CG_OK)
         return st;
     g->planes = x->shape[x->ndim - 4] * (x->ndim == 5 ? x->shape[0] : 1);
     g->ceil_mode = ceil_mode;
     g->has_divisor = divisor_override != NULL;
     g->divisor = divisor_override ? *divisor_override : 0;
-    int64_t work = g->out[0] * g->out[1] * g->out[2] * g->k[0] * g->k[1] *
-                   g->k[2];
-    g->per_block = work > 0 && PLANE_BLOCK_WORK / work > 0
-                       ? PLANE_BLOCK_WORK / work
-                       : 1;
+    int64_t work =
+        g->out[0] * g->out[1] * g->out[2] * g->k[0] * g->k[1] * g->k[2];
+    g->per_block =
+        work > 0 && PLANE_BLOCK_WORK / work > 0 ? PLANE_BLOCK_WORK / work : 1;
     return CG_OK;
 }
 
@@ -273,9 +272,9 @@ static cg_status dense(cg_tensor *t, cg_tensor **out)
 
 typedef struct pool_job {
     const pool_geom *g;
-    const void *src; /* forward: x; backward: gy */
-    void *dst;       /* forward: y; backward: gx (zeroed) */
-    int64_t *idx;    /* max: argmax per output (NULL: not kept) */
+    const void *src;     /* forward: x; backward: gy */
+    void *dst;           /* forward: y; backward: gx (zeroed) */
+    int64_t *idx;        /* max: argmax per output (NULL: not kept) */
     const int64_t *cidx; /* max backward: the kept argmax */
 } pool_job;
 
@@ -319,7 +318,7 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
 }
 
 #define DEFINE_POOL(S, T)                                                      \
-    static void max_fwd_##S(void *ctx, int64_t begin, int64_t end)            \
+    static void max_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
@@ -361,7 +360,7 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
                     }                                                          \
         }                                                                      \
     }                                                                          \
-    static void max_bwd_##S(void *ctx, int64_t begin, int64_t end)            \
+    static void max_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
@@ -379,7 +378,7 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
                     gx[ix[o]] += gy[o];                                        \
         }                                                                      \
     }                                                                          \
-    static void avg_fwd_##S(void *ctx, int64_t begin, int64_t end)            \
+    static void avg_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
@@ -407,13 +406,13 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
                         for (int64_t t = b[0]; t < e[0]; t++)                  \
                             for (int64_t h = b[1]; h < e[1]; h++)              \
                                 for (int64_t w = b[2]; w < e[2]; w++)          \
-                                    sum += x[(t * g->in[1] + h) * g->in[2] +   \
-                                             w];                               \
+                                    sum +=                                     \
+                                        x[(t * g->in[1] + h) * g->in[2] + w];  \
                         y[o] = sum / (T)avg_divisor(g, b, e, pd);              \
                     }                                                          \
         }                                                                      \
     }                                                                          \
-    static void avg_bwd_##S(void *ctx, int64_t begin, int64_t end)            \
+    static void avg_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
@@ -593,7 +592,8 @@ cg_status cg_max_pool3d(cg_tensor *input, cg_ints kernel_size, cg_ints stride,
     pool_geom g;
     cg_status st = plan(input, "max_pool3d", kernel_size, stride, padding,
                         dilation, ceil_mode, NULL, &g);
-    if (st != CG_OK || (st = check_dtype(input, "max_pool3d_with_indices_cpu")) != CG_OK)
+    if (st != CG_OK ||
+        (st = check_dtype(input, "max_pool3d_with_indices_cpu")) != CG_OK)
         return st;
     return pool_forward(input, &g, true, out);
 }
@@ -609,7 +609,8 @@ cg_status cg_avg_pool3d(cg_tensor *input, cg_ints kernel_size, cg_ints stride,
     pool_geom g;
     cg_status st = plan(input, "avg_pool3d", kernel_size, stride, padding,
                         CG_INT3(1), ceil_mode, divisor_override, &g);
-    if (st != CG_OK || (st = check_dtype(input, "avg_pool3d_out_frame")) != CG_OK)
+    if (st != CG_OK ||
+        (st = check_dtype(input, "avg_pool3d_out_frame")) != CG_OK)
         return st;
     g.count_include_pad = count_include_pad;
     return pool_forward(input, &g, false, out);

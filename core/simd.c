@@ -14,8 +14,7 @@ static cg_simd detected = CG_SIMD_PORTABLE;
 static cg_simd from_env = CG_SIMD_COUNT; /* none */
 static atomic_int override_level = CG_SIMD_COUNT;
 
-static const char *const names[CG_SIMD_COUNT] = {"portable", "avx2",
-                                                 "avx512"};
+static const char *const names[CG_SIMD_COUNT] = {"portable", "avx2", "avx512"};
 
 const char *cg__simd_name(cg_simd level)
 {
@@ -40,7 +39,7 @@ bool cg__simd_parse(const char *text, cg_simd *out)
 
 static void detect(void)
 {
-#if (defined(__x86_64__) || defined(__i386__)) &&                            \
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
     (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     /* __builtin_cpu_supports also checks that the OS saves the registers

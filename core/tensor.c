@@ -147,9 +147,9 @@ cg_status cg__wrap_dim(int64_t dim, int ndim, int64_t *out)
 
 /* ---- tensor headers ----------------------------------------------------- */
 
-cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt, const int64_t *shape,
-                          const int64_t *strides, int ndim, int64_t offset,
-                          cg_tensor **out)
+cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt,
+                          const int64_t *shape, const int64_t *strides,
+                          int ndim, int64_t offset, cg_tensor **out)
 {
     cg_tensor *t = cg__malloc(sizeof *t);
     if (!t)
@@ -245,8 +245,7 @@ cg_status cg_full_complex(const int64_t *shape, int ndim, double re, double im,
                           cg_dtype dt, cg_tensor **out)
 {
     if (cg__dtype_valid(dt) && !cg_dtype_is_complex(dt) && im != 0.0)
-        return cg__error(CG_ERR_TYPE,
-                         "can't convert complex to float");
+        return cg__error(CG_ERR_TYPE, "can't convert complex to float");
     cg_tensor *t;
     cg_status st = cg__tensor_new(shape, ndim, dt, &t);
     if (st != CG_OK)

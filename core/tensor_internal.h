@@ -62,8 +62,8 @@ cg_status cg__check_dtype(cg_dtype dt);
 
 typedef struct cg_storage {
     atomic_long refs;
-    void *data;        /* CG_STORAGE_ALIGN-aligned, nbytes long */
-    void *raw;         /* what the allocator returned (data lies inside) */
+    void *data; /* CG_STORAGE_ALIGN-aligned, nbytes long */
+    void *raw;  /* what the allocator returned (data lies inside) */
     size_t nbytes;
     atomic_ulong version; /* bumped by every in-place write through any
                              view: autograd's version counter */
@@ -83,22 +83,22 @@ struct cg_tensor {
     cg_storage *storage;
 
     /* autograd state (autograd.c) */
-    bool requires_grad;     /* leaf: user flag; non-leaf: has grad_fn */
-    bool retains_grad;      /* non-leaf asked to keep .grad */
-    bool is_parameter;      /* nn.Parameter: prints "Parameter containing:" */
-    cg_tensor *grad;        /* owned, or NULL */
+    bool requires_grad;      /* leaf: user flag; non-leaf: has grad_fn */
+    bool retains_grad;       /* non-leaf asked to keep .grad */
+    bool is_parameter;       /* nn.Parameter: prints "Parameter containing:" */
+    cg_tensor *grad;         /* owned, or NULL */
     struct cg_node *grad_fn; /* owned reference, NULL for leaves */
-    int output_nr;          /* which output of grad_fn this is */
+    int output_nr;           /* which output of grad_fn this is */
     struct cg_node *grad_accumulator; /* weak: a leaf's AccumulateGrad */
-    const char *debug_grad_fn_name; /* tests only: print suffix override */
-    char name[64];          /* cg_tensor_set_name, for the graph printers */
+    const char *debug_grad_fn_name;   /* tests only: print suffix override */
+    char name[64]; /* cg_tensor_set_name, for the graph printers */
 };
 
 /** Allocates a tensor header with the given shape over `storage` (a new
  *  reference is taken), contiguous strides unless `strides` is given. */
-cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt, const int64_t *shape,
-                          const int64_t *strides, int ndim, int64_t offset,
-                          cg_tensor **out);
+cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt,
+                          const int64_t *shape, const int64_t *strides,
+                          int ndim, int64_t offset, cg_tensor **out);
 /** A new contiguous tensor with fresh zeroed storage. Checks the shape
  *  (negative sizes, ndim range, overflow) with PyTorch's messages. */
 cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,

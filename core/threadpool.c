@@ -36,13 +36,13 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;     /* state */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 
-static int num_threads;           /* 0 until first read */
-static int running;               /* workers started (excluding caller) */
+static int num_threads; /* 0 until first read */
+static int running;     /* workers started (excluding caller) */
 static pthread_t workers[MAX_THREADS];
 static unsigned long start_gen[MAX_THREADS]; /* generation at creation */
-static unsigned long generation;  /* bumped per job and at shutdown */
+static unsigned long generation; /* bumped per job and at shutdown */
 static bool stopping;
-static int pending;               /* workers still busy with the job */
+static int pending; /* workers still busy with the job */
 
 /* the current job */
 static cg_parallel_fn job_fn;

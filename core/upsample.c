@@ -52,8 +52,8 @@ static int64_t nearest_idx(int64_t o, int64_t in, int64_t out, bool has_scale,
         return o;
     if (out == 2 * in)
         return o >> 1;
-    float r = has_scale && scale > 0 ? (float)(1.0 / scale)
-                                     : (float)in / (float)out;
+    float r =
+        has_scale && scale > 0 ? (float)(1.0 / scale) : (float)in / (float)out;
     int64_t src = (int64_t)floorf((float)o * r);
     return src < in - 1 ? src : in - 1;
 }
@@ -78,12 +78,12 @@ static cg_status index_tables(const up_geom *g, int64_t **out)
 typedef struct up_job {
     const up_geom *g;
     const int64_t *src_t, *src_h, *src_w; /* index tables per axis */
-    const void *src; /* forward: x; backward: gy */
-    void *dst;       /* forward: y; backward: gx (zeroed) */
+    const void *src;                      /* forward: x; backward: gy */
+    void *dst; /* forward: y; backward: gx (zeroed) */
 } up_job;
 
 #define DEFINE_UPSAMPLE(S, T)                                                  \
-    static void up_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    static void up_fwd_##S(void *ctx, int64_t begin, int64_t end)              \
     {                                                                          \
         const up_job *j = ctx;                                                 \
         const up_geom *g = j->g;                                               \
@@ -104,7 +104,7 @@ typedef struct up_job {
                 }                                                              \
         }                                                                      \
     }                                                                          \
-    static void up_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    static void up_bwd_##S(void *ctx, int64_t begin, int64_t end)              \
     {                                                                          \
         const up_job *j = ctx;                                                 \
         const up_geom *g = j->g;                                               \
@@ -257,12 +257,12 @@ cg_status cg_upsample_nearest(cg_tensor *input, const int64_t *output_size,
             return sizes_error(&g, in, osz);
     if (input->shape[1] == 0) {
         char shape[CG_MAX_DIMS * 24];
-        return cg__error(CG_ERR_RUNTIME,
-                         "Non-empty %dD data tensor expected but got a tensor "
-                         "with sizes %s",
-                         input->ndim,
-                         cg__format_shape(input->shape, input->ndim, shape,
-                                          sizeof shape));
+        return cg__error(
+            CG_ERR_RUNTIME,
+            "Non-empty %dD data tensor expected but got a tensor "
+            "with sizes %s",
+            input->ndim,
+            cg__format_shape(input->shape, input->ndim, shape, sizeof shape));
     }
     if (cg_dtype_is_complex(input->dtype))
         return cg__error(CG_ERR_RUNTIME, "\"%s\" not implemented for '%s'",

@@ -72,7 +72,8 @@ static cg_status check_args(const cg_tensor *t, cg_tensor **out)
     return CG_OK;
 }
 
-/* ---- view / reshape ------------------------------------------------------- */
+/* ---- view / reshape -------------------------------------------------------
+ */
 
 static cg_status reshape_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {
@@ -121,8 +122,9 @@ static cg_status infer_shape(const cg_tensor *t, const int64_t *shape, int ndim,
         }
     }
     char buf[512];
-    return cg__error(CG_ERR_RUNTIME, "shape '%s' is invalid for input of size "
-                                     "%lld",
+    return cg__error(CG_ERR_RUNTIME,
+                     "shape '%s' is invalid for input of size "
+                     "%lld",
                      cg__format_shape(shape, ndim, buf, sizeof buf),
                      (long long)numel);
 }
@@ -191,8 +193,8 @@ cg_status cg_tensor_reshape(cg_tensor *t, const int64_t *shape, int ndim,
     if ((st = infer_shape(t, shape, ndim, res)) != CG_OK)
         return st;
     if (view_strides(t, res, ndim, strides))
-        return make_view(t, res, strides, ndim, t->offset, &reshape_alias_op,
-                         0, 0, 0, out);
+        return make_view(t, res, strides, ndim, t->offset, &reshape_alias_op, 0,
+                         0, 0, out);
     cg_tensor *c;
     if ((st = cg_tensor_clone(t, &c)) != CG_OK)
         return st;
@@ -236,7 +238,8 @@ cg_status cg_tensor_flatten(cg_tensor *t, int64_t start_dim, int64_t end_dim,
     return cg_tensor_reshape(t, shape, n, out);
 }
 
-/* ---- unsqueeze / squeeze ---------------------------------------------------- */
+/* ---- unsqueeze / squeeze ----------------------------------------------------
+ */
 
 static cg_status unsqueeze_backward(cg_node *node, cg_tensor *gy,
                                     cg_tensor **gx)
@@ -245,8 +248,8 @@ static cg_status unsqueeze_backward(cg_node *node, cg_tensor *gy,
     return cg_tensor_squeeze_dim(gy, c->a, &gx[0]);
 }
 
-static const cg_op_def unsqueeze_op = {"UnsqueezeBackward0",
-                                       unsqueeze_backward, NULL};
+static const cg_op_def unsqueeze_op = {"UnsqueezeBackward0", unsqueeze_backward,
+                                       NULL};
 
 cg_status cg_tensor_unsqueeze(cg_tensor *t, int64_t dim, cg_tensor **out)
 {
@@ -341,7 +344,8 @@ cg_status cg_tensor_squeeze(cg_tensor *t, cg_tensor **out)
                      out);
 }
 
-/* ---- permute / transpose ------------------------------------------------------ */
+/* ---- permute / transpose
+ * ------------------------------------------------------ */
 
 static cg_status permute_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {
@@ -408,8 +412,8 @@ static cg_status transpose_backward(cg_node *node, cg_tensor *gy,
     return cg_tensor_transpose(gy, c->a, c->b, &gx[0]);
 }
 
-static const cg_op_def transpose_op = {"TransposeBackward0",
-                                       transpose_backward, NULL};
+static const cg_op_def transpose_op = {"TransposeBackward0", transpose_backward,
+                                       NULL};
 
 cg_status cg_tensor_transpose(cg_tensor *t, int64_t dim0, int64_t dim1,
                               cg_tensor **out)
@@ -430,11 +434,12 @@ cg_status cg_tensor_transpose(cg_tensor *t, int64_t dim0, int64_t dim1,
         strides[a] = t->strides[b];
         strides[b] = t->strides[a];
     }
-    return make_view(t, shape, strides, t->ndim, t->offset, &transpose_op, a,
-                     b, 0, out);
+    return make_view(t, shape, strides, t->ndim, t->offset, &transpose_op, a, b,
+                     0, out);
 }
 
-/* ---- slice / narrow / select ------------------------------------------------ */
+/* ---- slice / narrow / select ------------------------------------------------
+ */
 
 /* gx = zeros(input shape); the same slice of gx (as the forward took) = gy. */
 static cg_status scatter_back(const shape_ctx *c, cg_tensor *gy, bool select,
@@ -478,8 +483,8 @@ static cg_status select_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 static const cg_op_def slice_op = {"SliceBackward0", slice_backward, NULL};
 static const cg_op_def select_op = {"SelectBackward0", select_backward, NULL};
 
-cg_status cg_tensor_slice(cg_tensor *t, int64_t dim, int64_t start,
-                          int64_t end, int64_t step, cg_tensor **out)
+cg_status cg_tensor_slice(cg_tensor *t, int64_t dim, int64_t start, int64_t end,
+                          int64_t step, cg_tensor **out)
 {
     cg_status st = check_args(t, out);
     if (st != CG_OK)
@@ -574,7 +579,8 @@ cg_status cg_tensor_select(cg_tensor *t, int64_t dim, int64_t index,
                      &select_op, d, index, 0, out);
 }
 
-/* ---- expand ------------------------------------------------------------------- */
+/* ---- expand
+ * ------------------------------------------------------------------- */
 
 static cg_status expand_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {
@@ -654,7 +660,8 @@ cg_status cg_tensor_expand(cg_tensor *t, const int64_t *shape, int ndim,
                      out);
 }
 
-/* ---- t: TBackward0 ------------------------------------------------------------ */
+/* ---- t: TBackward0
+ * ------------------------------------------------------------ */
 
 static cg_status t_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {

@@ -61,9 +61,8 @@ static cg_status add_tensor(cg_module *m, const char *name,
     cg_status st = cg_full(shape, ndim, v, dt, &t);
     if (st != CG_OK)
         return st;
-    if (parameter &&
-        ((st = cg_tensor_set_parameter(t, true)) != CG_OK ||
-         (st = cg_tensor_requires_grad_(t, true)) != CG_OK))
+    if (parameter && ((st = cg_tensor_set_parameter(t, true)) != CG_OK ||
+                      (st = cg_tensor_requires_grad_(t, true)) != CG_OK))
         goto done;
     if ((st = cg_tensor_set_name(t, name)) != CG_OK)
         goto done;
@@ -74,8 +73,7 @@ done:
     return st;
 }
 
-cg_status cg_batch_norm3d_new(const cg_batch_norm3d_opts *opts,
-                              cg_module **out)
+cg_status cg_batch_norm3d_new(const cg_batch_norm3d_opts *opts, cg_module **out)
 {
     if (!opts)
         return cg__nn_null("opts");
@@ -159,11 +157,10 @@ static cg_status bn_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
     }
     bool bn_training = m->training || (!rm && !rv);
     bool pass_stats = !m->training || b->o.track_running_stats;
-    cg_status st = cg_batch_norm(input, pass_stats ? rm : NULL,
-                                 pass_stats ? rv : NULL,
-                                 cg__module_parameter(m, "weight"),
-                                 cg__module_parameter(m, "bias"), bn_training,
-                                 factor, b->o.eps, out);
+    cg_status st = cg_batch_norm(
+        input, pass_stats ? rm : NULL, pass_stats ? rv : NULL,
+        cg__module_parameter(m, "weight"), cg__module_parameter(m, "bias"),
+        bn_training, factor, b->o.eps, out);
     if (st != CG_OK || !count_it)
         return st;
     /* self.num_batches_tracked.add_(1), a buffer: no autograd */
@@ -226,8 +223,9 @@ cg_tensor *cg_batch_norm3d_bias(const cg_module *m)
 
 cg_tensor *cg_batch_norm3d_running_mean(const cg_module *m)
 {
-    return cg__module_is(m, &bn_vtable) ? cg_module_get_buffer(m, "running_mean")
-                                        : NULL;
+    return cg__module_is(m, &bn_vtable)
+               ? cg_module_get_buffer(m, "running_mean")
+               : NULL;
 }
 
 cg_tensor *cg_batch_norm3d_running_var(const cg_module *m)

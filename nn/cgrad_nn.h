@@ -73,15 +73,15 @@ typedef struct cg_conv_transpose3d_opts {
     int64_t in_channels;
     int64_t out_channels;
     cg_ints kernel_size;
-    cg_ints stride;         /* default CG_INT3(1) */
-    cg_ints padding;        /* default CG_INT3(0) */
-    cg_ints output_padding; /* default CG_INT3(0) */
-    int64_t groups;         /* default 1 */
-    bool bias;              /* default true */
-    cg_ints dilation;       /* default CG_INT3(1) */
+    cg_ints stride;           /* default CG_INT3(1) */
+    cg_ints padding;          /* default CG_INT3(0) */
+    cg_ints output_padding;   /* default CG_INT3(0) */
+    int64_t groups;           /* default 1 */
+    bool bias;                /* default true */
+    cg_ints dilation;         /* default CG_INT3(1) */
     const char *padding_mode; /* default "zeros" (the only one accepted) */
-    const char *device;     /* NULL (None) or "cpu" */
-    cg_dtype dtype;         /* default CG_FLOAT32 (None) */
+    const char *device;       /* NULL (None) or "cpu" */
+    cg_dtype dtype;           /* default CG_FLOAT32 (None) */
 } cg_conv_transpose3d_opts;
 
 /** The defaults for the three required arguments. */
@@ -90,8 +90,8 @@ CG_API cg_conv_transpose3d_opts cg_conv_transpose3d_options(
 /** nn.ConvTranspose3d(**opts): validates (C1-C6 of CONV_TRANSPOSE3D.md, in
  *  PyTorch's order and words) and initialises weight and bias from the
  *  default generator exactly as PyTorch's reset_parameters. */
-CG_API cg_status cg_conv_transpose3d_new(
-    const cg_conv_transpose3d_opts *opts, cg_module **out);
+CG_API cg_status cg_conv_transpose3d_new(const cg_conv_transpose3d_opts *opts,
+                                         cg_module **out);
 /** m(input, output_size): output_size NULL for None. */
 CG_API cg_status cg_conv_transpose3d_forward(cg_module *m, cg_tensor *input,
                                              const cg_ints *output_size,
@@ -113,29 +113,28 @@ CG_API cg_status cg_conv_transpose3d_set_padding_mode(cg_module *m,
  *  formula of each axis with every term filled in, the resulting shape,
  *  and the range output_size may take. */
 CG_API cg_status cg_conv_transpose3d_explain_shape(
-    const cg_conv_transpose3d_opts *opts, const int64_t *input_shape,
-    int ndim, FILE *f);
+    const cg_conv_transpose3d_opts *opts, const int64_t *input_shape, int ndim,
+    FILE *f);
 
 /** The constructor arguments of nn.Conv3d, in PyTorch's order. */
 typedef struct cg_conv3d_opts {
     int64_t in_channels;
     int64_t out_channels;
     cg_ints kernel_size;
-    cg_ints stride;   /* default CG_INT3(1) */
-    cg_ints padding;  /* default CG_INT3(0) */
-    cg_ints dilation; /* default CG_INT3(1) */
-    int64_t groups;   /* default 1 */
-    bool bias;        /* default true */
+    cg_ints stride;           /* default CG_INT3(1) */
+    cg_ints padding;          /* default CG_INT3(0) */
+    cg_ints dilation;         /* default CG_INT3(1) */
+    int64_t groups;           /* default 1 */
+    bool bias;                /* default true */
     const char *padding_mode; /* default "zeros" */
     const char *device;
     cg_dtype dtype;
 } cg_conv3d_opts;
 
 CG_API cg_conv3d_opts cg_conv3d_options(int64_t in_channels,
-                                           int64_t out_channels,
-                                           cg_ints kernel_size);
-CG_API cg_status cg_conv3d_new(const cg_conv3d_opts *opts,
-                               cg_module **out);
+                                        int64_t out_channels,
+                                        cg_ints kernel_size);
+CG_API cg_status cg_conv3d_new(const cg_conv3d_opts *opts, cg_module **out);
 CG_API cg_tensor *cg_conv3d_weight(const cg_module *m);
 CG_API cg_tensor *cg_conv3d_bias(const cg_module *m);
 CG_API const cg_conv3d_opts *cg_conv3d_config(const cg_module *m);
@@ -208,8 +207,7 @@ CG_API cg_status cg_module_register_module(cg_module *m, const char *name,
                                            cg_module *child);
 /** m._parameters[name] / m._buffers[name] / m._modules[name], borrowed;
  *  NULL when absent or None. */
-CG_API cg_tensor *cg_module_get_parameter(const cg_module *m,
-                                          const char *name);
+CG_API cg_tensor *cg_module_get_parameter(const cg_module *m, const char *name);
 CG_API cg_tensor *cg_module_get_buffer(const cg_module *m, const char *name);
 CG_API cg_module *cg_module_get_child(const cg_module *m, const char *name);
 
@@ -379,8 +377,7 @@ CG_API cg_status cg_module_load_state_dict(cg_module *m,
  *  Errors: ValueError (complex128, a name "__metadata__" or not valid
  *  UTF-8), OSError (the file cannot be written; a partial file may
  *  remain), MISUSE. */
-CG_API cg_status cg_safetensors_save(const cg_state_dict *sd,
-                                     const char *path);
+CG_API cg_status cg_safetensors_save(const cg_state_dict *sd, const char *path);
 /** Reads a safetensors file into a new state dict: the tensors in the
  *  order of their data, then the metadata entries in the header's order
  *  ("True"/"False" -> bool, "None" -> None, a number -> number; the
@@ -442,9 +439,8 @@ typedef struct cg_cross_entropy_loss_opts {
 } cg_cross_entropy_loss_opts;
 CG_API cg_cross_entropy_loss_opts cg_cross_entropy_loss_options(void);
 /** nn.CrossEntropyLoss(**opts); forward is cg_cross_entropy. */
-CG_API cg_status
-cg_cross_entropy_loss_new(const cg_cross_entropy_loss_opts *opts,
-                          cg_module **out);
+CG_API cg_status cg_cross_entropy_loss_new(
+    const cg_cross_entropy_loss_opts *opts, cg_module **out);
 
 /** The constructor arguments of nn.BCEWithLogitsLoss. */
 typedef struct cg_bce_with_logits_loss_opts {
@@ -455,9 +451,8 @@ typedef struct cg_bce_with_logits_loss_opts {
 CG_API cg_bce_with_logits_loss_opts cg_bce_with_logits_loss_options(void);
 /** nn.BCEWithLogitsLoss(**opts); forward is
  *  cg_binary_cross_entropy_with_logits. */
-CG_API cg_status
-cg_bce_with_logits_loss_new(const cg_bce_with_logits_loss_opts *opts,
-                            cg_module **out);
+CG_API cg_status cg_bce_with_logits_loss_new(
+    const cg_bce_with_logits_loss_opts *opts, cg_module **out);
 /* ---- end issue 7 (losses helper) -------------------------------------- */
 
 /* ======================================================================
@@ -523,12 +518,12 @@ CG_API const cg_max_pool3d_opts *cg_max_pool3d_config(const cg_module *m);
 /** The constructor arguments of nn.AvgPool3d; forward is cg_avg_pool3d. */
 typedef struct cg_avg_pool3d_opts {
     cg_ints kernel_size;
-    cg_ints stride;             /* default None (n = 0): kernel_size */
-    cg_ints padding;            /* default CG_INTS(1, 0) */
-    bool ceil_mode;             /* default false */
-    bool count_include_pad;     /* default true */
-    bool has_divisor_override;  /* default false (None) */
-    int64_t divisor_override;   /* used when has_divisor_override */
+    cg_ints stride;            /* default None (n = 0): kernel_size */
+    cg_ints padding;           /* default CG_INTS(1, 0) */
+    bool ceil_mode;            /* default false */
+    bool count_include_pad;    /* default true */
+    bool has_divisor_override; /* default false (None) */
+    int64_t divisor_override;  /* used when has_divisor_override */
 } cg_avg_pool3d_opts;
 
 CG_API cg_avg_pool3d_opts cg_avg_pool3d_options(cg_ints kernel_size);
@@ -541,8 +536,8 @@ CG_API const cg_avg_pool3d_opts *cg_avg_pool3d_config(const cg_module *m);
  *  axis; repr "size=4"), more a tuple; scale_n / scale_factor likewise for
  *  floats (a scalar 0 becomes None, as in PyTorch). */
 typedef struct cg_upsample_opts {
-    cg_ints size;                /* default None */
-    int scale_n;                 /* 0 (None), 1 (a float) or a tuple length */
+    cg_ints size; /* default None */
+    int scale_n;  /* 0 (None), 1 (a float) or a tuple length */
     double scale_factor[8];
     const char *mode;            /* "nearest" (others: NotImplementedError) */
     bool recompute_scale_factor; /* default None (false) */
@@ -557,8 +552,7 @@ CG_API cg_upsample_opts cg_upsample_options(void);
  *  size.", NotImplementedError for a 2-D or 6-D input) and then
  *  cg_upsample_nearest: a 3-D, 4-D or 5-D input upsamples 1, 2 or 3 axes
  *  (UpsampleNearest{1,2,3}DBackward1). */
-CG_API cg_status cg_upsample_new(const cg_upsample_opts *opts,
-                                 cg_module **out);
+CG_API cg_status cg_upsample_new(const cg_upsample_opts *opts, cg_module **out);
 CG_API const cg_upsample_opts *cg_upsample_config(const cg_module *m);
 /* ---- end issue 7 (spatial helper) ------------------------------------- */
 

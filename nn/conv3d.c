@@ -32,8 +32,8 @@ cg_status cg__conv_check_ints(const cg_ints *v, const char *what)
 {
     if (v->n < 0 || v->n > 8)
         return cg_error(CG_ERR_MISUSE,
-                         "%s: a cg_ints holds 0 to 8 entries, got n = %d", what,
-                         v->n);
+                        "%s: a cg_ints holds 0 to 8 entries, got n = %d", what,
+                        v->n);
     return CG_OK;
 }
 
@@ -65,25 +65,25 @@ cg_status cg__conv_validate(const cg__conv_args *a)
         return cg_error(CG_ERR_VALUE, "groups must be a positive integer");
     if (a->in_channels % a->groups != 0)
         return cg_error(CG_ERR_VALUE,
-                         "in_channels must be divisible by groups");
+                        "in_channels must be divisible by groups");
     if (a->out_channels % a->groups != 0)
         return cg_error(CG_ERR_VALUE,
-                         "out_channels must be divisible by groups");
+                        "out_channels must be divisible by groups");
     bool mode_ok = false;
     for (size_t i = 0; i < sizeof padding_modes / sizeof *padding_modes; i++)
         mode_ok = mode_ok || strcmp(a->padding_mode, padding_modes[i]) == 0;
     if (!mode_ok)
         return cg_error(CG_ERR_VALUE,
-                         "padding_mode must be one of {'%s', '%s', '%s', "
-                         "'%s'}, but got padding_mode='%s'",
-                         padding_modes[0], padding_modes[1], padding_modes[2],
-                         padding_modes[3], a->padding_mode);
+                        "padding_mode must be one of {'%s', '%s', '%s', "
+                        "'%s'}, but got padding_mode='%s'",
+                        padding_modes[0], padding_modes[1], padding_modes[2],
+                        padding_modes[3], a->padding_mode);
     /* torch.empty(..., device=device) */
     if (a->device && strcmp(a->device, "cpu") != 0)
         return cg_error(CG_ERR_RUNTIME,
-                         "cgrad runs on the CPU only: device '%s' is not "
-                         "available (use NULL, Python's None, or \"cpu\")",
-                         a->device);
+                        "cgrad runs on the CPU only: device '%s' is not "
+                        "available (use NULL, Python's None, or \"cpu\")",
+                        a->device);
     /* torch.empty(weight shape): the first negative size, with the shape */
     int64_t shape[CG_MAX_DIMS];
     int ndim = cg__conv_weight_shape(a, shape);
@@ -99,16 +99,16 @@ cg_status cg__conv_validate(const cg__conv_args *a)
                                  j ? ", %lld" : "%lld", (long long)shape[j]);
         snprintf(list + used, sizeof list - used, "]");
         return cg_error(CG_ERR_RUNTIME,
-                         "Trying to create tensor with negative dimension "
-                         "%lld: %s",
-                         (long long)shape[i], list);
+                        "Trying to create tensor with negative dimension "
+                        "%lld: %s",
+                        (long long)shape[i], list);
     }
     /* nn.Parameter(..., requires_grad=True); every valid cg_dtype is a
      * floating or complex type */
     if ((int)a->dtype < 0 || a->dtype >= CG_DTYPE_COUNT)
         return cg_error(CG_ERR_RUNTIME,
-                         "Only Tensors of floating point and complex dtype "
-                         "can require gradients");
+                        "Only Tensors of floating point and complex dtype "
+                        "can require gradients");
     return CG_OK;
 }
 
@@ -372,9 +372,8 @@ static const cg__module_vtable conv3d_vtable = {
     cg__conv_getattr, cg__conv_destroy,
 };
 
-cg_conv3d_opts cg_conv3d_options(int64_t in_channels,
-                                            int64_t out_channels,
-                                            cg_ints kernel_size)
+cg_conv3d_opts cg_conv3d_options(int64_t in_channels, int64_t out_channels,
+                                 cg_ints kernel_size)
 {
     return (cg_conv3d_opts){
         .in_channels = in_channels,
@@ -429,9 +428,9 @@ static cg_status conv3d_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
     cg__conv *c = (cg__conv *)m;
     if (strcmp(c->a.padding_mode, "zeros") != 0)
         return cg_error(CG_ERR_NOT_IMPLEMENTED,
-                         "Conv3d with padding_mode='%s' needs F.pad, which "
-                         "cgrad does not implement yet; only 'zeros' runs",
-                         c->a.padding_mode);
+                        "Conv3d with padding_mode='%s' needs F.pad, which "
+                        "cgrad does not implement yet; only 'zeros' runs",
+                        c->a.padding_mode);
     return cg_conv3d(input, c->weight, c->bias, c->a.stride, c->a.padding,
                      c->a.dilation, c->a.groups, out);
 }

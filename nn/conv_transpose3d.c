@@ -43,18 +43,18 @@ static cg_status not_ct3d(const cg_module *m, const char *fn)
     if (!m)
         return cg__nn_null("module");
     return cg_error(CG_ERR_MISUSE,
-                     "%s: the module is a %s, not a "
-                     "ConvTranspose3d",
-                     fn, cg_module_type_name(m));
+                    "%s: the module is a %s, not a "
+                    "ConvTranspose3d",
+                    fn, cg_module_type_name(m));
 }
 
 /* ======================================================================
  * Construction
  * ====================================================================== */
 
-cg_conv_transpose3d_opts
-cg_conv_transpose3d_options(int64_t in_channels, int64_t out_channels,
-                                    cg_ints kernel_size)
+cg_conv_transpose3d_opts cg_conv_transpose3d_options(int64_t in_channels,
+                                                     int64_t out_channels,
+                                                     cg_ints kernel_size)
 {
     return (cg_conv_transpose3d_opts){
         .in_channels = in_channels,
@@ -74,8 +74,7 @@ cg_conv_transpose3d_options(int64_t in_channels, int64_t out_channels,
 
 /* The options as _ConvNd arguments, after the checks of the C struct
  * itself and C1 (_ConvTransposeNd's own check, before anything else). */
-static cg_status ct3d_args(const cg_conv_transpose3d_opts *o,
-                           cg__conv_args *a)
+static cg_status ct3d_args(const cg_conv_transpose3d_opts *o, cg__conv_args *a)
 {
     if (!o->padding_mode)
         return cg__nn_null("padding_mode");
@@ -89,7 +88,7 @@ static cg_status ct3d_args(const cg_conv_transpose3d_opts *o,
         return st;
     if (strcmp(o->padding_mode, "zeros") != 0)
         return cg_error(CG_ERR_VALUE, "Only \"zeros\" padding mode is "
-                                       "supported for ConvTranspose3d");
+                                      "supported for ConvTranspose3d");
     *a = (cg__conv_args){
         .in_channels = o->in_channels,
         .out_channels = o->out_channels,
@@ -142,8 +141,7 @@ cg_tensor *cg_conv_transpose3d_bias(const cg_module *m)
     return c ? c->bias : NULL;
 }
 
-const cg_conv_transpose3d_opts *
-cg_conv_transpose3d_config(const cg_module *m)
+const cg_conv_transpose3d_opts *cg_conv_transpose3d_config(const cg_module *m)
 {
     cg__conv *c = as_ct3d(m);
     return c ? &c->topts : NULL;
@@ -179,7 +177,7 @@ cg_status cg_conv_transpose3d_forward(cg_module *m, cg_tensor *input,
     }
     if (strcmp(c->a.padding_mode, "zeros") != 0)
         return cg_error(CG_ERR_VALUE, "Only `zeros` padding mode is "
-                                       "supported for ConvTranspose3d");
+                                      "supported for ConvTranspose3d");
     /* _output_padding: output_size (F2/F3) replaces output_padding */
     cg_ints op = c->a.output_padding;
     if (output_size) {
@@ -218,10 +216,10 @@ static cg_status expand3(const cg_ints *v, const char *name, int expected,
         cg_status st = cg__sb_list(&sb, v->v, v->n);
         if (st == CG_OK)
             st = cg_error(CG_ERR_RUNTIME,
-                           "expected %s to be a single integer value or a "
-                           "list of %d values to match the convolution "
-                           "dimensions, but got %s=%s",
-                           name, expected, name, sb.data);
+                          "expected %s to be a single integer value or a "
+                          "list of %d values to match the convolution "
+                          "dimensions, but got %s=%s",
+                          name, expected, name, sb.data);
         cg__sb_free(&sb);
         return st;
     }
@@ -279,24 +277,24 @@ static cg_status explain_check(const cg__conv_args *a, const int64_t *shape,
     for (int i = 0; i < 3; i++)
         if (p[i] < 0)
             return cg_error(CG_ERR_RUNTIME, "negative padding is not "
-                                             "supported");
+                                            "supported");
     for (int i = 0; i < 3; i++)
         if (op[i] < 0)
             return cg_error(CG_ERR_RUNTIME, "negative output_padding is not "
-                                             "supported");
+                                            "supported");
     for (int i = 0; i < 3; i++)
         if (s[i] <= 0)
             return cg_error(CG_ERR_RUNTIME, "non-positive stride is not "
-                                             "supported");
+                                            "supported");
     if (w[0] < a->groups) {
         cg__strbuf sb = CG__STRBUF_INIT;
         st = cg__sb_list(&sb, w, wdim);
         if (st == CG_OK)
             st = cg_error(CG_ERR_RUNTIME,
-                           "Given groups=%lld, expected weight to be at least "
-                           "%lld at dimension 0, but got weight of size %s "
-                           "instead",
-                           (long long)a->groups, (long long)a->groups, sb.data);
+                          "Given groups=%lld, expected weight to be at least "
+                          "%lld at dimension 0, but got weight of size %s "
+                          "instead",
+                          (long long)a->groups, (long long)a->groups, sb.data);
         cg__sb_free(&sb);
         return st;
     }
@@ -308,11 +306,11 @@ static cg_status explain_check(const cg__conv_args *a, const int64_t *shape,
         st = cg__sb_status(&sb);
         if (st == CG_OK)
             st = cg_error(CG_ERR_RUNTIME,
-                           "Given transposed=1, weight of size %.*s, expected "
-                           "input%s to have %lld channels, but got %lld "
-                           "channels instead",
-                           (int)wlen, sb.data, sb.data + wlen, (long long)w[0],
-                           (long long)x[1]);
+                          "Given transposed=1, weight of size %.*s, expected "
+                          "input%s to have %lld channels, but got %lld "
+                          "channels instead",
+                          (int)wlen, sb.data, sb.data + wlen, (long long)w[0],
+                          (long long)x[1]);
         cg__sb_free(&sb);
         return st;
     }
@@ -320,17 +318,17 @@ static cg_status explain_check(const cg__conv_args *a, const int64_t *shape,
         if (!cg__ct3d_out_size(x[2 + i], k[i], s[i], p[i], op[i], dil[i],
                                &out[i]))
             return cg_error(CG_ERR_RUNTIME,
-                             "explain_shape: the output "
-                             "size of axis %d overflows int64",
-                             i);
+                            "explain_shape: the output "
+                            "size of axis %d overflows int64",
+                            i);
     if (x[0] == 0) {
         /* a zero batch skips the remaining checks */
         for (int i = 0; i < 3; i++)
             if (out[i] < 0)
                 return cg_error(CG_ERR_RUNTIME,
-                                 "invalid shape dimension "
-                                 "%lld",
-                                 (long long)out[i]);
+                                "invalid shape dimension "
+                                "%lld",
+                                (long long)out[i]);
         return CG_OK;
     }
     if (x[2] == 0 || x[3] == 0 || x[4] == 0)
@@ -340,11 +338,11 @@ static cg_status explain_check(const cg__conv_args *a, const int64_t *shape,
                            x, 5);
     if (dil[0] <= 0 || dil[1] <= 0 || dil[2] <= 0)
         return cg_error(CG_ERR_RUNTIME,
-                         "dilation should be greater than zero, but got "
-                         "dilation_depth: %lld, dilation_height: %lld, "
-                         "dilation_width: %lld",
-                         (long long)dil[0], (long long)dil[1],
-                         (long long)dil[2]);
+                        "dilation should be greater than zero, but got "
+                        "dilation_depth: %lld, dilation_height: %lld, "
+                        "dilation_width: %lld",
+                        (long long)dil[0], (long long)dil[1],
+                        (long long)dil[2]);
     for (int i = 0; i < 3; i++)
         if (op[i] >= s[i] && op[i] >= dil[i])
             return cg_error(
@@ -366,12 +364,12 @@ static cg_status explain_check(const cg__conv_args *a, const int64_t *shape,
                            w, 5);
     if (out[0] < 1 || out[1] < 1 || out[2] < 1)
         return cg_error(CG_ERR_RUNTIME,
-                         "Given input size per channel: (%lld x %lld x "
-                         "%lld). Calculated output size per channel: (%lld "
-                         "x %lld x %lld). Output size is too small",
-                         (long long)x[2], (long long)x[3], (long long)x[4],
-                         (long long)out[0], (long long)out[1],
-                         (long long)out[2]);
+                        "Given input size per channel: (%lld x %lld x "
+                        "%lld). Calculated output size per channel: (%lld "
+                        "x %lld x %lld). Output size is too small",
+                        (long long)x[2], (long long)x[3], (long long)x[4],
+                        (long long)out[0], (long long)out[1],
+                        (long long)out[2]);
     return CG_OK;
 }
 
@@ -387,15 +385,15 @@ cg_conv_transpose3d_explain_shape(const cg_conv_transpose3d_opts *opts,
         return cg__nn_null("file");
     if (ndim < 0 || ndim > CG_MAX_DIMS)
         return cg_error(CG_ERR_VALUE,
-                         "explain_shape: ndim must be in "
-                         "[0, %d], got %d",
-                         CG_MAX_DIMS, ndim);
+                        "explain_shape: ndim must be in "
+                        "[0, %d], got %d",
+                        CG_MAX_DIMS, ndim);
     for (int i = 0; i < ndim; i++)
         if (input_shape[i] < 0)
             return cg_error(CG_ERR_VALUE,
-                             "explain_shape: input sizes must "
-                             "not be negative, got %lld",
-                             (long long)input_shape[i]);
+                            "explain_shape: input sizes must "
+                            "not be negative, got %lld",
+                            (long long)input_shape[i]);
     cg__conv_args a;
     cg_status st = ct3d_args(opts, &a);
     if (st != CG_OK || (st = cg__conv_validate(&a)) != CG_OK)
@@ -458,7 +456,7 @@ cg_conv_transpose3d_explain_shape(const cg_conv_transpose3d_opts *opts,
     st = cg__sb_status(&sb);
     if (st == CG_OK && fwrite(sb.data, 1, sb.len, f) != sb.len)
         st = cg_error(CG_ERR_IO, "explain_shape: could not write the "
-                                  "explanation");
+                                 "explanation");
     cg__sb_free(&sb);
     return st;
 }

@@ -108,7 +108,7 @@ cg_status cg__sb_tensor_repr(cg__strbuf *sb, const cg_tensor *t)
     if (n2 != n) {
         sb->data[sb->len] = '\0';
         return cg_error(CG_ERR_RUNTIME,
-                         "cgrad: repr(tensor) changed length between calls");
+                        "cgrad: repr(tensor) changed length between calls");
     }
     sb->len += n;
     return CG_OK;
@@ -251,7 +251,7 @@ static cg_status check_name(const char *name, const char *what)
         return cg__nn_null("name");
     if (!name[0])
         return cg_error(CG_ERR_MISUSE, "%s name can't be empty string \"\"",
-                         what);
+                        what);
     if (strchr(name, '.'))
         return cg_error(CG_ERR_MISUSE, "%s name can't contain \".\"", what);
     return CG_OK;
@@ -276,7 +276,7 @@ cg_status cg__module_alloc(size_t size, const cg__module_vtable *vt,
 {
     if (size < sizeof(cg_module))
         return cg_error(CG_ERR_RUNTIME,
-                         "cgrad: a layer must start with its cg_module");
+                        "cgrad: a layer must start with its cg_module");
     cg_module *m = cg_calloc(1, size);
     if (!m)
         return cg__nn_nomem(size);
@@ -635,9 +635,9 @@ cg_status cg_module_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
         return cg__nn_null("out");
     if (!m->vt->forward)
         return cg_error(CG_ERR_NOT_IMPLEMENTED,
-                         "Module [%s] is missing the required \"forward\" "
-                         "function",
-                         m->vt->type_name);
+                        "Module [%s] is missing the required \"forward\" "
+                        "function",
+                        m->vt->type_name);
     return m->vt->forward(m, input, out);
 }
 
@@ -773,7 +773,7 @@ static cg_status module_getattr(const cg_module *m, const char *name,
         return c ? module_repr(c, sb) : cg__sb_puts(sb, "None");
     }
     return cg_error(CG_ERR_ATTRIBUTE, "'%s' object has no attribute '%s'",
-                     m->vt->type_name, name);
+                    m->vt->type_name, name);
 }
 
 cg_status cg_module_getattr(const cg_module *m, const char *name, char *buf,
@@ -852,8 +852,7 @@ static bool subtree_contains(const cg_module *root, const cg_module *target)
     return false;
 }
 
-cg_status cg__module_add_child(cg_module *m, const char *name,
-                               cg_module *child)
+cg_status cg__module_add_child(cg_module *m, const char *name, cg_module *child)
 {
     if (!m)
         return cg__nn_null("module");
@@ -936,8 +935,7 @@ typedef struct custom_module {
     void *state;
 } custom_module;
 
-static cg_status custom_forward(cg_module *m, cg_tensor *input,
-                                cg_tensor **out)
+static cg_status custom_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
 {
     custom_module *c = (custom_module *)m;
     return c->type->forward(m, input, out);

@@ -66,8 +66,7 @@ static cg_status max_extra_repr(const cg_module *m, cg__strbuf *sb)
     sb_int_or_tuple(sb, &o->padding);
     cg__sb_puts(sb, ", dilation=");
     sb_int_or_tuple(sb, &o->dilation);
-    return cg__sb_printf(sb, ", ceil_mode=%s",
-                         o->ceil_mode ? "True" : "False");
+    return cg__sb_printf(sb, ", ceil_mode=%s", o->ceil_mode ? "True" : "False");
 }
 
 static cg_status max_getattr(const cg_module *m, const char *name,
@@ -124,7 +123,8 @@ cg_status cg_max_pool3d_new(const cg_max_pool3d_opts *opts, cg_module **out)
         return st;
     max_pool3d *p = (max_pool3d *)m;
     p->o = *opts;
-    if (opts->stride.n == 0) /* stride if (stride is not None) else kernel_size */
+    if (opts->stride.n ==
+        0) /* stride if (stride is not None) else kernel_size */
         p->o.stride = opts->kernel_size;
     *out = m;
     return CG_OK;

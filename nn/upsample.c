@@ -69,7 +69,8 @@ static cg_status up_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
         if (n > 1 && n != dim) {
             cg__strbuf sb = CG__STRBUF_INIT;
             cg__sb_list(&sb, dim > 0 ? shape + 2 : NULL, dim > 0 ? dim : 0);
-            cg__sb_puts(&sb, is_size ? " and output size of " : " and scale_factor of shape ");
+            cg__sb_puts(&sb, is_size ? " and output size of "
+                                     : " and scale_factor of shape ");
             if (is_size)
                 sb_size(&sb, &o->size);
             else

@@ -21,16 +21,17 @@
 #include <math.h>
 #include <stddef.h>
 
-#define HP(name, field, type, intdef)                                        \
-    {name, type, offsetof(cg_adagrad_options, field), false, intdef}
+#define HP(name, field, type, intdef)                                          \
+    {                                                                          \
+        name, type, offsetof(cg_adagrad_options, field), false, intdef         \
+    }
 
 static const cg__hparam adagrad_hparams[] = {
     HP("lr", lr, HP_DOUBLE, false),
     HP("lr_decay", lr_decay, HP_DOUBLE, true),
     HP("eps", eps, HP_DOUBLE, false),
     HP("weight_decay", weight_decay, HP_DOUBLE, true),
-    HP("initial_accumulator_value", initial_accumulator_value, HP_DOUBLE,
-       true),
+    HP("initial_accumulator_value", initial_accumulator_value, HP_DOUBLE, true),
     {"foreach", HP_NONE, 0, true, false},
     HP("maximize", maximize, HP_BOOL, false),
 };
@@ -108,7 +109,7 @@ typedef struct adagrad_args {
     int ncomp;
 } adagrad_args;
 
-#define DEFINE_ADAGRAD_UPDATE(T, SFX, FMA, SQRT)                              \
+#define DEFINE_ADAGRAD_UPDATE(T, SFX, FMA, SQRT)                               \
     static void adagrad_update_##SFX(const adagrad_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sum)            \
     {                                                                          \

@@ -39,8 +39,10 @@
 #include <math.h>
 #include <stddef.h>
 
-#define HP(name, field, type, intdef)                                        \
-    {name, type, offsetof(cg_adam_options, field), false, intdef}
+#define HP(name, field, type, intdef)                                          \
+    {                                                                          \
+        name, type, offsetof(cg_adam_options, field), false, intdef            \
+    }
 
 static const cg__hparam adam_hparams[] = {
     HP("lr", lr, HP_DOUBLE, false),
@@ -121,9 +123,8 @@ static cg_status adam_check(const cg__options *opts)
     return CG_OK;
 }
 
-static cg_status adam_prepare(cg_optimizer *opt, const cg__group *g,
-                              int index, cg_tensor *param,
-                              const cg_tensor *grad)
+static cg_status adam_prepare(cg_optimizer *opt, const cg__group *g, int index,
+                              cg_tensor *param, const cg_tensor *grad)
 {
     (void)grad;
     cg__pstate *s = &opt->state[index];
@@ -162,7 +163,7 @@ typedef struct adam_args {
     int ncomp;
 } adam_args;
 
-#define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                 \
+#define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
     {                                                                          \
@@ -296,8 +297,8 @@ cg_status cg_adamw_new(cg_tensor *const *params, int num_params,
 {
     cg_adamw_options d = opts ? *opts : cg_adamw_defaults();
     cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__adamw_vtable, &g, num_params > 0 ? 1 : 0,
-                             &d, out);
+    return cg__optimizer_new(&cg__adamw_vtable, &g, num_params > 0 ? 1 : 0, &d,
+                             out);
 }
 
 cg_status cg_adamw_new_groups(const cg_param_group *groups, int num_groups,

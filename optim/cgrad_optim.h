@@ -95,12 +95,12 @@ typedef struct cg_param_group {
 /** torch.optim.SGD's arguments. */
 typedef struct cg_sgd_options {
     cg_optimizer_kind kind; /* CG_OPTIM_SGD (set by cg_sgd_defaults) */
-    double lr;           /* required in PyTorch: NAN means "not given" */
-    double momentum;     /* 0 */
-    double dampening;    /* 0 */
-    double weight_decay; /* 0 */
-    bool nesterov;       /* false */
-    bool maximize;       /* false */
+    double lr;              /* required in PyTorch: NAN means "not given" */
+    double momentum;        /* 0 */
+    double dampening;       /* 0 */
+    double weight_decay;    /* 0 */
+    bool nesterov;          /* false */
+    bool maximize;          /* false */
 } cg_sgd_options;
 
 /** torch.optim.Adam's and AdamW's arguments. */
@@ -173,8 +173,7 @@ CG_API cg_adagrad_options cg_adagrad_defaults(void);
  *  The caller owns *out (cg_optimizer_free). */
 CG_API cg_status cg_sgd_new(cg_tensor *const *params, int num_params,
                             const cg_sgd_options *opts, cg_optimizer **out);
-CG_API cg_status cg_sgd_new_groups(const cg_param_group *groups,
-                                   int num_groups,
+CG_API cg_status cg_sgd_new_groups(const cg_param_group *groups, int num_groups,
                                    const cg_sgd_options *defaults,
                                    cg_optimizer **out);
 /** torch.optim.Adam. Checks: "Invalid learning rate: ...", "Invalid
@@ -190,8 +189,7 @@ CG_API cg_status cg_adam_new_groups(const cg_param_group *groups,
 /** torch.optim.AdamW: Adam's checks and update with decoupled weight
  *  decay. `opts` must come from cg_adamw_defaults (kind CG_OPTIM_ADAMW). */
 CG_API cg_status cg_adamw_new(cg_tensor *const *params, int num_params,
-                              const cg_adamw_options *opts,
-                              cg_optimizer **out);
+                              const cg_adamw_options *opts, cg_optimizer **out);
 CG_API cg_status cg_adamw_new_groups(const cg_param_group *groups,
                                      int num_groups,
                                      const cg_adamw_options *defaults,
@@ -394,10 +392,9 @@ typedef struct cg_cosine_annealing_lr_options {
 } cg_cosine_annealing_lr_options;
 CG_API cg_cosine_annealing_lr_options
 cg_cosine_annealing_lr_defaults(int64_t T_max);
-CG_API cg_status
-cg_cosine_annealing_lr_new(cg_optimizer *opt,
-                           const cg_cosine_annealing_lr_options *opts,
-                           cg_lr_scheduler **out);
+CG_API cg_status cg_cosine_annealing_lr_new(
+    cg_optimizer *opt, const cg_cosine_annealing_lr_options *opts,
+    cg_lr_scheduler **out);
 
 /** LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5,
  *  ...). ValueError "Starting multiplicative factor expected to be
@@ -435,18 +432,18 @@ CG_API cg_status cg_linear_lr_new(cg_optimizer *opt,
  *  optimizer's groups unchanged. */
 typedef struct cg_one_cycle_lr_options {
     double max_lr;
-    const double *max_lrs;   /* per group, or NULL */
+    const double *max_lrs; /* per group, or NULL */
     int num_max_lrs;
-    int64_t total_steps;     /* CG_NONE */
-    int64_t epochs;          /* CG_NONE */
-    int64_t steps_per_epoch; /* CG_NONE */
-    double pct_start;        /* 0.3 */
-    const char *anneal_strategy; /* "cos" (or "linear") */
-    bool cycle_momentum;     /* true */
-    double base_momentum;    /* 0.85 */
+    int64_t total_steps;          /* CG_NONE */
+    int64_t epochs;               /* CG_NONE */
+    int64_t steps_per_epoch;      /* CG_NONE */
+    double pct_start;             /* 0.3 */
+    const char *anneal_strategy;  /* "cos" (or "linear") */
+    bool cycle_momentum;          /* true */
+    double base_momentum;         /* 0.85 */
     const double *base_momentums; /* per group, or NULL */
     int num_base_momentums;
-    double max_momentum;     /* 0.95 */
+    double max_momentum;         /* 0.95 */
     const double *max_momentums; /* per group, or NULL */
     int num_max_momentums;
     double div_factor;       /* 25 */
@@ -476,14 +473,13 @@ typedef struct cg_reduce_lr_on_plateau_options {
     double min_lr;              /* 0 */
     const double *min_lrs;      /* per group, or NULL */
     int num_min_lrs;
-    double eps;                 /* 1e-8 */
-    bool verbose;               /* false */
+    double eps;   /* 1e-8 */
+    bool verbose; /* false */
 } cg_reduce_lr_on_plateau_options;
 CG_API cg_reduce_lr_on_plateau_options cg_reduce_lr_on_plateau_defaults(void);
-CG_API cg_status
-cg_reduce_lr_on_plateau_new(cg_optimizer *opt,
-                            const cg_reduce_lr_on_plateau_options *opts,
-                            cg_lr_scheduler **out);
+CG_API cg_status cg_reduce_lr_on_plateau_new(
+    cg_optimizer *opt, const cg_reduce_lr_on_plateau_options *opts,
+    cg_lr_scheduler **out);
 /** scheduler.step(metrics) of ReduceLROnPlateau. TypeError for another
  *  kind of scheduler. */
 CG_API cg_status cg_reduce_lr_on_plateau_step(cg_lr_scheduler *s,
@@ -569,17 +565,16 @@ CG_API cg_status cg_clip_grad_norm_(cg_tensor *const *params, int num_params,
 CG_API cg_status cg_randperm(int64_t n, cg_dtype dt, cg_generator *g,
                              cg_tensor **out);
 /** The same permutation written to out[0..n) as integers. */
-CG_API cg_status cg_randperm_indices(int64_t n, cg_generator *g,
-                                     int64_t *out);
+CG_API cg_status cg_randperm_indices(int64_t n, cg_generator *g, int64_t *out);
 
 /** DataLoader(TensorDataset(*tensors), batch_size, shuffle, drop_last,
  *  generator) with num_workers=0. */
 typedef struct cg_dataloader cg_dataloader;
 
 typedef struct cg_dataloader_options {
-    int64_t batch_size;     /* 1 */
-    bool shuffle;           /* false */
-    bool drop_last;         /* false */
+    int64_t batch_size;      /* 1 */
+    bool shuffle;            /* false */
+    bool drop_last;          /* false */
     cg_generator *generator; /* NULL: PyTorch's generator=None */
 } cg_dataloader_options;
 CG_API cg_dataloader_options cg_dataloader_defaults(void);

@@ -57,14 +57,14 @@ static void mem_walk_init(mem_walk *m, const cg_tensor *t)
         }
 }
 
-#define DEFINE_NORM(T, SFX, FMA, SQRT, FABS, POW)                             \
+#define DEFINE_NORM(T, SFX, FMA, SQRT, FABS, POW)                              \
     /* |x| of element i (complex: |re + im j|) */                              \
     static inline T abs_##SFX(const T *d, int64_t off, int nc)                 \
     {                                                                          \
         return nc == 2 ? (T)hypot(d[2 * off], d[2 * off + 1]) : FABS(d[off]);  \
     }                                                                          \
                                                                                \
-    /* PyTorch's float32 2-norm kernel (see the file comment); for float64  \
+    /* PyTorch's float32 2-norm kernel (see the file comment); for float64     \
      * the sequential one. `v` is read through a walk. */                      \
     static T norm2_##SFX(const T *d, const cg_tensor *t, int nc, bool lanes)   \
     {                                                                          \
@@ -136,14 +136,13 @@ static double grad_norm(const cg_tensor *g, double p)
     int nc = cg__ncomp(dt);
     const void *d = cg_tensor_data(g);
     if (cg_dtype_to_real(dt) == CG_FLOAT32)
-        return p == 2 ? norm2_f32(d, g, nc, nc == 1)
-                      : normp_f32(d, g, nc, p);
+        return p == 2 ? norm2_f32(d, g, nc, nc == 1) : normp_f32(d, g, nc, p);
     return p == 2 ? norm2_f64(d, g, nc, false) : normp_f64(d, g, nc, p);
 }
 
 /* ---- scaling the gradients in place ----------------------------------- */
 
-#define DEFINE_SCALE(T, SFX)                                                  \
+#define DEFINE_SCALE(T, SFX)                                                   \
     static void scale_##SFX(cg_tensor *g, T c)                                 \
     {                                                                          \
         T *d = cg_tensor_data(g);                                              \

@@ -27,17 +27,17 @@
 
 struct cg_dataloader {
     int ntensors;
-    cg_tensor **tensors;     /* references */
+    cg_tensor **tensors; /* references */
     int64_t n, batch_size;
     bool shuffle, drop_last;
-    cg_generator *gen;       /* the loader's generator (borrowed) or NULL */
-    cg_generator *own;       /* the sampler's fresh generator (gen NULL) */
-    int64_t *perm;           /* this epoch's order */
-    int64_t *scratch;        /* the discarded permutation */
-    bool active;             /* iter() done, the epoch not finished */
-    bool started;            /* the sampler has drawn its permutation */
-    bool exhausted;          /* the sampler has stopped */
-    int64_t pos;             /* indices handed out this epoch */
+    cg_generator *gen; /* the loader's generator (borrowed) or NULL */
+    cg_generator *own; /* the sampler's fresh generator (gen NULL) */
+    int64_t *perm;     /* this epoch's order */
+    int64_t *scratch;  /* the discarded permutation */
+    bool active;       /* iter() done, the epoch not finished */
+    bool started;      /* the sampler has drawn its permutation */
+    bool exhausted;    /* the sampler has stopped */
+    int64_t pos;       /* indices handed out this epoch */
 };
 
 cg_dataloader_options cg_dataloader_defaults(void)
@@ -213,7 +213,7 @@ cg_status cg_dataloader_next(cg_dataloader *dl, cg_tensor **batch,
      * the batch is allocated before anything is drawn. */
     int64_t left = dl->n - (dl->active ? dl->pos : 0);
     bool stopped = dl->active && dl->exhausted;
-    int64_t b = stopped                    ? 0
+    int64_t b = stopped                  ? 0
                 : left >= dl->batch_size ? dl->batch_size
                 : dl->drop_last          ? 0
                                          : left;
@@ -233,8 +233,7 @@ cg_status cg_dataloader_next(cg_dataloader *dl, cg_tensor **batch,
         memcpy(shape, cg_tensor_shape(t),
                (size_t)cg_tensor_dim(t) * sizeof *shape);
         shape[0] = b;
-        st = cg_empty(shape, cg_tensor_dim(t), cg_tensor_dtype(t),
-                      &outs[done]);
+        st = cg_empty(shape, cg_tensor_dim(t), cg_tensor_dtype(t), &outs[done]);
         if (st != CG_OK)
             break;
     }

@@ -42,13 +42,13 @@ typedef struct phase {
 
 struct cg_lr_scheduler {
     cg_lr_scheduler_kind kind;
-    cg_optimizer *opt;     /* borrowed */
+    cg_optimizer *opt; /* borrowed */
     int64_t last_epoch;
-    int64_t step_count;    /* _step_count */
+    int64_t step_count; /* _step_count */
     bool verbose;
     int nbase;
     double *base_lrs;
-    int nlast;             /* -1 until _last_lr exists (ReduceLROnPlateau) */
+    int nlast; /* -1 until _last_lr exists (ReduceLROnPlateau) */
     double *last_lr;
     int cap;               /* room in last_lr, values, moms */
     double *values, *moms; /* scratch of a step */
@@ -57,8 +57,8 @@ struct cg_lr_scheduler {
     int64_t step_size;
     double gamma;
     int nmilestones;
-    int64_t *milestones;   /* MultiStepLR: sorted, repeats kept;
-                              SequentialLR: as given */
+    int64_t *milestones; /* MultiStepLR: sorted, repeats kept;
+                            SequentialLR: as given */
     /* CosineAnnealingLR */
     int64_t T_max;
     double eta_min;
@@ -127,10 +127,9 @@ void cg_lr_scheduler_free(cg_lr_scheduler *s)
 
 static cg_status zero_division(bool integer)
 {
-    return cg__optim_error(CG_ERR_VALUE, integer
-                                             ? "integer division or modulo "
-                                               "by zero"
-                                             : "float division by zero");
+    return cg__optim_error(CG_ERR_VALUE, integer ? "integer division or modulo "
+                                                   "by zero"
+                                                 : "float division by zero");
 }
 
 /* Makes room for one value per group of the optimizer. */
@@ -222,8 +221,8 @@ static cg_status one_cycle_group(const cg_lr_scheduler *s, int g, double *lr,
         if ((double)step_num <= end_step || i == s->nphases - 1) {
             if (end_step - start_step == 0)
                 return zero_division(false);
-            double pct = ((double)step_num - start_step) /
-                         (end_step - start_step);
+            double pct =
+                ((double)step_num - start_step) / (end_step - start_step);
             double a, b;
             cg_status st = group_value(s, g, ph->start_lr, &a);
             if (st == CG_OK)
@@ -316,8 +315,8 @@ static cg_status get_lr(cg_lr_scheduler *s, int *n)
             } else if (le > s->total_iters) {
                 v[g] = lr;
             } else {
-                double den = (double)s->total_iters * sf +
-                             (double)(le - 1) * (ef - sf);
+                double den =
+                    (double)s->total_iters * sf + (double)(le - 1) * (ef - sf);
                 if (den == 0)
                     return zero_division(false);
                 v[g] = lr * (1. + (ef - sf) / den);
@@ -361,8 +360,8 @@ static bool closed_form(cg_lr_scheduler *s, int *n, cg_status *st)
             return true;
         }
         for (int g = 0; g < nz; g++)
-            v[g] = base[g] *
-                   pow(s->gamma, (double)cg__floordiv(le, s->step_size));
+            v[g] =
+                base[g] * pow(s->gamma, (double)cg__floordiv(le, s->step_size));
         return true;
     case CG_SCHED_MULTI_STEP_LR: {
         int k = bisect_right(s->milestones, s->nmilestones, le);
@@ -380,10 +379,9 @@ static bool closed_form(cg_lr_scheduler *s, int *n, cg_status *st)
             return true;
         }
         for (int g = 0; g < nz; g++)
-            v[g] = s->eta_min + (base[g] - s->eta_min) *
-                                    (1 + cos(PI * (double)le /
-                                             (double)s->T_max)) /
-                                    2;
+            v[g] = s->eta_min +
+                   (base[g] - s->eta_min) *
+                       (1 + cos(PI * (double)le / (double)s->T_max)) / 2;
         return true;
     case CG_SCHED_LINEAR_LR: {
         if (s->total_iters == 0) {
@@ -406,8 +404,8 @@ static bool closed_form(cg_lr_scheduler *s, int *n, cg_status *st)
  * step
  * ====================================================================== */
 
-static void print_lr(const cg_lr_scheduler *s, int g, double lr,
-                     bool has_epoch, int64_t epoch)
+static void print_lr(const cg_lr_scheduler *s, int g, double lr, bool has_epoch,
+                     int64_t epoch)
 {
     if (!s->verbose)
         return;
@@ -665,8 +663,8 @@ cg_status cg_multi_step_lr_new(cg_optimizer *opt,
         st = check_resume(opt, o->last_epoch);
     cg_lr_scheduler *s = NULL;
     if (st == CG_OK)
-        st = sched_alloc(opt, CG_SCHED_MULTI_STEP_LR, o->last_epoch,
-                         o->verbose, &s);
+        st = sched_alloc(opt, CG_SCHED_MULTI_STEP_LR, o->last_epoch, o->verbose,
+                         &s);
     if (st != CG_OK)
         return st;
     int nm = o->num_milestones > 0 ? o->num_milestones : 0;
@@ -690,9 +688,8 @@ cg_status cg_multi_step_lr_new(cg_optimizer *opt,
 
 cg_exponential_lr_options cg_exponential_lr_defaults(double gamma)
 {
-    return (cg_exponential_lr_options){.gamma = gamma,
-                                       .last_epoch = -1,
-                                       .verbose = false};
+    return (cg_exponential_lr_options){
+        .gamma = gamma, .last_epoch = -1, .verbose = false};
 }
 
 cg_status cg_exponential_lr_new(cg_optimizer *opt,
@@ -714,10 +711,8 @@ cg_status cg_exponential_lr_new(cg_optimizer *opt,
 
 cg_cosine_annealing_lr_options cg_cosine_annealing_lr_defaults(int64_t T_max)
 {
-    return (cg_cosine_annealing_lr_options){.T_max = T_max,
-                                            .eta_min = 0.0,
-                                            .last_epoch = -1,
-                                            .verbose = false};
+    return (cg_cosine_annealing_lr_options){
+        .T_max = T_max, .eta_min = 0.0, .last_epoch = -1, .verbose = false};
 }
 
 cg_status cg_cosine_annealing_lr_new(cg_optimizer *opt,
@@ -764,8 +759,8 @@ cg_status cg_linear_lr_new(cg_optimizer *opt, const cg_linear_lr_options *o,
     st = check_resume(opt, o->last_epoch);
     cg_lr_scheduler *s = NULL;
     if (st == CG_OK)
-        st = sched_alloc(opt, CG_SCHED_LINEAR_LR, o->last_epoch, o->verbose,
-                         &s);
+        st =
+            sched_alloc(opt, CG_SCHED_LINEAR_LR, o->last_epoch, o->verbose, &s);
     if (st != CG_OK)
         return st;
     s->start_factor = o->start_factor;
@@ -801,8 +796,8 @@ cg_one_cycle_lr_options cg_one_cycle_lr_defaults(double max_lr)
 }
 
 /* _format_param: a per-group list must have one value per group. */
-static cg_status format_param(const char *name, int ngroups,
-                              const double *list, int nlist)
+static cg_status format_param(const char *name, int ngroups, const double *list,
+                              int nlist)
 {
     if (list && nlist != ngroups)
         return cg__optim_error(CG_ERR_VALUE,
@@ -921,8 +916,8 @@ cg_status cg_one_cycle_lr_new(cg_optimizer *opt,
         st = check_resume(opt, o->last_epoch);
     cg_lr_scheduler *s = NULL;
     if (st == CG_OK)
-        st = sched_alloc(opt, CG_SCHED_ONE_CYCLE_LR, o->last_epoch,
-                         o->verbose, &s);
+        st = sched_alloc(opt, CG_SCHED_ONE_CYCLE_LR, o->last_epoch, o->verbose,
+                         &s);
     if (st != CG_OK)
         return st;
     s->total_steps = total;
@@ -932,23 +927,24 @@ cg_status cg_one_cycle_lr_new(cg_optimizer *opt,
     double pct = o->pct_start;
     if (o->three_phase) {
         s->nphases = 3;
-        s->phases[0] = (phase){pct * (double)total - 1, "initial_lr",
-                               "max_lr", "max_momentum", "base_momentum"};
+        s->phases[0] = (phase){pct * (double)total - 1, "initial_lr", "max_lr",
+                               "max_momentum", "base_momentum"};
         s->phases[1] = (phase){2 * pct * (double)total - 2, "max_lr",
                                "initial_lr", "base_momentum", "max_momentum"};
         s->phases[2] = (phase){(double)(total - 1), "initial_lr", "min_lr",
                                "max_momentum", "max_momentum"};
     } else {
         s->nphases = 2;
-        s->phases[0] = (phase){pct * (double)total - 1, "initial_lr",
-                               "max_lr", "max_momentum", "base_momentum"};
+        s->phases[0] = (phase){pct * (double)total - 1, "initial_lr", "max_lr",
+                               "max_momentum", "base_momentum"};
         s->phases[1] = (phase){(double)(total - 1), "max_lr", "min_lr",
                                "base_momentum", "max_momentum"};
     }
     return finish_new(s, one_cycle_setup, (void *)o, out);
 }
 
-/* ---- ReduceLROnPlateau ---------------------------------------------------- */
+/* ---- ReduceLROnPlateau ----------------------------------------------------
+ */
 
 cg_reduce_lr_on_plateau_options cg_reduce_lr_on_plateau_defaults(void)
 {
@@ -965,9 +961,9 @@ cg_reduce_lr_on_plateau_options cg_reduce_lr_on_plateau_defaults(void)
                                              .verbose = false};
 }
 
-cg_status cg_reduce_lr_on_plateau_new(
-    cg_optimizer *opt, const cg_reduce_lr_on_plateau_options *o,
-    cg_lr_scheduler **out)
+cg_status cg_reduce_lr_on_plateau_new(cg_optimizer *opt,
+                                      const cg_reduce_lr_on_plateau_options *o,
+                                      cg_lr_scheduler **out)
 {
     cg_status st = check_new(opt, o, out);
     if (st != CG_OK)
@@ -1075,7 +1071,8 @@ cg_status cg_reduce_lr_on_plateau_step(cg_lr_scheduler *s, double metrics)
     return CG_OK;
 }
 
-/* ---- SequentialLR --------------------------------------------------------- */
+/* ---- SequentialLR ---------------------------------------------------------
+ */
 
 cg_status cg_sequential_lr_new(cg_optimizer *opt,
                                cg_lr_scheduler *const *schedulers,
@@ -1130,8 +1127,8 @@ cg_status cg_sequential_lr_new(cg_optimizer *opt,
             return cg__optim_key_error("initial_lr");
     }
     cg_lr_scheduler *s = NULL;
-    cg_status st = sched_alloc(opt, CG_SCHED_SEQUENTIAL_LR, last_epoch + 1,
-                               false, &s);
+    cg_status st =
+        sched_alloc(opt, CG_SCHED_SEQUENTIAL_LR, last_epoch + 1, false, &s);
     if (st != CG_OK)
         return st;
     size_t bytes = ((size_t)num_schedulers + 1) * sizeof *s->children;
@@ -1144,11 +1141,10 @@ cg_status cg_sequential_lr_new(cg_optimizer *opt,
         st = cg__groups_save(opt, &snap);
     /* what the children had, to undo a failed initial step */
     int64_t *saved = NULL;
-    if (st == CG_OK &&
-        !(saved = cg_malloc(((size_t)num_schedulers + 1) * 2 *
-                            sizeof(int64_t))))
-        st = cg__optim_nomem(((size_t)num_schedulers + 1) * 2 *
-                             sizeof(int64_t));
+    if (st == CG_OK && !(saved = cg_malloc(((size_t)num_schedulers + 1) * 2 *
+                                           sizeof(int64_t))))
+        st =
+            cg__optim_nomem(((size_t)num_schedulers + 1) * 2 * sizeof(int64_t));
     if (st == CG_OK && num_schedulers > 0)
         st = ensure_cap(schedulers[0]);
     if (st != CG_OK) {

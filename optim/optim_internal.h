@@ -88,19 +88,19 @@ cg_status cg__bump_version(cg_tensor *t);
 typedef enum hp_type { HP_DOUBLE = 0, HP_BOOL = 1, HP_NONE = 2 } hp_type;
 
 typedef struct cg__hparam {
-    const char *name;  /* "lr", "betas.0", "foreach", ... */
-    hp_type type;      /* HP_NONE: a constant None PyTorch keeps (foreach) */
-    size_t offset;     /* into the options struct (HP_DOUBLE / HP_BOOL) */
-    bool constant;     /* PyTorch-only flags cgrad keeps at False/None
-                          (differentiable, capturable, fused, foreach) */
-    bool int_default;  /* PyTorch's default is the int 0 (repr prints "0") */
+    const char *name; /* "lr", "betas.0", "foreach", ... */
+    hp_type type;     /* HP_NONE: a constant None PyTorch keeps (foreach) */
+    size_t offset;    /* into the options struct (HP_DOUBLE / HP_BOOL) */
+    bool constant;    /* PyTorch-only flags cgrad keeps at False/None
+                         (differentiable, capturable, fused, foreach) */
+    bool int_default; /* PyTorch's default is the int 0 (repr prints "0") */
 } cg__hparam;
 
 /** What a state entry of a parameter is called and holds. */
 typedef enum slot_type {
-    SLOT_TENSOR = 0,  /* a tensor shaped like the parameter */
-    SLOT_STEP_F32 = 1, /* a 0-d float32 tensor in PyTorch (Adam's step) */
-    SLOT_STEP_INT = 2, /* a Python int (RMSprop's step) */
+    SLOT_TENSOR = 0,    /* a tensor shaped like the parameter */
+    SLOT_STEP_F32 = 1,  /* a 0-d float32 tensor in PyTorch (Adam's step) */
+    SLOT_STEP_INT = 2,  /* a Python int (RMSprop's step) */
     SLOT_OPT_TENSOR = 3 /* a tensor or None (SGD's momentum_buffer) */
 } slot_type;
 
@@ -109,16 +109,16 @@ typedef enum slot_type {
 typedef struct cg__slot_spec {
     const char *name; /* "exp_avg", ... */
     slot_type type;
-    bool required;    /* every state of the kind has it (load checks) */
+    bool required; /* every state of the kind has it (load checks) */
 } cg__slot_spec;
 
 /** The state of one parameter. `tensors[k]` is NULL for a slot not
  *  present (or None); step slots use `step`. */
 typedef struct cg__pstate {
-    bool present;                     /* the state dict has this param */
-    bool has[CG__MAX_SLOTS];          /* slot k present (tensor or None) */
+    bool present;                      /* the state dict has this param */
+    bool has[CG__MAX_SLOTS];           /* slot k present (tensor or None) */
     cg_tensor *tensors[CG__MAX_SLOTS]; /* contiguous, owned */
-    double step;                      /* step count (Adam: float32 values) */
+    double step;                       /* step count (Adam: float32 values) */
     /* made by the step in progress, dropped if it fails */
     bool fresh_present;
     bool fresh[CG__MAX_SLOTS];
@@ -142,7 +142,7 @@ typedef struct cg__extra {
 
 typedef struct cg__group {
     int nparams;
-    int first;          /* global index of the group's first parameter */
+    int first; /* global index of the group's first parameter */
     cg__options opts;
     int nextra;
     cg__extra *extra;
@@ -179,9 +179,9 @@ struct cg_optimizer {
     cg__options defaults;
     int ngroups;
     cg__group *groups;
-    int nparams;           /* across groups */
-    cg_tensor **params;    /* nparams references, group after group */
-    cg__pstate *state;     /* nparams */
+    int nparams;        /* across groups */
+    cg_tensor **params; /* nparams references, group after group */
+    cg__pstate *state;  /* nparams */
 };
 
 /** Shared constructor: validates, then builds the groups. */
@@ -191,8 +191,8 @@ cg_status cg__optimizer_new(const cg__optim_vtable *vt,
 
 /** A new zero-filled (or value-filled) contiguous tensor shaped like
  *  `like` with its dtype, for state. */
-cg_status cg__state_tensor(const cg_tensor *like, double fill, bool complex_fill,
-                           cg_tensor **out);
+cg_status cg__state_tensor(const cg_tensor *like, double fill,
+                           bool complex_fill, cg_tensor **out);
 /** Creates slot `k` of parameter `index` if missing (zeros), marking it
  *  fresh so a failing step can drop it. */
 cg_status cg__ensure_slot(cg_optimizer *opt, int index, int k,
@@ -200,8 +200,8 @@ cg_status cg__ensure_slot(cg_optimizer *opt, int index, int k,
 
 /** Looks up a group key: the hyperparameter table, then extras. Returns
  *  true when found. */
-bool cg__group_get(const cg_optimizer *opt, const cg__group *g,
-                   const char *key, double *value);
+bool cg__group_get(const cg_optimizer *opt, const cg__group *g, const char *key,
+                   double *value);
 /** True when `key` is one of the optimizer kind's hyperparameters. */
 bool cg__optimizer_has_hparam(const cg_optimizer *opt, const char *key);
 

@@ -24,10 +24,8 @@
 #include <string.h>
 
 static const char *const kind_names[CG_OPTIM_KIND_COUNT] = {
-    [CG_OPTIM_SGD] = "SGD",
-    [CG_OPTIM_ADAM] = "Adam",
-    [CG_OPTIM_ADAMW] = "AdamW",
-    [CG_OPTIM_RMSPROP] = "RMSprop",
+    [CG_OPTIM_SGD] = "SGD",         [CG_OPTIM_ADAM] = "Adam",
+    [CG_OPTIM_ADAMW] = "AdamW",     [CG_OPTIM_RMSPROP] = "RMSprop",
     [CG_OPTIM_ADAGRAD] = "Adagrad",
 };
 
@@ -201,10 +199,9 @@ cg_status cg__optimizer_new(const cg__optim_vtable *vt,
         return cg__optim_null("defaults");
     cg_optimizer_kind k = *(const cg_optimizer_kind *)defaults;
     if (k != vt->kind)
-        return cg__optim_error(CG_ERR_MISUSE,
-                               "options are for %s, but the optimizer is %s",
-                               cg_optimizer_kind_name(k),
-                               cg_optimizer_kind_name(vt->kind));
+        return cg__optim_error(
+            CG_ERR_MISUSE, "options are for %s, but the optimizer is %s",
+            cg_optimizer_kind_name(k), cg_optimizer_kind_name(vt->kind));
     cg__options d;
     memset(&d, 0, sizeof d);
     memcpy(&d, defaults, vt->options_size);
@@ -234,8 +231,8 @@ cg_status cg__optimizer_new(const cg__optim_vtable *vt,
 }
 
 cg_status cg_optimizer_add_param_group(cg_optimizer *opt,
-                                       cg_tensor *const *params,
-                                       int num_params, const void *options)
+                                       cg_tensor *const *params, int num_params,
+                                       const void *options)
 {
     if (!opt)
         return cg__optim_null("optimizer");
@@ -290,8 +287,8 @@ bool cg__optimizer_has_hparam(const cg_optimizer *opt, const char *key)
     return h && !h->constant;
 }
 
-bool cg__group_get(const cg_optimizer *opt, const cg__group *g,
-                   const char *key, double *value)
+bool cg__group_get(const cg_optimizer *opt, const cg__group *g, const char *key,
+                   double *value)
 {
     const cg__hparam *h = find_hparam(opt->vt, key);
     if (h && h->constant && h->type == HP_BOOL) {
@@ -355,8 +352,8 @@ static cg_status set_extra(cg__group *g, const char *key, double value,
     return CG_OK;
 }
 
-cg_status cg_optimizer_set_option(cg_optimizer *opt, int group,
-                                  const char *key, double value)
+cg_status cg_optimizer_set_option(cg_optimizer *opt, int group, const char *key,
+                                  double value)
 {
     if (!opt)
         return cg__optim_null("optimizer");
@@ -368,9 +365,8 @@ cg_status cg_optimizer_set_option(cg_optimizer *opt, int group,
     cg__group *g = &opt->groups[group];
     const cg__hparam *h = find_hparam(opt->vt, key);
     if (h && h->constant)
-        return cg__optim_error(CG_ERR_VALUE,
-                               "'%s' is fixed in cgrad (PyTorch's default)",
-                               key);
+        return cg__optim_error(
+            CG_ERR_VALUE, "'%s' is fixed in cgrad (PyTorch's default)", key);
     if (h) {
         if (h->type == HP_BOOL)
             *cg__hp_bool(&g->opts, h) = value != 0.0;
@@ -407,8 +403,9 @@ cg_status cg__groups_save(const cg_optimizer *opt, cg__groups_snapshot *snap)
         dst->first = src->first;
         dst->opts = src->opts;
         for (int e = 0; e < src->nextra; e++) {
-            cg_status st = set_extra(dst, src->extra[e].name,
-                                     src->extra[e].value, src->extra[e].is_bool);
+            cg_status st =
+                set_extra(dst, src->extra[e].name, src->extra[e].value,
+                          src->extra[e].is_bool);
             if (st != CG_OK) {
                 cg__groups_discard(snap);
                 return st;
@@ -627,9 +624,8 @@ static cg_status put_groups(const cg_optimizer *opt, cg_state_dict *sd)
             if (hp->type == HP_NONE)
                 st = cg_state_dict_set_none(sd, name);
             else if (hp->type == HP_BOOL)
-                st = cg_state_dict_set_bool(sd, name,
-                                            !hp->constant &&
-                                                *cg__hp_bool(&o, hp));
+                st = cg_state_dict_set_bool(
+                    sd, name, !hp->constant && *cg__hp_bool(&o, hp));
             else
                 st = cg_state_dict_set_number(sd, name, *cg__hp_double(&o, hp));
         }
@@ -695,11 +691,11 @@ static bool parse_index(const char **s, int *out)
 typedef struct load_ctx {
     const cg_optimizer *opt;
     const cg_state_dict *sd;
-    int ngroups;           /* groups seen in the dict */
-    int *group_len;        /* params.<j> entries per saved group */
-    int *saved_index;      /* saved parameter index, flattened order */
-    cg__group *groups;     /* new groups (opts, extras) */
-    cg__pstate *state;     /* new state, nparams */
+    int ngroups;       /* groups seen in the dict */
+    int *group_len;    /* params.<j> entries per saved group */
+    int *saved_index;  /* saved parameter index, flattened order */
+    cg__group *groups; /* new groups (opts, extras) */
+    cg__pstate *state; /* new state, nparams */
 } load_ctx;
 
 static void load_ctx_free(load_ctx *c)
@@ -718,8 +714,8 @@ static void load_ctx_free(load_ctx *c)
 
 static cg_status bad_entry(const char *name, const char *why)
 {
-    return cg__optim_error(CG_ERR_VALUE,
-                           "loaded state dict entry '%s' %s", name, why);
+    return cg__optim_error(CG_ERR_VALUE, "loaded state dict entry '%s' %s",
+                           name, why);
 }
 
 /* Pass 1: the number of groups and their sizes (PyTorch's checks). */
@@ -838,8 +834,8 @@ static cg_status load_groups(load_ctx *c)
                 return bad_entry(name, "is not a known key");
             if (kind != CG_STATE_NUMBER && kind != CG_STATE_BOOL)
                 return bad_entry(name, "must be a number or a bool");
-            cg_status st = set_extra(&c->groups[g], key, num,
-                                     kind == CG_STATE_BOOL);
+            cg_status st =
+                set_extra(&c->groups[g], key, num, kind == CG_STATE_BOOL);
             if (st != CG_OK)
                 return st;
         }
@@ -931,8 +927,8 @@ static cg_status load_state(load_ctx *c)
             }
             if (!(num >= 0) || num != floor(num))
                 return bad_entry(name, "must be a non-negative whole number");
-            s->step = vt->slots[k].type == SLOT_STEP_F32 ? (double)(float)num
-                                                         : num;
+            s->step =
+                vt->slots[k].type == SLOT_STEP_F32 ? (double)(float)num : num;
             break;
         case SLOT_TENSOR:
         case SLOT_OPT_TENSOR:

@@ -46,8 +46,7 @@ cg_status cg_randperm_indices(int64_t n, cg_generator *g, int64_t *out)
     return CG_OK;
 }
 
-cg_status cg_randperm(int64_t n, cg_dtype dt, cg_generator *g,
-                      cg_tensor **out)
+cg_status cg_randperm(int64_t n, cg_dtype dt, cg_generator *g, cg_tensor **out)
 {
     if (!out)
         return cg__optim_null("out");

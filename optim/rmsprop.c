@@ -23,8 +23,10 @@
 #include <math.h>
 #include <stddef.h>
 
-#define HP(name, field, type, intdef)                                        \
-    {name, type, offsetof(cg_rmsprop_options, field), false, intdef}
+#define HP(name, field, type, intdef)                                          \
+    {                                                                          \
+        name, type, offsetof(cg_rmsprop_options, field), false, intdef         \
+    }
 
 static const cg__hparam rmsprop_hparams[] = {
     HP("lr", lr, HP_DOUBLE, false),
@@ -111,7 +113,7 @@ typedef struct rmsprop_args {
     int ncomp;
 } rmsprop_args;
 
-#define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                              \
+#define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
     static void rmsprop_update_##SFX(const rmsprop_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sq, T *buf,     \
                                      T *gavg)                                  \

@@ -23,8 +23,10 @@
 #include <math.h>
 #include <stddef.h>
 
-#define HP(name, field, type, intdef)                                        \
-    {name, type, offsetof(cg_sgd_options, field), false, intdef}
+#define HP(name, field, type, intdef)                                          \
+    {                                                                          \
+        name, type, offsetof(cg_sgd_options, field), false, intdef             \
+    }
 
 static const cg__hparam sgd_hparams[] = {
     HP("lr", lr, HP_DOUBLE, false),
@@ -93,7 +95,7 @@ typedef struct sgd_args {
 
 #define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
 
-#define DEFINE_SGD_UPDATE(T, SFX, FMA)                                        \
+#define DEFINE_SGD_UPDATE(T, SFX, FMA)                                         \
     static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
                                  const cg_tensor *grad, T *buf)                \
     {                                                                          \

@@ -202,7 +202,8 @@ START_TEST(torch_case)
 }
 END_TEST
 
-/* ---- reprs, attributes, state ---------------------------------------------- */
+/* ---- reprs, attributes, state ----------------------------------------------
+ */
 
 static void check_repr(const cg_batch_norm3d_opts *o, const char *id)
 {
@@ -274,7 +275,8 @@ START_TEST(reprs)
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors
+ * ------------------------------------------------------------------ */
 
 static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
 {
@@ -395,10 +397,10 @@ static cg_status error_call(const char *id)
 }
 
 static const char *const error_ids[] = {
-    "bn_4d",        "bn_6d",           "bn_1val",       "bn_chan_eval",
+    "bn_4d",         "bn_6d",           "bn_1val",       "bn_chan_eval",
     "bn_chan_train", "bn_chan_notrack", "bn_mixed_f64",  "bn_mixed_f32",
-    "bn_complex",   "bn_neg",          "fbn_eval_none", "fbn_rv",
-    "fbn_bias",     "fbn_1d",          "fbn_rv64",
+    "bn_complex",    "bn_neg",          "fbn_eval_none", "fbn_rv",
+    "fbn_bias",      "fbn_1d",          "fbn_rv64",
 };
 
 START_TEST(error_row)
@@ -436,7 +438,8 @@ START_TEST(empty_batch)
 }
 END_TEST
 
-/* ---- gradcheck ------------------------------------------------------------ */
+/* ---- gradcheck ------------------------------------------------------------
+ */
 
 typedef struct bn_cfg {
     bool training;

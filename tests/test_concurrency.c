@@ -48,8 +48,8 @@ static bool same_bits(const cg_tensor *a, const cg_tensor *b)
         return false;
     int64_t na, nb;
     double *va = values(a, &na), *vb = values(b, &nb);
-    bool eq = va && vb && na == nb &&
-              memcmp(va, vb, (size_t)na * sizeof *va) == 0;
+    bool eq =
+        va && vb && na == nb && memcmp(va, vb, (size_t)na * sizeof *va) == 0;
     free(va);
     free(vb);
     return eq;
@@ -82,8 +82,7 @@ static void trainer_init(trainer *t, uint64_t seed)
     cg_conv3d_opts co = cg_conv3d_options(1, 4, CG_INT3(3));
     co.stride = CG_INT3(2);
     co.padding = CG_INT3(1);
-    cg_conv_transpose3d_opts to =
-        cg_conv_transpose3d_options(4, 1, CG_INT3(4));
+    cg_conv_transpose3d_opts to = cg_conv_transpose3d_options(4, 1, CG_INT3(4));
     to.stride = CG_INT3(2);
     to.padding = CG_INT3(1);
     tu_ok(cg_sequential_new(&t->model));
@@ -155,19 +154,19 @@ static void assert_same_training(const trainer *got, const trainer *ref)
     ck_assert_msg(got->st == CG_OK, "seed %llu: %s",
                   (unsigned long long)got->seed, got->error);
     for (int k = 0; k < TRAIN_STEPS; k++)
-        ck_assert_msg(memcmp(&got->losses[k], &ref->losses[k],
-                             sizeof(double)) == 0,
-                      "seed %llu, step %d: loss %.17g, alone %.17g",
-                      (unsigned long long)got->seed, k, got->losses[k],
-                      ref->losses[k]);
+        ck_assert_msg(
+            memcmp(&got->losses[k], &ref->losses[k], sizeof(double)) == 0,
+            "seed %llu, step %d: loss %.17g, alone %.17g",
+            (unsigned long long)got->seed, k, got->losses[k], ref->losses[k]);
     for (int i = 0; i < 4; i++) {
         cg_tensor *a, *b;
         const char *name;
         tu_ok(cg_module_named_parameter(got->model, i, &name, &a));
         tu_ok(cg_module_named_parameter(ref->model, i, NULL, &b));
-        ck_assert_msg(same_bits(a, b), "seed %llu: parameter %s differs "
-                      "from the run alone", (unsigned long long)got->seed,
-                      name);
+        ck_assert_msg(same_bits(a, b),
+                      "seed %llu: parameter %s differs "
+                      "from the run alone",
+                      (unsigned long long)got->seed, name);
     }
 }
 
@@ -217,11 +216,11 @@ END_TEST
 #define NRESULTS 9
 
 typedef struct workload {
-    cg_tensor *x, *w, *b, *gy;    /* conv3d: x (2,3,9,9,9), w (4,3,3,3,3) */
+    cg_tensor *x, *w, *b, *gy;     /* conv3d: x (2,3,9,9,9), w (4,3,3,3,3) */
     cg_tensor *xt, *wt, *bt, *gyt; /* conv_transpose3d: xt (2,4,5,5,5),
                                      wt (4,3,4,4,4) */
-    cg_tensor *ma, *mb;           /* matmul (96, 128) x (128, 80) */
-    cg_tensor *ea, *eb;           /* elementwise (4, 40000) */
+    cg_tensor *ma, *mb;            /* matmul (96, 128) x (128, 80) */
+    cg_tensor *ea, *eb;            /* elementwise (4, 40000) */
 } workload;
 
 static void workload_init(workload *L)
@@ -234,12 +233,18 @@ static void workload_init(workload *L)
         int nd;
         bool grad;
     } spec[] = {
-        {&L->x, {2, 3, 9, 9, 9}, 5, true},   {&L->w, {4, 3, 3, 3, 3}, 5, true},
-        {&L->b, {4}, 1, true},               {&L->gy, {2, 4, 5, 5, 5}, 5, false},
-        {&L->xt, {2, 4, 5, 5, 5}, 5, true},  {&L->wt, {4, 3, 4, 4, 4}, 5, true},
-        {&L->bt, {3}, 1, true},              {&L->gyt, {2, 3, 10, 10, 10}, 5, false},
-        {&L->ma, {96, 128}, 2, false},       {&L->mb, {128, 80}, 2, false},
-        {&L->ea, {4, 40000}, 2, false},      {&L->eb, {4, 40000}, 2, false},
+        {&L->x, {2, 3, 9, 9, 9}, 5, true},
+        {&L->w, {4, 3, 3, 3, 3}, 5, true},
+        {&L->b, {4}, 1, true},
+        {&L->gy, {2, 4, 5, 5, 5}, 5, false},
+        {&L->xt, {2, 4, 5, 5, 5}, 5, true},
+        {&L->wt, {4, 3, 4, 4, 4}, 5, true},
+        {&L->bt, {3}, 1, true},
+        {&L->gyt, {2, 3, 10, 10, 10}, 5, false},
+        {&L->ma, {96, 128}, 2, false},
+        {&L->mb, {128, 80}, 2, false},
+        {&L->ea, {4, 40000}, 2, false},
+        {&L->eb, {4, 40000}, 2, false},
     };
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
         tu_ok(cg_randn(spec[i].shape, spec[i].nd, CG_FLOAT32, g, spec[i].t));
@@ -251,15 +256,15 @@ static void workload_init(workload *L)
 
 static void workload_free(workload *L)
 {
-    cg_tensor *all[] = {L->x, L->w, L->b, L->gy, L->xt, L->wt, L->bt, L->gyt,
-                        L->ma, L->mb, L->ea, L->eb};
+    cg_tensor *all[] = {L->x,  L->w,   L->b,  L->gy, L->xt, L->wt,
+                        L->bt, L->gyt, L->ma, L->mb, L->ea, L->eb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cg_tensor_release(all[i]);
 }
 
 /* One pass: out[] = conv3d's y and its x, w, b grads; conv_transpose3d's
- * y and its weight grad; the matmul; the product and its sum. The leaves' .grad are reset first;
- * out[] are new references. */
+ * y and its weight grad; the matmul; the product and its sum. The leaves' .grad
+ * are reset first; out[] are new references. */
 static cg_status workload_run(workload *L, cg_tensor *out[NRESULTS])
 {
     cg_tensor *y = NULL, *p = NULL, *s = NULL, *yt = NULL, *pt = NULL,
@@ -270,10 +275,9 @@ static cg_status workload_run(workload *L, cg_tensor *out[NRESULTS])
         if ((st = cg_tensor_zero_grad(leaves[i], true)) != CG_OK)
             return st;
     memset(out, 0, NRESULTS * sizeof *out);
-    if ((st = cg_conv3d(L->x, L->w, L->b, CG_INT3(2), CG_INT3(1), CG_INT3(1),
-                        1, &y)) != CG_OK ||
-        (st = cg_mul(y, L->gy, &p)) != CG_OK ||
-        (st = cg_sum(p, &s)) != CG_OK ||
+    if ((st = cg_conv3d(L->x, L->w, L->b, CG_INT3(2), CG_INT3(1), CG_INT3(1), 1,
+                        &y)) != CG_OK ||
+        (st = cg_mul(y, L->gy, &p)) != CG_OK || (st = cg_sum(p, &s)) != CG_OK ||
         (st = cg_tensor_backward(s, NULL, false)) != CG_OK ||
         (st = cg_conv_transpose3d(L->xt, L->wt, L->bt, CG_INT3(2), CG_INT3(1),
                                   CG_INT3(0), 1, CG_INT3(1), &yt)) != CG_OK ||
@@ -284,9 +288,15 @@ static cg_status workload_run(workload *L, cg_tensor *out[NRESULTS])
         (st = cg_mul(L->ea, L->eb, &e)) != CG_OK ||
         (st = cg_sum(e, &es)) != CG_OK)
         goto done;
-    cg_tensor *res[NRESULTS] = {y, cg_tensor_grad(L->x), cg_tensor_grad(L->w),
-                                cg_tensor_grad(L->b), yt, cg_tensor_grad(L->wt),
-                                m, e, es};
+    cg_tensor *res[NRESULTS] = {y,
+                                cg_tensor_grad(L->x),
+                                cg_tensor_grad(L->w),
+                                cg_tensor_grad(L->b),
+                                yt,
+                                cg_tensor_grad(L->wt),
+                                m,
+                                e,
+                                es};
     for (int i = 0; i < NRESULTS; i++)
         if (!res[i]) {
             st = cg_error(CG_ERR_RUNTIME, "result %d missing", i);
@@ -325,8 +335,8 @@ static void *compute_thread(void *arg)
         cg_tensor *out[NRESULTS];
         c->st = workload_run(c->L, out);
         if (c->st != CG_OK) {
-            snprintf(c->error, sizeof c->error, "%s: %s",
-                     cg_status_name(c->st), cg_last_error());
+            snprintf(c->error, sizeof c->error, "%s: %s", cg_status_name(c->st),
+                     cg_last_error());
             break;
         }
         for (int i = 0; i < NRESULTS; i++) {
@@ -375,8 +385,10 @@ START_TEST(test_num_threads_while_computing)
     cg_tensor *four[NRESULTS];
     tu_ok(workload_run(&L, four));
     for (int i = 0; i < NRESULTS; i++) {
-        ck_assert_msg(same_bits(four[i], ref[i]), "result %d differs with 4 "
-                      "threads", i);
+        ck_assert_msg(same_bits(four[i], ref[i]),
+                      "result %d differs with 4 "
+                      "threads",
+                      i);
         cg_tensor_release(four[i]);
     }
     atomic_bool done = false;
@@ -389,8 +401,10 @@ START_TEST(test_num_threads_while_computing)
     ck_assert_int_eq(pthread_join(tch, NULL), 0);
     ck_assert_msg(c.st == CG_OK, "computing thread: %s", c.error);
     ck_assert_msg(ch.st == CG_OK, "cg_set_num_threads failed");
-    ck_assert_msg(c.mismatches == 0, "%d results differ from the one-thread "
-                  "reference (first: result %d)", c.mismatches, c.first_bad);
+    ck_assert_msg(c.mismatches == 0,
+                  "%d results differ from the one-thread "
+                  "reference (first: result %d)",
+                  c.mismatches, c.first_bad);
     ck_assert_int_gt(ch.changes, 0);
     for (int i = 0; i < NRESULTS; i++)
         cg_tensor_release(ref[i]);

@@ -8,8 +8,8 @@
  * identical for 1, 2, 3 and 8 threads. The forward is the reference's
  * bits (PyTorch's order of rounding) on every path. Also: 60 conv3d
  * geometries (the adjoint the same kernels serve), and the public ops
- * (conv_transpose3d, conv3d with autograd) thread-count independent. Timing is the benchmark program's
- * business (bench/cgrad_bench), never a test's. */
+ * (conv_transpose3d, conv3d with autograd) thread-count independent. Timing is
+ * the benchmark program's business (bench/cgrad_bench), never a test's. */
 #include "conv_internal.h"
 #include "kernels/conv_transpose3d_fast.h"
 #include "simd_internal.h"
@@ -122,8 +122,7 @@ static void assert_bitwise(const void *got, const void *ref, int64_t n,
 {
     ck_assert_msg(memcmp(got, ref, (size_t)n * cg_dtype_size(dt)) == 0,
                   "%s: %s differs between 1 and %d threads (simd %s)", name,
-                  what, cg_get_num_threads(),
-                  cg__simd_name(cg__simd_level()));
+                  what, cg_get_num_threads(), cg__simd_name(cg__simd_level()));
 }
 
 static void run_reference(const conv_case *c, results *r)
@@ -153,15 +152,14 @@ static void run_fast(const conv_case *c, results *r, bool separate)
         tu_ok(cg__ct3d_fast_backward_weight(g, c->dt, c->x, c->gy, r->gw));
         tu_ok(cg__ct3d_fast_backward_bias(g, c->dt, c->gy, r->gb));
     } else {
-        tu_ok(cg__ct3d_fast_backward(g, c->dt, c->x, c->w, c->gy, r->gx,
-                                     r->gw, r->gb));
+        tu_ok(cg__ct3d_fast_backward(g, c->dt, c->x, c->w, c->gy, r->gx, r->gw,
+                                     r->gb));
     }
 }
 
 /* Every path, every thread count: close to the reference with one
  * thread, bitwise equal to that with the others. */
-static void check_case(const conv_case *c, const results *ref,
-                       const char *name)
+static void check_case(const conv_case *c, const results *ref, const char *name)
 {
     const cg_conv_geom *g = &c->g;
     const int saved_threads = cg_get_num_threads();
@@ -194,8 +192,8 @@ static void check_case(const conv_case *c, const results *ref,
                 assert_bitwise(out->y, base.y, n_y(g), c->dt, "output", name);
                 assert_bitwise(out->gx, base.gx, n_x(g), c->dt, "grad_input",
                                name);
-                assert_bitwise(out->gw, base.gw, n_w(g), c->dt,
-                               "grad_weight", name);
+                assert_bitwise(out->gw, base.gw, n_w(g), c->dt, "grad_weight",
+                               name);
                 assert_bitwise(out->gb, base.gb, g->Cout, c->dt, "grad_bias",
                                name);
             }
@@ -338,8 +336,7 @@ START_TEST(test_golden)
     assert_close(ref.gx, want, n_x(&c.g), c.dt, "reference grad_input", name);
     free(want);
     want = tensor_copy(name, "grad_weight.npy", n_w(&c.g), c.dt);
-    assert_close(ref.gw, want, n_w(&c.g), c.dt, "reference grad_weight",
-                 name);
+    assert_close(ref.gw, want, n_w(&c.g), c.dt, "reference grad_weight", name);
     free(want);
 
     check_case(&c, &ref, name);
@@ -495,8 +492,8 @@ START_TEST(test_workload_shapes)
     c.dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
     c.bias = true;
     int i = _i / 2;
-    c.g = (cg_conv_geom){.N = w[i].N, .Cin = w[i].Cin, .Cout = w[i].Cout,
-                         .G = w[i].G};
+    c.g = (cg_conv_geom){
+        .N = w[i].N, .Cin = w[i].Cin, .Cout = w[i].Cout, .G = w[i].G};
     for (int a = 0; a < 3; a++) {
         c.g.in[a] = w[i].in;
         c.g.k[a] = w[i].k;
@@ -504,8 +501,8 @@ START_TEST(test_workload_shapes)
         c.g.p[a] = w[i].p;
         c.g.op[a] = w[i].op;
         c.g.d[a] = 1;
-        ck_assert(cg__ct3d_out_size(w[i].in, w[i].k, w[i].s, w[i].p, w[i].op,
-                                    1, &c.g.out[a]));
+        ck_assert(cg__ct3d_out_size(w[i].in, w[i].k, w[i].s, w[i].p, w[i].op, 1,
+                                    &c.g.out[a]));
     }
     c.x = rng_fill(&s, n_x(&c.g), c.dt);
     c.w = rng_fill(&s, n_w(&c.g), c.dt);
@@ -624,8 +621,8 @@ static cg_tensor *leaf_copy(cg_tensor *t)
 /* y = op(x, w, b); y.backward(gy); the results and the three grads. */
 static void op_step(bool transposed, cg_tensor *x0, cg_tensor *w0,
                     cg_tensor *b0, cg_tensor *gy, const int64_t *st,
-                    const int64_t *pad, const int64_t *op,
-                    const int64_t *dil, int64_t groups, op_run *r)
+                    const int64_t *pad, const int64_t *op, const int64_t *dil,
+                    int64_t groups, op_run *r)
 {
     cg_tensor *x = leaf_copy(x0), *w = leaf_copy(w0), *b = leaf_copy(b0);
     cg_ints S = {3, {st[0], st[1], st[2]}}, P = {3, {pad[0], pad[1], pad[2]}},
@@ -739,9 +736,16 @@ END_TEST
 
 START_TEST(test_errors)
 {
-    cg_conv_geom g = {.N = 1, .Cin = 1, .Cout = 1, .G = 1,
-                      .in = {1, 1, 1}, .out = {1, 1, 1}, .k = {1, 1, 1},
-                      .s = {1, 1, 1}, .p = {0, 0, 0}, .op = {0, 0, 0},
+    cg_conv_geom g = {.N = 1,
+                      .Cin = 1,
+                      .Cout = 1,
+                      .G = 1,
+                      .in = {1, 1, 1},
+                      .out = {1, 1, 1},
+                      .k = {1, 1, 1},
+                      .s = {1, 1, 1},
+                      .p = {0, 0, 0},
+                      .op = {0, 0, 0},
                       .d = {1, 1, 1}};
     float x[2] = {1, 0}, w[2] = {1, 0}, y[2] = {7, 7};
     tu_fails(cg__ct3d_fast_forward(&g, CG_COMPLEX64, x, w, NULL, y),

@@ -1078,7 +1078,13 @@ typedef struct gc_cfg {
     cg_ints output_size;
 } gc_cfg;
 
-#define NO_OUTPUT_SIZE {0, {0}}
+#define NO_OUTPUT_SIZE                                                         \
+    {                                                                          \
+        0,                                                                     \
+        {                                                                      \
+            0                                                                  \
+        }                                                                      \
+    }
 
 static const gc_cfg GC[] = {
     {"plain",

@@ -66,9 +66,8 @@ static table load_table(const char *rel)
     t.nrows = nl - 1;
     t.cells = malloc(sizeof(char *) * (size_t)(t.nrows * t.ncols + 1));
     for (int r = 0; r < t.nrows; r++)
-        ck_assert_int_eq(split(rows[r + 1], '\t', t.cells + r * t.ncols,
-                               t.ncols),
-                         t.ncols);
+        ck_assert_int_eq(
+            split(rows[r + 1], '\t', t.cells + r * t.ncols, t.ncols), t.ncols);
     free(rows);
     return t;
 }
@@ -137,7 +136,8 @@ static int numbers(const char *s, double *out, int cap)
     return n;
 }
 
-/* ---- optimizers with one parameter per group ------------------------------ */
+/* ---- optimizers with one parameter per group ------------------------------
+ */
 
 typedef struct rig {
     int ngroups;
@@ -186,15 +186,21 @@ static rig make_rig(const char *optname, const double *lrs, int ng)
     }
     cg_status st;
     switch (d.kind) {
-    case CG_OPTIM_SGD: st = cg_sgd_new_groups(g, ng, &d.sgd, &r.opt); break;
-    case CG_OPTIM_ADAM: st = cg_adam_new_groups(g, ng, &d.adam, &r.opt); break;
+    case CG_OPTIM_SGD:
+        st = cg_sgd_new_groups(g, ng, &d.sgd, &r.opt);
+        break;
+    case CG_OPTIM_ADAM:
+        st = cg_adam_new_groups(g, ng, &d.adam, &r.opt);
+        break;
     case CG_OPTIM_ADAMW:
         st = cg_adamw_new_groups(g, ng, &d.adam, &r.opt);
         break;
     case CG_OPTIM_RMSPROP:
         st = cg_rmsprop_new_groups(g, ng, &d.rmsprop, &r.opt);
         break;
-    default: st = cg_adagrad_new_groups(g, ng, &d.adagrad, &r.opt); break;
+    default:
+        st = cg_adagrad_new_groups(g, ng, &d.adagrad, &r.opt);
+        break;
     }
     tu_ok(st);
     return r;
@@ -207,7 +213,8 @@ static void free_rig(rig *r)
         cg_tensor_release(r->p[i]);
 }
 
-/* ---- schedulers from gen_optim.py's spec strings --------------------------- */
+/* ---- schedulers from gen_optim.py's spec strings ---------------------------
+ */
 
 static double num(const char *args, const char *key, double dflt)
 {
@@ -330,8 +337,7 @@ static cg_status build(cg_optimizer *opt, const char *spec,
         o.steps_per_epoch = inum(body, "steps_per_epoch", CG_NONE);
         o.pct_start = num(body, "pct_start", o.pct_start);
         o.div_factor = num(body, "div_factor", o.div_factor);
-        o.final_div_factor = num(body, "final_div_factor",
-                                 o.final_div_factor);
+        o.final_div_factor = num(body, "final_div_factor", o.final_div_factor);
         o.base_momentum = num(body, "base_momentum", o.base_momentum);
         o.max_momentum = num(body, "max_momentum", o.max_momentum);
         static char strategy[32];
@@ -343,8 +349,7 @@ static cg_status build(cg_optimizer *opt, const char *spec,
         return cg_one_cycle_lr_new(opt, &o, out);
     }
     if (strcmp(name, "ReduceLROnPlateau") == 0) {
-        cg_reduce_lr_on_plateau_options o =
-            cg_reduce_lr_on_plateau_defaults();
+        cg_reduce_lr_on_plateau_options o = cg_reduce_lr_on_plateau_defaults();
         o.factor = num(body, "factor", o.factor);
         o.threshold = num(body, "threshold", o.threshold);
         o.eps = num(body, "eps", o.eps);
@@ -395,15 +400,14 @@ static double *npy_doubles(const char *rel, int64_t *n, int64_t *cols)
     return v;
 }
 
-static void assert_lr(double got, double want, const char *name, int row,
-                      int g, const char *what)
+static void assert_lr(double got, double want, const char *name, int row, int g,
+                      const char *what)
 {
-    ck_assert_msg(memcmp(&got, &want, sizeof got) == 0 ||
-                      (isnan(got) && isnan(want)),
-                  "%s step %d group %d: %s %.17g, PyTorch's %.17g (rel. "
-                  "error %.3g, bound %.0e)",
-                  name, row, g, what, got, want,
-                  fabs(got - want) / fabs(want), TOL_LR);
+    ck_assert_msg(
+        memcmp(&got, &want, sizeof got) == 0 || (isnan(got) && isnan(want)),
+        "%s step %d group %d: %s %.17g, PyTorch's %.17g (rel. "
+        "error %.3g, bound %.0e)",
+        name, row, g, what, got, want, fabs(got - want) / fabs(want), TOL_LR);
 }
 
 START_TEST(test_sequence)
@@ -437,8 +441,8 @@ START_TEST(test_sequence)
         snprintf(rel, sizeof rel, "optim/sched/%s_mom.npy", name);
         mom = npy_doubles(rel, &mn, &mc);
         cg_optimizer_kind k = cg_optimizer_kind_of(rg.opt);
-        mkey = k == CG_OPTIM_ADAM || k == CG_OPTIM_ADAMW ? "betas.0"
-                                                          : "momentum";
+        mkey =
+            k == CG_OPTIM_ADAM || k == CG_OPTIM_ADAMW ? "betas.0" : "momentum";
     }
     for (int row = 0; row <= steps; row++) {
         if (row > 0) {
@@ -503,8 +507,7 @@ START_TEST(test_errors)
         if (!sched)
             continue; /* the optimizers' rows: test_optim.c */
         double lr = 0.1;
-        rig rg = make_rig(strncmp(args, "adagrad", 7) == 0 ? "Adagrad"
-                                                            : "SGD",
+        rig rg = make_rig(strncmp(args, "adagrad", 7) == 0 ? "Adagrad" : "SGD",
                           &lr, 1);
         if (strncmp(args, "adagrad", 7) != 0)
             tu_ok(cg_optimizer_set_option(rg.opt, 0, "momentum", 0.9));
@@ -597,12 +600,10 @@ START_TEST(test_behaviour)
              "step() missing 1 required positional argument: 'metrics'");
     /* SequentialLR refuses plateau children and repeats */
     cg_lr_scheduler *kids[2] = {s, p}, *seq = NULL;
-    tu_fails(cg_sequential_lr_new(rg.opt, kids, 2, (int64_t[]){3}, 1, -1,
-                                  &seq),
+    tu_fails(cg_sequential_lr_new(rg.opt, kids, 2, (int64_t[]){3}, 1, -1, &seq),
              CG_ERR_TYPE, "SequentialLR cannot chain a ReduceLROnPlateau");
     kids[1] = s;
-    tu_fails(cg_sequential_lr_new(rg.opt, kids, 2, (int64_t[]){3}, 1, -1,
-                                  &seq),
+    tu_fails(cg_sequential_lr_new(rg.opt, kids, 2, (int64_t[]){3}, 1, -1, &seq),
              CG_ERR_TYPE, "SequentialLR got the same scheduler twice");
     cg_lr_scheduler_free(p);
     cg_lr_scheduler_free(s);
@@ -706,8 +707,7 @@ static cg_status sched_scenario(void *ctx)
         st = cg_one_cycle_lr_new(opt, &oo, &c);
     if (st == CG_OK) {
         cg_lr_scheduler *kids[3] = {a, b, c};
-        st = cg_sequential_lr_new(opt, kids, 3, (int64_t[]){3, 6}, 2, -1,
-                                  &seq);
+        st = cg_sequential_lr_new(opt, kids, 3, (int64_t[]){3, 6}, 2, -1, &seq);
         if (st == CG_OK)
             a = b = c = NULL; /* owned by seq now */
     }

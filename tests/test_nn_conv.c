@@ -613,8 +613,7 @@ END_TEST
 /* Problems only a C caller can make: NULLs, malformed cg_ints, devices. */
 START_TEST(test_errors_c_api)
 {
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(2, 2, CG_INT3(1));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(2, 2, CG_INT3(1));
     cg_module *m = NULL;
     tu_fails(cg_conv_transpose3d_new(NULL, &m), CG_ERR_MISUSE,
              "opts must not be NULL");
@@ -762,8 +761,7 @@ END_TEST
 
 START_TEST(test_module_basics)
 {
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(1, 3, CG_INT3(1));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(1, 3, CG_INT3(1));
     cg_module *m = NULL;
     cg_manual_seed(42);
     tu_ok(cg_conv_transpose3d_new(&o, &m));
@@ -784,8 +782,7 @@ START_TEST(test_module_basics)
     const char *first = NULL;
     tu_ok(cg_module_named_parameter(m, 0, &first, NULL));
     cg_module *other = NULL; /* a kernel of size 0 draws nothing */
-    cg_conv_transpose3d_opts oz =
-        cg_conv_transpose3d_options(1, 3, CG_INT3(0));
+    cg_conv_transpose3d_opts oz = cg_conv_transpose3d_options(1, 3, CG_INT3(0));
     tu_ok(cg_conv_transpose3d_new(&oz, &other));
     cg_module_free(other);
     tu_ok(cg_module_named_parameter(m, 1, &name, NULL));
@@ -908,8 +905,7 @@ END_TEST
 START_TEST(test_module_zero_sizes)
 {
     cg_module *m = NULL;
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(4, 6, CG_INT3(0));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(4, 6, CG_INT3(0));
     cg_manual_seed(5);
     tu_ok(cg_conv_transpose3d_new(&o, &m));
     double after = next_draw();
@@ -952,8 +948,7 @@ START_TEST(test_module_nested)
     ck_assert_ptr_nonnull(want);
     cg_module *shared = NULL, *c3 = NULL, *ct = NULL, *inner = NULL,
               *outer = NULL;
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(1, 3, CG_INT3(1));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(1, 3, CG_INT3(1));
     tu_ok(cg_conv_transpose3d_new(&o, &shared));
     cg_conv3d_opts k = cg_conv3d_options(3, 2, CG_INT3(2));
     k.bias = false;
@@ -1067,8 +1062,7 @@ static void assert_next(const cg_node *n, int i, const char *name,
 
 static cg_module *small_module(bool bias)
 {
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(2, 3, CG_INT3(2));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(2, 3, CG_INT3(2));
     o.bias = bias;
     cg_module *m = NULL;
     cg_manual_seed(1);
@@ -1226,8 +1220,7 @@ END_TEST
  * batched input, SqueezeBackward1 for an unbatched one */
 START_TEST(test_autograd_complex)
 {
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(1, 2, CG_INT3(2));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(1, 2, CG_INT3(2));
     o.dtype = CG_COMPLEX64;
     cg_module *m = NULL;
     cg_manual_seed(42);
@@ -1353,8 +1346,7 @@ START_TEST(test_explain)
 {
     cg_status st;
     /* the upsampling block of many decoders */
-    cg_conv_transpose3d_opts o =
-        cg_conv_transpose3d_options(4, 6, CG_INT3(3));
+    cg_conv_transpose3d_opts o = cg_conv_transpose3d_options(4, 6, CG_INT3(3));
     o.stride = CG_INT3(2);
     o.padding = CG_INT3(1);
     o.output_padding = CG_INT3(1);

@@ -323,11 +323,21 @@ static any_options defaults_of(cg_optimizer_kind k)
     any_options o;
     memset(&o, 0, sizeof o);
     switch (k) {
-    case CG_OPTIM_SGD: o.sgd = cg_sgd_defaults(); break;
-    case CG_OPTIM_ADAM: o.adam = cg_adam_defaults(); break;
-    case CG_OPTIM_ADAMW: o.adam = cg_adamw_defaults(); break;
-    case CG_OPTIM_RMSPROP: o.rmsprop = cg_rmsprop_defaults(); break;
-    default: o.adagrad = cg_adagrad_defaults(); break;
+    case CG_OPTIM_SGD:
+        o.sgd = cg_sgd_defaults();
+        break;
+    case CG_OPTIM_ADAM:
+        o.adam = cg_adam_defaults();
+        break;
+    case CG_OPTIM_ADAMW:
+        o.adam = cg_adamw_defaults();
+        break;
+    case CG_OPTIM_RMSPROP:
+        o.rmsprop = cg_rmsprop_defaults();
+        break;
+    default:
+        o.adagrad = cg_adagrad_defaults();
+        break;
     }
     return o;
 }
@@ -337,11 +347,11 @@ static void apply_options(any_options *o, const char *list)
 {
     char b[64];
     const char *v;
-#define D(key, field)                                                        \
-    if ((v = opt_value(list, key, b, sizeof b)))                             \
+#define D(key, field)                                                          \
+    if ((v = opt_value(list, key, b, sizeof b)))                               \
     field = strtod(v, NULL)
-#define B(key, field)                                                        \
-    if ((v = opt_value(list, key, b, sizeof b)))                             \
+#define B(key, field)                                                          \
+    if ((v = opt_value(list, key, b, sizeof b)))                               \
     field = strcmp(v, "1") == 0
     switch (o->kind) {
     case CG_OPTIM_SGD:
@@ -388,12 +398,16 @@ static cg_status new_groups(cg_optimizer_kind k, const cg_param_group *g,
                             int ng, const any_options *d, cg_optimizer **out)
 {
     switch (k) {
-    case CG_OPTIM_SGD: return cg_sgd_new_groups(g, ng, &d->sgd, out);
-    case CG_OPTIM_ADAM: return cg_adam_new_groups(g, ng, &d->adam, out);
-    case CG_OPTIM_ADAMW: return cg_adamw_new_groups(g, ng, &d->adam, out);
+    case CG_OPTIM_SGD:
+        return cg_sgd_new_groups(g, ng, &d->sgd, out);
+    case CG_OPTIM_ADAM:
+        return cg_adam_new_groups(g, ng, &d->adam, out);
+    case CG_OPTIM_ADAMW:
+        return cg_adamw_new_groups(g, ng, &d->adam, out);
     case CG_OPTIM_RMSPROP:
         return cg_rmsprop_new_groups(g, ng, &d->rmsprop, out);
-    default: return cg_adagrad_new_groups(g, ng, &d->adagrad, out);
+    default:
+        return cg_adagrad_new_groups(g, ng, &d->adagrad, out);
     }
 }
 
@@ -422,8 +436,8 @@ static cg_optimizer *case_optimizer(const table *t, int r, problem *pb)
 static double *npy_doubles(const char *rel, int64_t *n)
 {
     cg_tensor *t = tu_load(rel);
-    int64_t m = cg_tensor_numel(t) *
-                (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
+    int64_t m =
+        cg_tensor_numel(t) * (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
     double *v = malloc(sizeof(double) * (size_t)(m + 1));
     tu_ok(cg_tensor_to_doubles(t, v, m));
     cg_tensor_release(t);
@@ -448,8 +462,8 @@ static double compare_row(const double *got, const double *ref, int n,
 }
 
 static void run_steps(cg_optimizer *opt, problem *pb, const double *traj,
-                      int from, int to, int per, const char *what,
-                      bool bitwise, double tol, double *worst_out)
+                      int from, int to, int per, const char *what, bool bitwise,
+                      double tol, double *worst_out)
 {
     double got[NVALUES * 2];
     double worst = 0;
@@ -463,8 +477,8 @@ static void run_steps(cg_optimizer *opt, problem *pb, const double *traj,
         double e = compare_row(got, traj + (size_t)s * NVALUES * per,
                                NVALUES * per, &ndiff);
         worst = fmax(worst, e);
-        ck_assert_msg(e <= tol, "%s: step %d differs by %.3g (> %.3g)", what,
-                      s, e, tol);
+        ck_assert_msg(e <= tol, "%s: step %d differs by %.3g (> %.3g)", what, s,
+                      e, tol);
         if (bitwise)
             ck_assert_msg(ndiff == 0,
                           "%s: step %d: %d values differ from PyTorch's in "
@@ -629,8 +643,8 @@ static void assert_same_state(const cg_state_dict *ours,
         if (kind == CG_STATE_TENSOR)
             tu_assert_bitwise(ot, t, name);
         else
-            ck_assert_msg(onum == num, "%s: %s is %.17g, PyTorch's %.17g",
-                          what, name, onum, num);
+            ck_assert_msg(onum == num, "%s: %s is %.17g, PyTorch's %.17g", what,
+                          name, onum, num);
     }
 }
 
@@ -683,8 +697,7 @@ START_TEST(test_state)
         tu_ok(cg_optimizer_step(opt2));
         flat_values(&pb, a, per);
         flat_values(&pb2, b, per);
-        ck_assert_msg(memcmp(a, b, sizeof(double) * NVALUES * (size_t)per) ==
-                          0,
+        ck_assert_msg(memcmp(a, b, sizeof(double) * NVALUES * (size_t)per) == 0,
                       "%s: resumed run differs at step %d", name, s);
     }
     cg_optimizer_free(opt2);
@@ -758,8 +771,7 @@ START_TEST(test_load_errors)
             tu_ok(cg_state_dict_remove(sd, bad[i].remove));
         if (bad[i].set)
             tu_ok(cg_state_dict_set_number(sd, bad[i].set, 1.0));
-        tu_fails(cg_optimizer_load_state_dict(opt, sd), bad[i].st,
-                 bad[i].msg);
+        tu_fails(cg_optimizer_load_state_dict(opt, sd), bad[i].st, bad[i].msg);
         cg_state_dict_free(sd);
     }
     /* a shape mismatch */
@@ -900,8 +912,7 @@ START_TEST(test_groups_and_options)
              "list index out of range");
     /* an empty group is allowed; a repeated parameter is not */
     tu_ok(cg_optimizer_add_param_group(opt, NULL, 0, NULL));
-    tu_fails(cg_optimizer_add_param_group(opt, &pb.p[0], 1, NULL),
-             CG_ERR_VALUE,
+    tu_fails(cg_optimizer_add_param_group(opt, &pb.p[0], 1, NULL), CG_ERR_VALUE,
              "some parameters appear in more than one parameter group");
     /* options of another optimizer are refused */
     cg_adam_options wrong = cg_adam_defaults();
@@ -1031,8 +1042,7 @@ START_TEST(test_transactional_step)
     tu_ok(cg_ones((int64_t[]){3}, 1, CG_FLOAT32, &gx));
     tu_ok(cg_tensor_set_grad(ex, gx));
     cg_optimizer *o2 = NULL;
-    tu_ok(cg_sgd_new(&ex, 1, &(cg_sgd_options){.kind = CG_OPTIM_SGD,
-                                                 .lr = 0.1},
+    tu_ok(cg_sgd_new(&ex, 1, &(cg_sgd_options){.kind = CG_OPTIM_SGD, .lr = 0.1},
                      &o2));
     tu_fails(cg_optimizer_step(o2), CG_ERR_RUNTIME,
              "unsupported operation: more than one element of the "
@@ -1199,8 +1209,8 @@ START_TEST(test_clip)
             ck_assert_msg(st == CG_OK, "%s: %s", name, cg_last_error());
             double want = strtod(cell(&t, r, "total"), NULL);
             ck_assert_msg(total == want || (isinf(want) && isinf(total)),
-                          "%s: total norm %.17g, PyTorch's %.17g", name,
-                          total, want);
+                          "%s: total norm %.17g, PyTorch's %.17g", name, total,
+                          want);
         } else {
             ck_assert_int_eq(st, CG_ERR_RUNTIME);
             ck_assert_str_eq(cg_last_error(), strchr(status, ':') + 1);
@@ -1430,8 +1440,7 @@ START_TEST(test_dataloader)
             ck_assert_msg(strcmp(got, f[1]) == 0,
                           "%s epoch %d: %s, PyTorch's %s", name, e, got, f[1]);
             ck_assert_msg(rand_scalar(NULL) == strtod(f[2], NULL),
-                          "%s epoch %d: the default generator is off", name,
-                          e);
+                          "%s epoch %d: the default generator is off", name, e);
             if (g)
                 ck_assert_msg(rand_scalar(g) == strtod(f[3], NULL),
                               "%s epoch %d: the loader's generator is off",
@@ -1492,14 +1501,20 @@ static cg_status optimizer_scenario(void *vctx)
     sweep_ctx *ctx = vctx;
     any_options d = defaults_of(ctx->kind);
     switch (ctx->kind) {
-    case CG_OPTIM_SGD: d.sgd.lr = 0.1; d.sgd.momentum = 0.9; break;
+    case CG_OPTIM_SGD:
+        d.sgd.lr = 0.1;
+        d.sgd.momentum = 0.9;
+        break;
     case CG_OPTIM_ADAM:
-    case CG_OPTIM_ADAMW: d.adam.amsgrad = true; break;
+    case CG_OPTIM_ADAMW:
+        d.adam.amsgrad = true;
+        break;
     case CG_OPTIM_RMSPROP:
         d.rmsprop.momentum = 0.5;
         d.rmsprop.centered = true;
         break;
-    default: break;
+    default:
+        break;
     }
     cg_tensor *a[2] = {ctx->pb->p[0], ctx->pb->p[3]};
     cg_tensor *b[2] = {ctx->pb->p[1], ctx->pb->p[2]};
@@ -1589,8 +1604,8 @@ START_TEST(test_alloc_data)
     for (int i = 0; i < 2; i++) {
         cg_tensor *t = i ? ctx.y : ctx.x, *g = NULL;
         tu_ok(cg_tensor_requires_grad_(t, true));
-        tu_ok(cg_randn(cg_tensor_shape(t), cg_tensor_dim(t),
-                       cg_tensor_dtype(t), NULL, &g));
+        tu_ok(cg_randn(cg_tensor_shape(t), cg_tensor_dim(t), cg_tensor_dtype(t),
+                       NULL, &g));
         tu_ok(cg_tensor_set_grad(t, g));
         cg_tensor_release(g);
     }

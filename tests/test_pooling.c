@@ -165,7 +165,8 @@ START_TEST(torch_case)
 }
 END_TEST
 
-/* ---- reprs and attributes ------------------------------------------------- */
+/* ---- reprs and attributes -------------------------------------------------
+ */
 
 static void check_repr(const cg_module *m, const char *id)
 {
@@ -227,7 +228,8 @@ START_TEST(reprs)
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors
+ * ------------------------------------------------------------------ */
 
 static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
 {
@@ -301,11 +303,11 @@ static cg_status error_call(const char *id)
 }
 
 static const char *const error_ids[] = {
-    "mp_k2len", "mp_s2len", "mp_p2len",   "mp_d2len",        "mp_k0",
-    "mp_kneg",  "mp_sneg",  "mp_pneg",    "mp_pbig",         "mp_d0",
-    "mp_3d",    "mp_small", "mp_zero_chan", "mp_zero_t4",    "mp_complex",
-    "ap_k2len", "ap_s2len", "ap_p2len",   "ap_pbig",         "ap_small",
-    "ap_small_pad", "ap_div0", "ap_3d",   "ap_zero_spatial", "ap_complex",
+    "mp_k2len",     "mp_s2len", "mp_p2len",     "mp_d2len",        "mp_k0",
+    "mp_kneg",      "mp_sneg",  "mp_pneg",      "mp_pbig",         "mp_d0",
+    "mp_3d",        "mp_small", "mp_zero_chan", "mp_zero_t4",      "mp_complex",
+    "ap_k2len",     "ap_s2len", "ap_p2len",     "ap_pbig",         "ap_small",
+    "ap_small_pad", "ap_div0",  "ap_3d",        "ap_zero_spatial", "ap_complex",
 };
 
 START_TEST(error_row)
@@ -352,7 +354,8 @@ START_TEST(module_error)
 }
 END_TEST
 
-/* ---- gradcheck (float64, inputs without ties) ----------------------------- */
+/* ---- gradcheck (float64, inputs without ties) -----------------------------
+ */
 
 typedef struct pool_cfg {
     bool max;
@@ -395,10 +398,12 @@ START_TEST(gradcheck)
 {
     const cg_ints none = {0, {0}};
     const pool_cfg cfgs[] = {
-        {true, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true, 0},
+        {true, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true,
+         0},
         {true, CG_TRIPLE(2, 1, 3), CG_TRIPLE(1, 2, 1), CG_TRIPLE(1, 0, 1),
          CG_TRIPLE(1, 1, 2), true, true, 0},
-        {false, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true, 0},
+        {false, CG_INTS(1, 2), none, CG_INTS(1, 0), CG_INTS(1, 1), false, true,
+         0},
         {false, CG_TRIPLE(2, 1, 3), CG_INTS(1, 1), CG_TRIPLE(1, 0, 1),
          CG_INTS(1, 1), true, false, 0},
         {false, CG_INTS(1, 3), CG_INTS(1, 2), CG_INTS(1, 1), CG_INTS(1, 1),
@@ -455,7 +460,8 @@ START_TEST(threads)
 }
 END_TEST
 
-/* ---- allocation failures ----------------------------------------------------- */
+/* ---- allocation failures
+ * ----------------------------------------------------- */
 
 static cg_status alloc_scenario(void *ctx)
 {

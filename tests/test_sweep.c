@@ -51,9 +51,9 @@
  * always
  * ====================================================================== */
 
-static atomic_long sw_count;   /* armed allocations so far */
-static atomic_long sw_live;    /* blocks alive (all, armed or not) */
-static long sw_fail_at;        /* armed allocation that fails, 0: none */
+static atomic_long sw_count; /* armed allocations so far */
+static atomic_long sw_live;  /* blocks alive (all, armed or not) */
+static long sw_fail_at;      /* armed allocation that fails, 0: none */
 static atomic_bool sw_armed;
 static atomic_bool sw_failed;
 
@@ -118,8 +118,8 @@ enum {
 };
 
 static const char *const STEP_NAMES[S_COUNT] = {
-    "build",    "optimizer", "forward", "loss", "backward",
-    "opt step", "sched step", "save",   "load", "print"};
+    "build",    "optimizer",  "forward", "loss", "backward",
+    "opt step", "sched step", "save",    "load", "print"};
 
 static const char MODEL_REPR[] =
     "Sequential(\n"
@@ -135,7 +135,7 @@ typedef struct world {
     cg_tensor *x, *target, *y, *loss;
     cg_optimizer *opt;
     cg_lr_scheduler *sched;
-    const char *path;         /* the safetensors file */
+    const char *path;               /* the safetensors file */
     char *model_repr, *weight_repr; /* malloc'd by the test (print step) */
 } world;
 
@@ -164,8 +164,7 @@ static cg_status build_model(cg_module **out)
     cg_conv3d_opts co = cg_conv3d_options(1, 2, CG_INT3(3));
     co.stride = CG_INT3(2);
     co.padding = CG_INT3(1);
-    cg_conv_transpose3d_opts to =
-        cg_conv_transpose3d_options(2, 1, CG_INT3(4));
+    cg_conv_transpose3d_opts to = cg_conv_transpose3d_options(2, 1, CG_INT3(4));
     to.stride = CG_INT3(2);
     to.padding = CG_INT3(1);
     cg_status st;
@@ -321,9 +320,8 @@ static cg_status step_print(world *w)
 }
 
 static cg_status (*const STEPS[S_COUNT])(world *) = {
-    step_build,     step_optimizer,  step_forward, step_loss,
-    step_backward,  step_opt_step,   step_sched_step, step_save,
-    step_load,      step_print};
+    step_build,    step_optimizer,  step_forward, step_loss, step_backward,
+    step_opt_step, step_sched_step, step_save,    step_load, step_print};
 
 /* ======================================================================
  * Snapshots: everything observable the world holds, as bytes
@@ -448,8 +446,7 @@ static void make_temp_dir(void)
 {
     snprintf(sweep_dir, sizeof sweep_dir, "/tmp/cgrad_sweep_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(sweep_dir));
-    snprintf(sweep_path, sizeof sweep_path, "%s/model.safetensors",
-             sweep_dir);
+    snprintf(sweep_path, sizeof sweep_path, "%s/model.safetensors", sweep_dir);
 }
 
 static void remove_temp_dir(void)
@@ -479,8 +476,9 @@ static void clean_run(long per_step[S_COUNT], blob *final)
     }
     /* the values the scenario must reach */
     ck_assert_str_eq(w.model_repr, MODEL_REPR);
-    ck_assert_msg(strncmp(w.weight_repr, "Parameter containing:\ntensor(", 29) == 0,
-                  "weight repr: %s", w.weight_repr);
+    ck_assert_msg(
+        strncmp(w.weight_repr, "Parameter containing:\ntensor(", 29) == 0,
+        "weight repr: %s", w.weight_repr);
     ck_assert_msg(strstr(w.weight_repr, "requires_grad=True)") != NULL,
                   "weight repr: %s", w.weight_repr);
     for (int i = 0; i < 4; i++) { /* the load made model2 equal to model */
@@ -514,7 +512,8 @@ START_TEST(test_sweep_full_scenario)
     for (int s = 0; s < S_COUNT; s++)
         ck_assert_msg(per_step[s] == again[s],
                       "step %s: %ld allocations in the first clean run, %ld "
-                      "in the second", STEP_NAMES[s], per_step[s], again[s]);
+                      "in the second",
+                      STEP_NAMES[s], per_step[s], again[s]);
     ck_assert_msg(blob_eq(&final, &final2), "two clean runs end differently");
     free(final2.p);
     long total = 0;
@@ -600,7 +599,8 @@ START_TEST(test_sweep_full_scenario)
                     same ? "" : ", objects changed",
                     st2 == CG_OK ? "retry ok" : "retry failed",
                     valid ? "end state equal"
-                          : (bad_step >= 0 ? STEP_NAMES[bad_step] : "end state differs"),
+                          : (bad_step >= 0 ? STEP_NAMES[bad_step]
+                                           : "end state differs"),
                     live);
         free(before.p);
         free(after.p);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 typedef struct count_ctx {
-    atomic_int *hits;    /* per chunk */
+    atomic_int *hits; /* per chunk */
     atomic_int calls;
 } count_ctx;
 

@@ -92,7 +92,8 @@ static cg_tensor *load_case(const char *id, const char *dt, const char *what)
 static int arg_doubles(const char *args, const char *key, double *v)
 {
     size_t kl = strlen(key);
-    for (const char *p = args; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+    for (const char *p = args; p && *p;
+         p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
         if (strncmp(p, key, kl) != 0 || p[kl] != '=')
             continue;
         int n = 0;
@@ -159,7 +160,8 @@ START_TEST(torch_case)
 }
 END_TEST
 
-/* ---- reprs and attributes ------------------------------------------------- */
+/* ---- reprs and attributes -------------------------------------------------
+ */
 
 static void check_repr(const cg_upsample_opts *o, const char *id)
 {
@@ -210,7 +212,8 @@ START_TEST(reprs)
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------------ */
+/* ---- errors
+ * ------------------------------------------------------------------ */
 
 static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
 {
@@ -280,9 +283,9 @@ static cg_status error_call(const char *id)
 }
 
 static const char *const error_ids[] = {
-    "up_none",     "up_both",        "up_2d",       "up_6d",
-    "up_size_len", "up_scale_len",   "up_size0",    "up_scale_small",
-    "up_size0_1d", "up_size0_2d",    "up_c0",       "up_complex",
+    "up_none",           "up_both",      "up_2d",    "up_6d",
+    "up_size_len",       "up_scale_len", "up_size0", "up_scale_small",
+    "up_size0_1d",       "up_size0_2d",  "up_c0",    "up_complex",
     "up_recompute_size",
 };
 
@@ -319,7 +322,8 @@ START_TEST(c_errors)
 }
 END_TEST
 
-/* ---- gradcheck ------------------------------------------------------------ */
+/* ---- gradcheck ------------------------------------------------------------
+ */
 
 typedef struct up_cfg {
     int n;
@@ -341,10 +345,8 @@ START_TEST(gradcheck)
     static const int64_t s5[] = {1, 2, 3, 2, 4}, s4[] = {2, 1, 3, 5},
                          s3[] = {2, 2, 5};
     const up_cfg cfgs[] = {
-        {3, {0}, {2, 2, 2}, true},
-        {3, {4, 5, 3}, {0}, false},
-        {3, {0}, {1.7, 2.5, 0.6}, true},
-        {2, {7, 2}, {0}, false},
+        {3, {0}, {2, 2, 2}, true},       {3, {4, 5, 3}, {0}, false},
+        {3, {0}, {1.7, 2.5, 0.6}, true}, {2, {7, 2}, {0}, false},
         {1, {0}, {1.3}, true},
     };
     const int64_t *shapes[] = {s5, s5, s5, s4, s3};

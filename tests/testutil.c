@@ -53,7 +53,8 @@ void tu_assert_shape(const cg_tensor *t, const int64_t *shape, int ndim)
 
 static double *values_of(const cg_tensor *t, int64_t *count)
 {
-    int64_t n = cg_tensor_numel(t) * (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
+    int64_t n =
+        cg_tensor_numel(t) * (cg_dtype_is_complex(cg_tensor_dtype(t)) ? 2 : 1);
     double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     ck_assert_ptr_nonnull(v);
     ck_assert_int_eq(cg_tensor_to_doubles(t, v, n), CG_OK);
@@ -80,9 +81,10 @@ void tu_assert_close(const cg_tensor *got, const cg_tensor *ref, double tol,
         scale = fmax(scale, fabs(b[i]));
     for (int64_t i = 0; i < n; i++) {
         double d = fabs(a[i] - b[i]);
-        ck_assert_msg(d <= tol * scale, "%s: value %lld is %.17g, expected %.17g "
-                      "(diff %.3g > %.3g)", what, (long long)i, a[i], b[i], d,
-                      tol * scale);
+        ck_assert_msg(d <= tol * scale,
+                      "%s: value %lld is %.17g, expected %.17g "
+                      "(diff %.3g > %.3g)",
+                      what, (long long)i, a[i], b[i], d, tol * scale);
     }
     free(a);
     free(b);
@@ -91,8 +93,9 @@ void tu_assert_close(const cg_tensor *got, const cg_tensor *ref, double tol,
 void tu_assert_bitwise(const cg_tensor *got, const cg_tensor *ref,
                        const char *what)
 {
-    ck_assert_msg(cg_tensor_dtype(got) == cg_tensor_dtype(ref), "%s: dtype %s, expected %s",
-                  what, cg_dtype_name(cg_tensor_dtype(got)),
+    ck_assert_msg(cg_tensor_dtype(got) == cg_tensor_dtype(ref),
+                  "%s: dtype %s, expected %s", what,
+                  cg_dtype_name(cg_tensor_dtype(got)),
                   cg_dtype_name(cg_tensor_dtype(ref)));
     tu_assert_shape(got, cg_tensor_shape(ref), cg_tensor_dim(ref));
     int64_t n, m;
@@ -210,8 +213,10 @@ long tu_alloc_sweep(cg_status (*scenario)(void *ctx), void *ctx,
                       "%s: with allocation %ld failing the status is %s (%s)",
                       what, n, cg_status_name(st), cg_last_error());
         ck_assert_msg(cg_last_error()[0] != '\0', "%s: no message", what);
-        ck_assert_msg(live == 0, "%s: with allocation %ld failing %ld blocks "
-                      "leak", what, n, live);
+        ck_assert_msg(live == 0,
+                      "%s: with allocation %ld failing %ld blocks "
+                      "leak",
+                      what, n, live);
     }
     return total;
 }

@@ -15,20 +15,20 @@ cg_tensor *tu_load(const char *rel);
  *  NULL if it does not exist. */
 char *tu_read_text(const char *path);
 /** Asserts `st` is CG_OK, printing the last error otherwise. */
-#define tu_ok(expr)                                                          \
-    do {                                                                     \
-        cg_status tu_st_ = (expr);                                           \
-        ck_assert_msg(tu_st_ == CG_OK, "%s failed: %s: %s", #expr,          \
-                      cg_status_name(tu_st_), cg_last_error());             \
+#define tu_ok(expr)                                                            \
+    do {                                                                       \
+        cg_status tu_st_ = (expr);                                             \
+        ck_assert_msg(tu_st_ == CG_OK, "%s failed: %s: %s", #expr,             \
+                      cg_status_name(tu_st_), cg_last_error());                \
     } while (0)
 /** Asserts `expr` fails with status `status` and exactly message `msg`. */
-#define tu_fails(expr, status, msg)                                          \
-    do {                                                                     \
-        cg_status tu_st_ = (expr);                                           \
-        ck_assert_msg(tu_st_ == (status), "%s: expected %s, got %s (%s)",   \
-                      #expr, cg_status_name(status), cg_status_name(tu_st_), \
-                      cg_last_error());                                      \
-        ck_assert_str_eq(cg_last_error(), (msg));                            \
+#define tu_fails(expr, status, msg)                                            \
+    do {                                                                       \
+        cg_status tu_st_ = (expr);                                             \
+        ck_assert_msg(tu_st_ == (status), "%s: expected %s, got %s (%s)",      \
+                      #expr, cg_status_name(status), cg_status_name(tu_st_),   \
+                      cg_last_error());                                        \
+        ck_assert_str_eq(cg_last_error(), (msg));                              \
     } while (0)
 
 /** Max |got - ref| <= tol * max(1, max|ref|) over all elements (same

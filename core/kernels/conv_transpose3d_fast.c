@@ -240,7 +240,7 @@ typedef struct fwd_ctx {
     size_t esz;
     const ct_width *cw;
     int mri, MR, P, nr;
-    int64_t nmb;        /* channel blocks of MR per group */
+    int64_t nmb; /* channel blocks of MR per group */
     fwd_axis ax[3];
     /* x as the kernels read it: padded copy or x itself */
     const char *xp;
@@ -251,11 +251,11 @@ typedef struct fwd_ctx {
     const char *wp;
     const char *bp;
     /* taps of each phase triple, in td, th, tw order */
-    int64_t *ph_start;   /* [sD*sH*sW] */
+    int64_t *ph_start;    /* [sD*sH*sW] */
     int64_t *toff, *wofs; /* [K3] */
     void *y;
-    int64_t items;       /* (n, g, jd, rd, rh) */
-    int stream;          /* y is big: non-temporal stores */
+    int64_t items; /* (n, g, jd, rd, rh) */
+    int stream;    /* y is big: non-temporal stores */
 } fwd_ctx;
 
 /* The padded copy of x, one (n, ci) plane per chunk. */
@@ -267,7 +267,8 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
     const fwd_axis *A = c->ax;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
     for (int64_t pl = b; pl < e; pl++) {
-        const char *src = (const char *)c->x + (size_t)(pl * ID * IH * IW) * esz;
+        const char *src =
+            (const char *)c->x + (size_t)(pl * ID * IH * IW) * esz;
         char *dst = c->xpad + (size_t)(pl * c->Xplane) * esz;
         for (int64_t ud = 0; ud < A[0].X; ud++) {
             int64_t id = ud - A[0].lo;
@@ -292,8 +293,8 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
 /* Runs the tiles of one group of rows: nvec vectors (jh, v), nvw per row.
  * P == 2: both W-phases at once. */
 static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
-                     int64_t jd, int64_t rd, int64_t rh, int64_t rw,
-                     int64_t JH, int64_t nvw)
+                     int64_t jd, int64_t rd, int64_t rh, int64_t rw, int64_t JH,
+                     int64_t nvw)
 {
     const cg_conv_geom *g = c->g;
     const fwd_axis *A = c->ax;
@@ -328,12 +329,12 @@ static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
         ct_os_fn fn = c->cw->osx[c->mri][c->P - 1][nr];
         for (int64_t mb = 0; mb < c->nmb; mb++) {
             a->wp = c->wp + (size_t)((gi * c->nmb + mb) * K3 * Cig * MR) * esz;
-            a->bias = c->bp ? c->bp + (size_t)((gi * c->nmb + mb) * MR) * esz
-                            : NULL;
-            a->dst = (char *)c->y +
-                     (size_t)((n * g->Cout + gi * Cog + mb * MR) *
-                              g->out[0] * OH * OW) *
-                         esz;
+            a->bias =
+                c->bp ? c->bp + (size_t)((gi * c->nmb + mb) * MR) * esz : NULL;
+            a->dst =
+                (char *)c->y + (size_t)((n * g->Cout + gi * Cog + mb * MR) *
+                                        g->out[0] * OH * OW) *
+                                   esz;
             a->mvalid = (int)min64(MR, Cog - mb * MR);
             fn(a);
         }
@@ -399,8 +400,7 @@ static void fwd_chunk(void *vctx, int64_t b, int64_t e)
         if (c->P == 2) {
             fwd_taps(c, jd, rd, rh, 0, &a, 0);
             fwd_taps(c, jd, rd, rh, 1, &a, 1);
-            fwd_rows(c, &a, n, gi, jd, rd, rh, 0, JH,
-                     ceil_div(A[2].J[0], V));
+            fwd_rows(c, &a, n, gi, jd, rd, rh, 0, JH, ceil_div(A[2].J[0], V));
         } else {
             for (int64_t rw = 0; rw < A[2].s; rw++) {
                 if (A[2].J[rw] == 0)
@@ -441,8 +441,8 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
         goto out;
     }
     for (int a = 0, at = 0; a < 3; a++) {
-        fwd_axis_init(&c.ax[a], g->in[a], g->out[a], g->k[a], g->s[a],
-                      g->p[a], g->d[a], axmem + at);
+        fwd_axis_init(&c.ax[a], g->in[a], g->out[a], g->k[a], g->s[a], g->p[a],
+                      g->d[a], axmem + at);
         at += 3 * g->s[a] + 1 + 2 * g->k[a];
     }
     const fwd_axis *A = c.ax;
@@ -462,9 +462,8 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     int64_t last_w = 0; /* furthest W index a vector reads, + 1 */
     for (int64_t rw = 0; rw < A[2].s; rw++) {
         for (int64_t i = A[2].first[rw]; i < A[2].first[rw + 1]; i++)
-            last_w = max64(last_w,
-                           ceil_div(A[2].J[c.P == 2 ? 0 : rw], V) * V +
-                               A[2].off[i]);
+            last_w = max64(last_w, ceil_div(A[2].J[c.P == 2 ? 0 : rw], V) * V +
+                                       A[2].off[i]);
     }
     bool direct = A[0].lo == 0 && A[1].lo == 0 && A[2].lo == 0 &&
                   A[0].X == g->in[0] && A[1].X == g->in[1] &&
@@ -500,7 +499,8 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
                     for (int64_t m = 0; m < c.MR; m++) {
                         int64_t co = mb * c.MR + m;
                         int64_t di =
-                            (((gi * c.nmb + mb) * K3 + t) * Cig + ci) * c.MR + m;
+                            (((gi * c.nmb + mb) * K3 + t) * Cig + ci) * c.MR +
+                            m;
                         if (co < Cog)
                             copy_el(wp, di, w,
                                     ((gi * Cig + ci) * Cog + co) * K3 + t, esz);
@@ -542,10 +542,10 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
                              a1 < A[1].first[rh + 1]; a1++)
                             for (int64_t a2 = A[2].first[rw];
                                  a2 < A[2].first[rw + 1]; a2++) {
-                                int64_t t = (A[0].tap[a0] * g->k[1] +
-                                             A[1].tap[a1]) *
-                                                g->k[2] +
-                                            A[2].tap[a2];
+                                int64_t t =
+                                    (A[0].tap[a0] * g->k[1] + A[1].tap[a1]) *
+                                        g->k[2] +
+                                    A[2].tap[a2];
                                 c.toff[n] = A[0].off[a0] * c.Xhw +
                                             A[1].off[a1] * A[2].X +
                                             A[2].off[a2];
@@ -556,9 +556,9 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     }
 
     c.y = y;
-    c.stream = (size_t)(g->N * g->Cout * g->out[0] * g->out[1] * g->out[2]) *
-                   esz >=
-               STREAM_BYTES;
+    c.stream =
+        (size_t)(g->N * g->Cout * g->out[0] * g->out[1] * g->out[2]) * esz >=
+        STREAM_BYTES;
     c.items = g->N * G * A[0].Jmax * A[0].s * A[1].s;
     if (c.xpad)
         cg__parallel_for(g->N * g->Cin, fwd_pad_chunk, &c);
@@ -585,11 +585,11 @@ out:
 /* One of the H and W axes of the split. */
 typedef struct bwd_axis {
     int64_t s, k;
-    int64_t *q, *r;  /* [k] */
+    int64_t *q, *r; /* [k] */
     int64_t qmin, qmax;
-    int64_t Gn;      /* positions per phase: in + qmax - qmin */
-    int64_t *pidx;   /* [s] compact index of phase r, -1 if no tap uses it */
-    int64_t np;      /* phases used */
+    int64_t Gn;    /* positions per phase: in + qmax - qmin */
+    int64_t *pidx; /* [s] compact index of phase r, -1 if no tap uses it */
+    int64_t np;    /* phases used */
 } bwd_axis;
 
 /* `mem` holds 2k + s int64. */
@@ -624,17 +624,16 @@ typedef struct hw_split {
     const cg_conv_geom *g;
     size_t esz;
     const ct_width *cw;
-    bwd_axis ax[2];   /* H, W */
+    bwd_axis ax[2]; /* H, W */
     int64_t HP, RP;
-    ct_wsplit ws;     /* the W part, for the kernels' split_rows */
-    int64_t *hdst;    /* [OH] where row oh goes in a split row, -1: unused */
-    int64_t *zrow;    /* [nz] split rows no oh fills: zeros */
+    ct_wsplit ws;  /* the W part, for the kernels' split_rows */
+    int64_t *hdst; /* [OH] where row oh goes in a split row, -1: unused */
+    int64_t *zrow; /* [nz] split rows no oh fills: zeros */
     int64_t nz;
 } hw_split;
 
 /* W positions [*u0, *u1) of phase rw that hold gy values. */
-static void split_valid(const hw_split *S, int64_t rw, int64_t *u0,
-                        int64_t *u1)
+static void split_valid(const hw_split *S, int64_t rw, int64_t *u0, int64_t *u1)
 {
     const bwd_axis *A = &S->ax[1];
     *u0 = max64(0, ceil_div(-rw, A->s) - A->qmin);
@@ -650,11 +649,9 @@ static void hw_split_init(hw_split *S, const cg_conv_geom *g, size_t esz,
     S->g = g;
     S->esz = esz;
     S->cw = cw;
-    bwd_axis_init(&S->ax[0], g->in[1], g->k[1], g->s[1], g->p[1], g->d[1],
-                  mem);
+    bwd_axis_init(&S->ax[0], g->in[1], g->k[1], g->s[1], g->p[1], g->d[1], mem);
     mem += 2 * g->k[1] + g->s[1];
-    bwd_axis_init(&S->ax[1], g->in[2], g->k[2], g->s[2], g->p[2], g->d[2],
-                  mem);
+    bwd_axis_init(&S->ax[1], g->in[2], g->k[2], g->s[2], g->p[2], g->d[2], mem);
     mem += 2 * g->k[2] + g->s[2];
     const bwd_axis *W = &S->ax[1];
     S->HP = W->np * W->Gn;
@@ -717,15 +714,14 @@ static int64_t tap_hw(const hw_split *S, int64_t th, int64_t tw)
 
 /* dst (RP elements) = row od of the gy plane `src` (OD*OH*OW), split.
  * The rows of gy are read in order. */
-static void split_row(const hw_split *S, char *dst, const char *src,
-                      int64_t od)
+static void split_row(const hw_split *S, char *dst, const char *src, int64_t od)
 {
     const size_t esz = S->esz;
     const int64_t OH = S->g->out[1], OW = S->g->out[2];
     for (int64_t z = 0; z < S->nz; z++)
         memset(dst + (size_t)S->zrow[z] * esz, 0, (size_t)S->HP * esz);
-    S->cw->split_rows(dst, S->hdst, src + (size_t)(od * OH * OW) * esz, OW,
-                      OH, &S->ws);
+    S->cw->split_rows(dst, S->hdst, src + (size_t)(od * OH * OW) * esz, OW, OH,
+                      &S->ws);
 }
 
 /* The chunks of a backward pass are grouped into at most this many slots,
@@ -754,16 +750,16 @@ typedef struct bdata_ctx {
     const ct_width *cw;
     int mri, MR, nr;
     int64_t nmb;
-    const char *wp;        /* [G][nmb][K3][Cog][MR] */
-    int64_t *toff, *wofs;  /* [K3], natural tap order */
+    const char *wp;       /* [G][nmb][K3][Cog][MR] */
+    int64_t *toff, *wofs; /* [K3], natural tap order */
     const void *gy;
     void *gx;
-    int64_t B;             /* input D-rows per item */
-    int64_t nrow;          /* window rows: (B - 1)*s + (k - 1)*d + 1 */
-    int64_t items;         /* (n, g, D-block) */
+    int64_t B;     /* input D-rows per item */
+    int64_t nrow;  /* window rows: (B - 1)*s + (k - 1)*d + 1 */
+    int64_t items; /* (n, g, D-block) */
     int64_t slots;
-    char *win;             /* [slots][Cog][nrow][RP] + slack */
-    int64_t wsize;         /* elements per slot */
+    char *win;     /* [slots][Cog][nrow][RP] + slack */
+    int64_t wsize; /* elements per slot */
     int stream;
 } bdata_ctx;
 
@@ -828,12 +824,12 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
             }
             ct_os_fn fn = c->cw->os[c->mri][0][nr];
             for (int64_t mb = 0; mb < c->nmb; mb++) {
-                a.wp = c->wp +
-                       (size_t)((gi * c->nmb + mb) * K3 * Cog * MR) * esz;
-                a.dst = (char *)c->gx +
-                        (size_t)((n * g->Cin + gi * Cig + mb * MR) * ID * IH *
-                                 IW) *
-                            esz;
+                a.wp =
+                    c->wp + (size_t)((gi * c->nmb + mb) * K3 * Cog * MR) * esz;
+                a.dst =
+                    (char *)c->gx +
+                    (size_t)((n * g->Cin + gi * Cig + mb * MR) * ID * IH * IW) *
+                        esz;
                 a.mvalid = (int)min64(MR, Cig - mb * MR);
                 fn(&a);
             }
@@ -856,8 +852,8 @@ static void bdata_chunk(void *vctx, int64_t b, int64_t e)
 }
 
 /* Allocates and packs what backward-data needs (nothing is computed). */
-static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g,
-                               cg_dtype dt, const ct_width *cw, int64_t *axmem,
+static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
+                               const ct_width *cw, int64_t *axmem,
                                const void *w, const void *gy, void *gx,
                                scratch *sc)
 {
@@ -875,9 +871,9 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g,
     c->nmb = ceil_div(Cig, c->MR);
     c->gy = gy;
     c->gx = gx;
-    c->stream = (size_t)(g->N * g->Cin * g->in[0] * g->in[1] * g->in[2]) *
-                    esz >=
-                STREAM_BYTES;
+    c->stream =
+        (size_t)(g->N * g->Cin * g->in[0] * g->in[1] * g->in[2]) * esz >=
+        STREAM_BYTES;
     /* D-rows per item: more of them share the overlap of neighbouring
      * rows' windows, but a window must stay cache-sized and there should
      * be a few items per thread */
@@ -886,8 +882,7 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g,
     for (;;) {
         int64_t B2 = 2 * c->B;
         int64_t bytes = Cog * ((B2 - 1) * s + ext + 1) * c->S.RP * (int64_t)esz;
-        if (B2 > ID || bytes > WINDOW_BYTES ||
-            g->N * G * ceil_div(ID, B2) < 16)
+        if (B2 > ID || bytes > WINDOW_BYTES || g->N * G * ceil_div(ID, B2) < 16)
             break;
         c->B = B2;
     }
@@ -955,20 +950,19 @@ typedef struct bweight_ctx {
     size_t esz;
     hw_split S;
     const ct_width *cw;
-    int mri, MR, nr;       /* MR output channels x NR input channels */
-    int64_t ncob, ncib;    /* channel blocks per group */
-    int64_t B;             /* input D-rows per position block */
+    int mri, MR, nr;    /* MR output channels x NR input channels */
+    int64_t ncob, ncib; /* channel blocks per group */
+    int64_t B;          /* input D-rows per position block */
     int64_t chunks, slots;
-    char *win;             /* [slots][MR][B][RP] + slack */
+    char *win; /* [slots][MR][B][RP] + slack */
     int64_t wsize;
-    char *part;            /* [slots][BW_TILES][MR*NR*V] */
+    char *part; /* [slots][BW_TILES][MR*NR*V] */
     int64_t psize;
     const void *x, *gy;
     void *gw;
 } bweight_ctx;
 
-static void bweight_one(const bweight_ctx *c, int64_t ch, char *win,
-                        char *part)
+static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
 {
     const cg_conv_geom *g = c->g;
     const hw_split *S = &c->S;
@@ -1077,8 +1071,8 @@ static void bweight_chunk(void *vctx, int64_t b, int64_t e)
 
 static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
                                  cg_dtype dt, const ct_width *cw,
-                                 int64_t *axmem, const void *x,
-                                 const void *gy, void *gw, scratch *sc)
+                                 int64_t *axmem, const void *x, const void *gy,
+                                 void *gw, scratch *sc)
 {
     const size_t esz = cg_dtype_size(dt);
     const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
@@ -1102,8 +1096,8 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->chunks = G * c->ncob * g->k[0];
     c->slots = min64(c->chunks, MAX_SLOTS);
     c->wsize = c->MR * c->B * c->S.RP + 2 * cw->V;
-    c->psize = min64(BW_TILES, g->k[1] * g->k[2] * c->ncib) * c->MR * c->nr *
-               cw->V;
+    c->psize =
+        min64(BW_TILES, g->k[1] * g->k[2] * c->ncib) * c->MR * c->nr * cw->V;
     c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
     if (!c->win)
         return nomem(c->slots * c->wsize, esz);
@@ -1173,11 +1167,11 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
         st = nomem(nax, sizeof(int64_t));
         goto out;
     }
-    if (gx && (st = bdata_prepare(&bd, g, dt, cw, axmem, w, gy, gx, &sc)) !=
-                  CG_OK)
+    if (gx &&
+        (st = bdata_prepare(&bd, g, dt, cw, axmem, w, gy, gx, &sc)) != CG_OK)
         goto out;
-    if (gw && (st = bweight_prepare(&bw, g, dt, cw, axmem + nax / 2, x, gy,
-                                    gw, &sc)) != CG_OK)
+    if (gw && (st = bweight_prepare(&bw, g, dt, cw, axmem + nax / 2, x, gy, gw,
+                                    &sc)) != CG_OK)
         goto out;
     if (gb) {
         bc.cw = width_for(isa, g->out[0] * g->out[1] * g->out[2]);
@@ -1199,15 +1193,13 @@ out:
 }
 
 cg_status cg__ct3d_fast_backward_input(const cg_conv_geom *g, cg_dtype dt,
-                                       const void *gy, const void *w,
-                                       void *gx)
+                                       const void *gy, const void *w, void *gx)
 {
     return cg__ct3d_fast_backward(g, dt, NULL, w, gy, gx, NULL, NULL);
 }
 
 cg_status cg__ct3d_fast_backward_weight(const cg_conv_geom *g, cg_dtype dt,
-                                        const void *x, const void *gy,
-                                        void *gw)
+                                        const void *x, const void *gy, void *gw)
 {
     return cg__ct3d_fast_backward(g, dt, x, NULL, gy, NULL, gw, NULL);
 }

@@ -30,8 +30,7 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
 /** gx = conv3d(gy, w, ...) cropped to x's size (see
  *  cg__ct3d_ref_backward_input). */
 cg_status cg__ct3d_fast_backward_input(const cg_conv_geom *g, cg_dtype dt,
-                                       const void *gy, const void *w,
-                                       void *gx);
+                                       const void *gy, const void *w, void *gx);
 
 /** gw[ci, co', t] = sum over n, i of x[n, ci, i] * gy[n, g*Cog + co', o]. */
 cg_status cg__ct3d_fast_backward_weight(const cg_conv_geom *g, cg_dtype dt,

@@ -29,16 +29,16 @@ CT_HELPER __m256i mask4(int n)
 }
 CT_HELPER float hsum8(__m256 v)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                          _mm256_extractf128_ps(v, 1));
+    __m128 s =
+        _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
 CT_HELPER double hsum4(__m256d v)
 {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v),
-                           _mm256_extractf128_pd(v, 1));
+    __m128d s =
+        _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
 }

@@ -23,35 +23,36 @@
 
 CT_HELPER float hsum8(__m256 v)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                          _mm256_extractf128_ps(v, 1));
+    __m128 s =
+        _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
 }
 CT_HELPER double hsum4(__m256d v)
 {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v),
-                           _mm256_extractf128_pd(v, 1));
+    __m128d s =
+        _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
 }
 CT_HELPER float hsum16(__m512 v)
 {
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 hi =
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 CT_HELPER double hsum8d(__m512d v)
 {
-    return hsum4(_mm256_add_pd(_mm512_castpd512_pd256(v),
-                               _mm512_extractf64x4_pd(v, 1)));
+    return hsum4(
+        _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
 }
 CT_HELPER void zip16(__m512 a, __m512 b, __m512 *lo, __m512 *hi)
 {
-    const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
-                                        18, 2, 17, 1, 16, 0);
-    const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27,
-                                        11, 26, 10, 25, 9, 24, 8);
+    const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18,
+                                        2, 17, 1, 16, 0);
+    const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11,
+                                        26, 10, 25, 9, 24, 8);
     *lo = _mm512_permutex2var_ps(a, il, b);
     *hi = _mm512_permutex2var_ps(a, ih, b);
 }
@@ -93,10 +94,10 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 }
 CT_HELPER void unzip16(__m512 a, __m512 b, __m512 *ev, __m512 *od)
 {
-    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
-                                        12, 10, 8, 6, 4, 2, 0);
-    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15,
-                                        13, 11, 9, 7, 5, 3, 1);
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12,
+                                        10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13,
+                                        11, 9, 7, 5, 3, 1);
     *ev = _mm512_permutex2var_ps(a, ie, b);
     *od = _mm512_permutex2var_ps(a, io, b);
 }

@@ -45,37 +45,37 @@
 #define CT_NR_CAP 12
 
 typedef struct ct_os_args {
-    const void *src;          /* source base (x or the split gy) */
-    const int64_t *roff;      /* [NR] source offset of each vector */
-    int nt[2];                /* taps of each W-phase */
-    const int64_t *toff[2];   /* [nt] source offset of each tap */
-    const int64_t *wofs[2];   /* [nt] packed-weight offset of each tap */
-    int64_t C;                /* channels summed per tap */
-    int64_t cstride;          /* source distance between two channels */
-    const void *wp;           /* packed weights, [tap][c][MR] blocks */
-    const void *bias;         /* MR initial values, or NULL for zero */
-    void *dst;                /* destination base */
-    const int64_t *doff;      /* [NR] destination offset of each vector */
-    int64_t dmstride;         /* destination distance between channels */
-    int64_t dstride;          /* distance between lanes (P = 1) */
-    const int *nvalid;        /* [NR] elements to store (<= V, P*V) */
-    int mvalid;               /* channels to store (<= MR) */
-    int stream;               /* non-temporal stores where aligned: a big
-                                 output; the chunk ends with fence() */
+    const void *src;        /* source base (x or the split gy) */
+    const int64_t *roff;    /* [NR] source offset of each vector */
+    int nt[2];              /* taps of each W-phase */
+    const int64_t *toff[2]; /* [nt] source offset of each tap */
+    const int64_t *wofs[2]; /* [nt] packed-weight offset of each tap */
+    int64_t C;              /* channels summed per tap */
+    int64_t cstride;        /* source distance between two channels */
+    const void *wp;         /* packed weights, [tap][c][MR] blocks */
+    const void *bias;       /* MR initial values, or NULL for zero */
+    void *dst;              /* destination base */
+    const int64_t *doff;    /* [NR] destination offset of each vector */
+    int64_t dmstride;       /* destination distance between channels */
+    int64_t dstride;        /* distance between lanes (P = 1) */
+    const int *nvalid;      /* [NR] elements to store (<= V, P*V) */
+    int mvalid;             /* channels to store (<= MR) */
+    int stream;             /* non-temporal stores where aligned: a big
+                               output; the chunk ends with fence() */
 } ct_os_args;
 
 typedef struct ct_bw_args {
-    const void *pm;           /* MR-side rows: pm + m*mcs + n*mns + ... */
+    const void *pm; /* MR-side rows: pm + m*mcs + n*mns + ... */
     int64_t mcs, mns, mds, mhs;
-    const void *pj;           /* NR-side rows: pj + j*jcs + n*jns + ... */
+    const void *pj; /* NR-side rows: pj + j*jcs + n*jns + ... */
     int64_t jcs, jns, jds, jhs;
-    int64_t nn, nd, nh;       /* rows walked: n < nn, d < nd, h < nh */
-    int64_t W;                /* row length */
-    void *out;                /* result of channel pair (m, j) */
-    int64_t om, oj;           /* at out + m*om + j*oj */
-    int mfirst;               /* store only m >= mfirst */
-    void *part;               /* MR*NR*V partial sums between pieces */
-    int part_in, part_out;    /* start from / end in part */
+    int64_t nn, nd, nh;    /* rows walked: n < nn, d < nd, h < nh */
+    int64_t W;             /* row length */
+    void *out;             /* result of channel pair (m, j) */
+    int64_t om, oj;        /* at out + m*om + j*oj */
+    int mfirst;            /* store only m >= mfirst */
+    void *part;            /* MR*NR*V partial sums between pieces */
+    int part_in, part_out; /* start from / end in part */
 } ct_bw_args;
 
 /* How a gy row is split along W into phases (see the driver): element u
@@ -102,14 +102,14 @@ enum { CT_MR4 = 0, CT_MR1 = 1 };
  *  os[mr][P-1][nr] and bw[mr][nr] are defined for 1 <= nr <= the
  *  matching os_nr / bw_nr. */
 typedef struct ct_width {
-    int V;                                  /* lanes */
-    int os_nr[2][2];                        /* max NR [mr][P-1] */
+    int V;           /* lanes */
+    int os_nr[2][2]; /* max NR [mr][P-1] */
     ct_os_fn os[2][2][CT_NR_CAP + 1];
     /* the forward in PyTorch's order of rounding (see the template):
      * the same interface as os, the bias added last */
     int osx_nr[2][2];
     ct_os_fn osx[2][2][CT_NR_CAP + 1];
-    int bw_nr[2];                           /* max NR [mr] */
+    int bw_nr[2]; /* max NR [mr] */
     ct_bw_fn bw[2][CT_NR_CAP + 1];
     /* the W-split of nrows rows: row r from src + r*spitch to
      * dst + drow[r] (skipped when drow[r] < 0) */

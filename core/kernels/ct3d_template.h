@@ -37,19 +37,19 @@
  * accumulator has a constant index and stays in a register. */
 #define CT_UNROLL _Pragma("GCC unroll 16")
 #ifndef CT_MAX3
-#define CT_MAX3(a, b, c)                                                     \
+#define CT_MAX3(a, b, c)                                                       \
     ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
 #endif
 
 /* A whole vector to p; with `stream`, a non-temporal store when p is
  * aligned for one (the output is large: keep it out of the caches). */
 #ifdef V_STREAM
-#define CT_STORE_FULL(p, v, stream)                                          \
-    do {                                                                     \
-        if ((stream) && ((uintptr_t)(p) % (CT_V * sizeof(CT_T))) == 0)       \
-            V_STREAM((p), (v));                                              \
-        else                                                                 \
-            V_STORE((p), (v));                                               \
+#define CT_STORE_FULL(p, v, stream)                                            \
+    do {                                                                       \
+        if ((stream) && ((uintptr_t)(p) % (CT_V * sizeof(CT_T))) == 0)         \
+            V_STREAM((p), (v));                                                \
+        else                                                                   \
+            V_STORE((p), (v));                                                 \
     } while (0)
 #else
 #define CT_STORE_FULL(p, v, stream) ((void)(stream), V_STORE((p), (v)))
@@ -102,8 +102,8 @@ CT_INLINE void CT_NAME(os_store)(const ct_os_args *a,
     }
 }
 
-CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR,
-                                const int NR, const int P)
+CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR, const int NR,
+                                const int P)
 {
     CT_VEC acc[2][CT_MR_WIDE][CT_NR_CAP];
     const CT_T *src = (const CT_T *)a->src;
@@ -117,12 +117,12 @@ CT_INLINE void CT_NAME(os_body)(const ct_os_args *a, const int MR,
     CT_UNROLL
     for (int p = 0; p < P; p++)
         CT_UNROLL
-        for (int m = 0; m < MR; m++) {
-            CT_VEC b0 = bias ? V_SET1(bias[m]) : V_ZERO();
-            CT_UNROLL
-            for (int r = 0; r < NR; r++)
-                acc[p][m][r] = b0;
-        }
+    for (int m = 0; m < MR; m++) {
+        CT_VEC b0 = bias ? V_SET1(bias[m]) : V_ZERO();
+        CT_UNROLL
+        for (int r = 0; r < NR; r++)
+            acc[p][m][r] = b0;
+    }
     CT_UNROLL
     for (int p = 0; p < P; p++) {
         const int nt = a->nt[p];
@@ -173,10 +173,10 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
     CT_UNROLL
     for (int p = 0; p < P; p++)
         CT_UNROLL
-        for (int m = 0; m < MR; m++)
-            CT_UNROLL
-            for (int r = 0; r < NR; r++)
-                acc[p][m][r] = V_ZERO();
+    for (int m = 0; m < MR; m++)
+        CT_UNROLL
+    for (int r = 0; r < NR; r++)
+        acc[p][m][r] = V_ZERO();
     CT_UNROLL
     for (int p = 0; p < P; p++) {
         const int nt = a->nt[p];
@@ -188,8 +188,8 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
             CT_UNROLL
             for (int m = 0; m < MR; m++)
                 CT_UNROLL
-                for (int r = 0; r < NR; r++)
-                    dot[m][r] = V_ZERO();
+            for (int r = 0; r < NR; r++)
+                dot[m][r] = V_ZERO();
             for (int64_t c = 0; c < C; c++) {
                 CT_VEC xv[CT_NR_CAP];
                 CT_UNROLL
@@ -208,37 +208,35 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
             CT_UNROLL
             for (int m = 0; m < MR; m++)
                 CT_UNROLL
-                for (int r = 0; r < NR; r++)
-                    acc[p][m][r] = V_ADD(acc[p][m][r], dot[m][r]);
+            for (int r = 0; r < NR; r++)
+                acc[p][m][r] = V_ADD(acc[p][m][r], dot[m][r]);
         }
     }
     if (bias) {
         CT_UNROLL
         for (int p = 0; p < P; p++)
             CT_UNROLL
-            for (int m = 0; m < MR; m++) {
-                CT_VEC b0 = V_SET1(bias[m]);
-                CT_UNROLL
-                for (int r = 0; r < NR; r++)
-                    acc[p][m][r] = V_ADD(acc[p][m][r], b0);
-            }
+        for (int m = 0; m < MR; m++) {
+            CT_VEC b0 = V_SET1(bias[m]);
+            CT_UNROLL
+            for (int r = 0; r < NR; r++)
+                acc[p][m][r] = V_ADD(acc[p][m][r], b0);
+        }
     }
     CT_NAME(os_store)(a, acc, MR, NR, P);
 }
 
 /* ---- weight-gradient tile ---------------------------------------------- */
 
-CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR,
-                                const int NR)
+CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
 {
     CT_VEC acc[CT_MR_WIDE][CT_NR_CAP];
     CT_T *part = (CT_T *)a->part;
     CT_UNROLL
     for (int m = 0; m < MR; m++)
         CT_UNROLL
-        for (int j = 0; j < NR; j++)
-            acc[m][j] =
-                a->part_in ? V_LOAD(part + (m * NR + j) * CT_V) : V_ZERO();
+    for (int j = 0; j < NR; j++)
+        acc[m][j] = a->part_in ? V_LOAD(part + (m * NR + j) * CT_V) : V_ZERO();
     const int64_t mcs = a->mcs, jcs = a->jcs, W = a->W;
     const int64_t Wfull = W - W % CT_V;
     const CT_T *mb = (const CT_T *)a->pm, *jb = (const CT_T *)a->pj;
@@ -283,8 +281,8 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR,
         CT_UNROLL
         for (int m = 0; m < MR; m++)
             CT_UNROLL
-            for (int j = 0; j < NR; j++)
-                V_STORE(part + (m * NR + j) * CT_V, acc[m][j]);
+        for (int j = 0; j < NR; j++)
+            V_STORE(part + (m * NR + j) * CT_V, acc[m][j]);
         return;
     }
     /* m from 0 with a test, not from mfirst: constant indices keep acc in
@@ -317,8 +315,8 @@ CT_TARGET static void CT_NAME(split_rows)(void *dst, const int64_t *drow,
             int64_t u = 0;
             for (; u < ws->pb0; u++) {
                 e[u] = u >= ws->u0[0] && u < ws->u1[0] ? x[2 * (u + q0)] : 0;
-                o[u] = u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1]
-                                                       : 0;
+                o[u] =
+                    u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1] : 0;
             }
             for (; u + CT_V <= ws->pb1; u += CT_V) {
                 CT_VEC ev, od;
@@ -329,8 +327,8 @@ CT_TARGET static void CT_NAME(split_rows)(void *dst, const int64_t *drow,
             }
             for (; u < Gw; u++) {
                 e[u] = u >= ws->u0[0] && u < ws->u1[0] ? x[2 * (u + q0)] : 0;
-                o[u] = u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1]
-                                                       : 0;
+                o[u] =
+                    u >= ws->u0[1] && u < ws->u1[1] ? x[2 * (u + q0) + 1] : 0;
             }
             continue;
         }
@@ -381,23 +379,23 @@ CT_TARGET static double CT_NAME(sum)(const void *src, int64_t n)
 
 /* ---- instantiations ---------------------------------------------------- */
 
-#define CT_OS_DEF(MR, NR, P)                                                 \
-    CT_TARGET static void CT_NAME(os_##MR##_##NR##_##P)(const ct_os_args *a) \
-    {                                                                        \
-        CT_NAME(os_body)(a, MR, NR, P);                                      \
+#define CT_OS_DEF(MR, NR, P)                                                   \
+    CT_TARGET static void CT_NAME(os_##MR##_##NR##_##P)(const ct_os_args *a)   \
+    {                                                                          \
+        CT_NAME(os_body)(a, MR, NR, P);                                        \
     }
-#define CT_BW_DEF(MR, NR)                                                    \
-    CT_TARGET static void CT_NAME(bw_##MR##_##NR)(const ct_bw_args *a)       \
-    {                                                                        \
-        CT_NAME(bw_body)(a, MR, NR);                                         \
+#define CT_BW_DEF(MR, NR)                                                      \
+    CT_TARGET static void CT_NAME(bw_##MR##_##NR)(const ct_bw_args *a)         \
+    {                                                                          \
+        CT_NAME(bw_body)(a, MR, NR);                                           \
     }
-#define CT_FAMILY(MR, NR)                                                    \
-    CT_OS_DEF(MR, NR, 1)                                                     \
-    CT_OS_DEF(MR, NR, 2)                                                     \
+#define CT_FAMILY(MR, NR)                                                      \
+    CT_OS_DEF(MR, NR, 1)                                                       \
+    CT_OS_DEF(MR, NR, 2)                                                       \
     CT_BW_DEF(MR, NR)
-#define CT_ENTRY(MR, I, NR)                                                  \
-    .os[I][0][NR] = CT_NAME(os_##MR##_##NR##_1),                             \
-    .os[I][1][NR] = CT_NAME(os_##MR##_##NR##_2),                             \
+#define CT_ENTRY(MR, I, NR)                                                    \
+    .os[I][0][NR] = CT_NAME(os_##MR##_##NR##_1),                               \
+    .os[I][1][NR] = CT_NAME(os_##MR##_##NR##_2),                               \
     .bw[I][NR] = CT_NAME(bw_##MR##_##NR),
 
 /* The shapes up to the largest NR the instruction set uses for each MR
@@ -459,16 +457,16 @@ CT_FAMILY(1, 11)
 CT_FAMILY(1, 12)
 #endif
 
-#define CT_OSX_DEF(MR, NR, P)                                                \
-    CT_TARGET static void CT_NAME(osx_##MR##_##NR##_##P)(const ct_os_args *a) \
-    {                                                                        \
-        CT_NAME(osx_body)(a, MR, NR, P);                                     \
+#define CT_OSX_DEF(MR, NR, P)                                                  \
+    CT_TARGET static void CT_NAME(osx_##MR##_##NR##_##P)(const ct_os_args *a)  \
+    {                                                                          \
+        CT_NAME(osx_body)(a, MR, NR, P);                                       \
     }
-#define CT_OSX_FAMILY(MR, NR)                                                \
-    CT_OSX_DEF(MR, NR, 1)                                                    \
+#define CT_OSX_FAMILY(MR, NR)                                                  \
+    CT_OSX_DEF(MR, NR, 1)                                                      \
     CT_OSX_DEF(MR, NR, 2)
-#define CT_OSX_ENTRY(MR, I, NR)                                              \
-    .osx[I][0][NR] = CT_NAME(osx_##MR##_##NR##_1),                           \
+#define CT_OSX_ENTRY(MR, I, NR)                                                \
+    .osx[I][0][NR] = CT_NAME(osx_##MR##_##NR##_1),                             \
     .osx[I][1][NR] = CT_NAME(osx_##MR##_##NR##_2),
 #define CT_XNR4 (CT_OSX4_NR1 > CT_OSX4_NR2 ? CT_OSX4_NR1 : CT_OSX4_NR2)
 #define CT_XNR1 (CT_OSX1_NR1 > CT_OSX1_NR2 ? CT_OSX1_NR1 : CT_OSX1_NR2)
@@ -527,122 +525,193 @@ CT_OSX_FAMILY(1, 11)
 CT_OSX_FAMILY(1, 12)
 #endif
 
-static const ct_width CT_NAME(ct_width) = {
-    .V = CT_V,
-    .os_nr = {{CT_OS4_NR1, CT_OS4_NR2}, {CT_OS1_NR1, CT_OS1_NR2}},
-    .bw_nr = {CT_BW4_NR, CT_BW1_NR},
-    .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
+static const ct_width
+    CT_NAME(ct_width) =
+        {
+            .V = CT_V,
+            .os_nr = {{CT_OS4_NR1, CT_OS4_NR2}, {CT_OS1_NR1, CT_OS1_NR2}},
+            .bw_nr = {CT_BW4_NR, CT_BW1_NR},
+            .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
 #if CT_XNR4 >= 1
-    CT_OSX_ENTRY(4, CT_MR4, 1)
+            CT_OSX_ENTRY(4, CT_MR4, 1)
 #endif
 #if CT_XNR4 >= 2
-    CT_OSX_ENTRY(4, CT_MR4, 2)
+                CT_OSX_ENTRY(4, CT_MR4, 2)
 #endif
 #if CT_XNR4 >= 3
-    CT_OSX_ENTRY(4, CT_MR4, 3)
+                    CT_OSX_ENTRY(4, CT_MR4, 3)
 #endif
 #if CT_XNR4 >= 4
-    CT_OSX_ENTRY(4, CT_MR4, 4)
+                        CT_OSX_ENTRY(4, CT_MR4, 4)
 #endif
 #if CT_XNR4 >= 5
-    CT_OSX_ENTRY(4, CT_MR4, 5)
+                            CT_OSX_ENTRY(4, CT_MR4, 5)
 #endif
 #if CT_XNR4 >= 6
-    CT_OSX_ENTRY(4, CT_MR4, 6)
+                                CT_OSX_ENTRY(4, CT_MR4, 6)
 #endif
 #if CT_XNR1 >= 1
-    CT_OSX_ENTRY(1, CT_MR1, 1)
+                                    CT_OSX_ENTRY(1, CT_MR1, 1)
 #endif
 #if CT_XNR1 >= 2
-    CT_OSX_ENTRY(1, CT_MR1, 2)
+                                        CT_OSX_ENTRY(1, CT_MR1, 2)
 #endif
 #if CT_XNR1 >= 3
-    CT_OSX_ENTRY(1, CT_MR1, 3)
+                                            CT_OSX_ENTRY(1, CT_MR1, 3)
 #endif
 #if CT_XNR1 >= 4
-    CT_OSX_ENTRY(1, CT_MR1, 4)
+                                                CT_OSX_ENTRY(1, CT_MR1, 4)
 #endif
 #if CT_XNR1 >= 5
-    CT_OSX_ENTRY(1, CT_MR1, 5)
+                                                    CT_OSX_ENTRY(1, CT_MR1, 5)
 #endif
 #if CT_XNR1 >= 6
-    CT_OSX_ENTRY(1, CT_MR1, 6)
+                                                        CT_OSX_ENTRY(1, CT_MR1,
+                                                                     6)
 #endif
 #if CT_XNR1 >= 7
-    CT_OSX_ENTRY(1, CT_MR1, 7)
+                                                            CT_OSX_ENTRY(1,
+                                                                         CT_MR1,
+                                                                         7)
 #endif
 #if CT_XNR1 >= 8
-    CT_OSX_ENTRY(1, CT_MR1, 8)
+                                                                CT_OSX_ENTRY(
+                                                                    1, CT_MR1,
+                                                                    8)
 #endif
 #if CT_XNR1 >= 9
-    CT_OSX_ENTRY(1, CT_MR1, 9)
+                                                                    CT_OSX_ENTRY(
+                                                                        1,
+                                                                        CT_MR1,
+                                                                        9)
 #endif
 #if CT_XNR1 >= 10
-    CT_OSX_ENTRY(1, CT_MR1, 10)
+                                                                        CT_OSX_ENTRY(
+                                                                            1,
+                                                                            CT_MR1,
+                                                                            10)
 #endif
 #if CT_XNR1 >= 11
-    CT_OSX_ENTRY(1, CT_MR1, 11)
+                                                                            CT_OSX_ENTRY(
+                                                                                1,
+                                                                                CT_MR1,
+                                                                                11)
 #endif
 #if CT_XNR1 >= 12
-    CT_OSX_ENTRY(1, CT_MR1, 12)
+                                                                                CT_OSX_ENTRY(
+                                                                                    1,
+                                                                                    CT_MR1,
+                                                                                    12)
 #endif
 #if CT_NR4 >= 1
-    CT_ENTRY(4, CT_MR4, 1)
+                                                                                    CT_ENTRY(
+                                                                                        4,
+                                                                                        CT_MR4,
+                                                                                        1)
 #endif
 #if CT_NR4 >= 2
-    CT_ENTRY(4, CT_MR4, 2)
+                                                                                        CT_ENTRY(
+                                                                                            4,
+                                                                                            CT_MR4,
+                                                                                            2)
 #endif
 #if CT_NR4 >= 3
-    CT_ENTRY(4, CT_MR4, 3)
+                                                                                            CT_ENTRY(
+                                                                                                4,
+                                                                                                CT_MR4,
+                                                                                                3)
 #endif
 #if CT_NR4 >= 4
-    CT_ENTRY(4, CT_MR4, 4)
+                                                                                                CT_ENTRY(
+                                                                                                    4,
+                                                                                                    CT_MR4,
+                                                                                                    4)
 #endif
 #if CT_NR4 >= 5
-    CT_ENTRY(4, CT_MR4, 5)
+                                                                                                    CT_ENTRY(
+                                                                                                        4,
+                                                                                                        CT_MR4,
+                                                                                                        5)
 #endif
 #if CT_NR4 >= 6
-    CT_ENTRY(4, CT_MR4, 6)
+                                                                                                        CT_ENTRY(
+                                                                                                            4,
+                                                                                                            CT_MR4,
+                                                                                                            6)
 #endif
 #if CT_NR1 >= 1
-    CT_ENTRY(1, CT_MR1, 1)
+                                                                                                            CT_ENTRY(
+                                                                                                                1,
+                                                                                                                CT_MR1,
+                                                                                                                1)
 #endif
 #if CT_NR1 >= 2
-    CT_ENTRY(1, CT_MR1, 2)
+                                                                                                                CT_ENTRY(
+                                                                                                                    1,
+                                                                                                                    CT_MR1,
+                                                                                                                    2)
 #endif
 #if CT_NR1 >= 3
-    CT_ENTRY(1, CT_MR1, 3)
+                                                                                                                    CT_ENTRY(
+                                                                                                                        1,
+                                                                                                                        CT_MR1,
+                                                                                                                        3)
 #endif
 #if CT_NR1 >= 4
-    CT_ENTRY(1, CT_MR1, 4)
+                                                                                                                        CT_ENTRY(
+                                                                                                                            1,
+                                                                                                                            CT_MR1,
+                                                                                                                            4)
 #endif
 #if CT_NR1 >= 5
-    CT_ENTRY(1, CT_MR1, 5)
+                                                                                                                            CT_ENTRY(
+                                                                                                                                1,
+                                                                                                                                CT_MR1,
+                                                                                                                                5)
 #endif
 #if CT_NR1 >= 6
-    CT_ENTRY(1, CT_MR1, 6)
+                                                                                                                                CT_ENTRY(
+                                                                                                                                    1,
+                                                                                                                                    CT_MR1,
+                                                                                                                                    6)
 #endif
 #if CT_NR1 >= 7
-    CT_ENTRY(1, CT_MR1, 7)
+                                                                                                                                    CT_ENTRY(
+                                                                                                                                        1,
+                                                                                                                                        CT_MR1,
+                                                                                                                                        7)
 #endif
 #if CT_NR1 >= 8
-    CT_ENTRY(1, CT_MR1, 8)
+                                                                                                                                        CT_ENTRY(1, CT_MR1, 8)
 #endif
 #if CT_NR1 >= 9
-    CT_ENTRY(1, CT_MR1, 9)
+                                                                                                                                            CT_ENTRY(
+                                                                                                                                                1,
+                                                                                                                                                CT_MR1,
+                                                                                                                                                9)
 #endif
 #if CT_NR1 >= 10
-    CT_ENTRY(1, CT_MR1, 10)
+                                                                                                                                                CT_ENTRY(
+                                                                                                                                                    1,
+                                                                                                                                                    CT_MR1,
+                                                                                                                                                    10)
 #endif
 #if CT_NR1 >= 11
-    CT_ENTRY(1, CT_MR1, 11)
+                                                                                                                                                    CT_ENTRY(
+                                                                                                                                                        1,
+                                                                                                                                                        CT_MR1,
+                                                                                                                                                        11)
 #endif
 #if CT_NR1 >= 12
-    CT_ENTRY(1, CT_MR1, 12)
+                                                                                                                                                        CT_ENTRY(
+                                                                                                                                                            1,
+                                                                                                                                                            CT_MR1,
+                                                                                                                                                            12)
 #endif
-    .split_rows = CT_NAME(split_rows),
-    .fence = CT_NAME(fence),
-    .sum = CT_NAME(sum),
+                                                                                                                                                            .split_rows =
+                CT_NAME(split_rows),
+            .fence = CT_NAME(fence),
+            .sum = CT_NAME(sum),
 };
 
 #undef CT_INLINE
