@@ -15,17 +15,20 @@
  *
  * Summation order. Every output element is a sum of n inputs, taken in
  * row-major order of the reduced dimensions (r = 0 .. n-1). That sequence
- * is cut into chunks of SUM_CHUNK consecutive r. A chunk is summed as a
- * balanced pairwise tree: (v0+v1), (v2+v3), ... then pairs of those, level
- * by level, an odd element carried up unchanged. Chunk sums are then added
- * left to right. Complex values are summed as their real and imaginary
- * parts, each in that order.
+ * is cut into chunks of SUM_CHUNK = 256 consecutive r. A chunk is summed
+ * in SUM_LANES = 8 lanes: lane j adds v[j], v[j+8], v[j+16], ... left to
+ * right, and the lanes are then added as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)).
+ * Chunk sums are then added left to right. Complex values are summed as
+ * their real and imaginary parts, each in that order. (The lanes are what
+ * vector registers hold: the order is the one a vectorised loop computes
+ * anyway, fixed here so that every instruction set gives the same bits.)
  *   The accumulator is double for every dtype: float32 inputs convert to
  * double exactly, so a float32 sum is rounded once, at the end. PyTorch
  * sums float32 in float with a cascade that is itself accurate to a few
  * ulp, so the two agree well within float32's 1e-5 test tolerance, and
  * our result does not depend on how the work is split. float64 sums
- * have the pairwise tree's O(log n) error growth within a chunk.
+ * grow their error with n/8 within a chunk and with the number of chunks
+ * across them, as PyTorch's own float64 cascade roughly does.
  *   Parallel split: the work is a list of tasks (output element, chunk);
  * blocks of consecutive tasks go to the thread pool, each task writes its
  * own partial, and the partials of an output are combined in chunk order
@@ -42,6 +45,7 @@
 
 enum {
     SUM_CHUNK = 256,           /* inputs per chunk (see the order above) */
+    SUM_LANES = 8,             /* running sums per chunk (idem) */
     SUM_BLOCK_ELEMS = 1 << 14, /* inputs read per pool chunk, about */
 };
 
@@ -100,21 +104,34 @@ typedef struct sum_plan {
 SUM_TYPES(DEFINE_GATHER)
 #undef DEFINE_GATHER
 
-/* The balanced pairwise tree over v[0..n), in place (v is scratch). */
-static double pairwise_sum(double *v, int64_t n)
+/* A chunk's sum in the documented order: SUM_LANES running sums, lane j
+ * taking inputs j, j + SUM_LANES, j + 2*SUM_LANES, ... in turn, then the
+ * lanes added as a fixed tree. A lane starts at -0.0, the identity of
+ * addition (-0.0 + x is x for every x, signed zeros included), so lanes
+ * left empty by a short chunk change nothing. The same C code serves
+ * every instruction set: the compiler keeps each lane's additions in
+ * order, whatever vector width it gives the lanes. */
+static double lanes_combine(const double *l)
 {
-    if (n == 0)
-        return 0.0;
-    while (n > 1) {
-        int64_t half = n / 2;
-        for (int64_t i = 0; i < half; i++)
-            v[i] = v[2 * i] + v[2 * i + 1];
-        if (n % 2)
-            v[half] = v[n - 1];
-        n = half + n % 2;
-    }
-    return v[0];
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
+
+#define DEFINE_LANES(S, T)                                                     \
+    static double lanes_sum_##S(const T *x, int64_t n)                         \
+    {                                                                          \
+        double l[SUM_LANES];                                                   \
+        for (int j = 0; j < SUM_LANES; j++)                                    \
+            l[j] = -0.0;                                                       \
+        int64_t i = 0;                                                         \
+        for (; i + SUM_LANES <= n; i += SUM_LANES)                             \
+            for (int j = 0; j < SUM_LANES; j++)                                \
+                l[j] += (double)x[i + j];                                      \
+        for (int j = 0; i < n; i++, j++)                                       \
+            l[j] += (double)x[i];                                              \
+        return lanes_combine(l);                                               \
+    }
+SUM_TYPES(DEFINE_LANES)
+#undef DEFINE_LANES
 
 /* One task: the sum of chunk c of output o. */
 static double sum_task(const sum_plan *p, int64_t o, int64_t c)
@@ -128,12 +145,15 @@ static double sum_task(const sum_plan *p, int64_t o, int64_t c)
     int64_t n = p->n_red - r0 < SUM_CHUNK ? p->n_red - r0 : SUM_CHUNK;
     if (n <= 0) /* an empty reduction (some reduced size is 0) */
         return 0.0;
+    if (p->nr == 1 && p->rst[0] == 1) /* contiguous inputs */
+        return p->f64 ? lanes_sum_f64((const double *)p->data + pos + r0, n)
+                      : lanes_sum_f32((const float *)p->data + pos + r0, n);
     double v[SUM_CHUNK];
     if (p->f64)
         gather_f64(p, pos, r0, n, v);
     else
         gather_f32(p, pos, r0, n, v);
-    return pairwise_sum(v, n);
+    return lanes_sum_f64(v, n);
 }
 
 static void put(const sum_plan *p, int64_t o, double s)
@@ -194,6 +214,19 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
             p.n_out *= t->shape[d];
         }
     }
+    /* reduced dims that are one run of memory walk as one: the same
+     * row-major sequence of inputs, with fewer index updates */
+    int nr = 0;
+    for (int d = 0; d < p.nr; d++) {
+        if (nr > 0 && p.rst[nr - 1] == p.rs[d] * p.rst[d]) {
+            p.rs[nr - 1] *= p.rs[d];
+            p.rst[nr - 1] = p.rst[d];
+        } else {
+            p.rs[nr] = p.rs[d];
+            p.rst[nr++] = p.rst[d];
+        }
+    }
+    p.nr = nr;
     if (cplx) {
         p.ks[p.nk] = 2;
         p.kst[p.nk++] = 1;

@@ -60,24 +60,20 @@ static const tu_fixture_set torch_cases = {"ops/reduce", "reduce", reduce_op,
  * order
  * ====================================================================== */
 
-/* The documented order, computed here independently. */
+/* The documented order, computed here independently: per chunk of 256,
+ * 8 lanes (lane j: x[j], x[j+8], ... left to right, from -0.0), the lanes
+ * as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); chunks left to right. */
 static double model_sum(const double *x, int64_t n)
 {
     double total = 0.0;
     for (int64_t c0 = 0; c0 < n; c0 += 256) {
         int64_t m = n - c0 < 256 ? n - c0 : 256;
-        double v[256];
+        double l[8] = {-0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0};
         for (int64_t i = 0; i < m; i++)
-            v[i] = x[c0 + i];
-        while (m > 1) { /* one level of the pairwise tree */
-            int64_t h = m / 2;
-            for (int64_t i = 0; i < h; i++)
-                v[i] = v[2 * i] + v[2 * i + 1];
-            if (m % 2)
-                v[h] = v[m - 1];
-            m = h + m % 2;
-        }
-        total = c0 == 0 ? v[0] : total + v[0];
+            l[i % 8] = l[i % 8] + x[c0 + i];
+        double v =
+            ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        total = c0 == 0 ? v : total + v;
     }
     return total;
 }
