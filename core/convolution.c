@@ -45,6 +45,7 @@
 #include "conv_internal.h"
 #include "kernels/conv_transpose3d_fast.h"
 #include "ops_internal.h"
+#include "threadpool_internal.h"
 
 #include <string.h>
 
@@ -934,45 +935,120 @@ typedef struct conv_ctx {
 } conv_ctx;
 
 /* Copies the real (float32 / float64) strided tensor t into the
- * contiguous buffer dst of its dtype, rows along the last dimension
- * (memcpy, a fill for a broadcast row, else a strided loop): the gradient
+ * contiguous buffer dst of its dtype, row by row along the last dimension
+ * after merging the dimensions that are one run of memory (memcpy, a fill
+ * for a broadcast row, else a strided loop): the gradient
  * y.sum().backward() hands ConvolutionBackward0 is an expanded scalar,
- * which the generic element-by-element copy takes long over. */
-static void copy_rows(const cg_tensor *t, void *dst)
+ * which merges into one broadcast row and becomes a fill. Blocks of rows
+ * go to the thread pool; each element is written once, by one thread. */
+typedef struct row_copy {
+    const char *base; /* t's first element */
+    char *dst;
+    size_t esz;
+    int nd; /* merged dims; the last is the row */
+    int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
+    int64_t numel;
+} row_copy;
+
+enum { ROW_COPY_BLOCK = 1 << 15 }; /* elements per pool chunk */
+
+/* n elements from src, `step` apart, to out. */
+static void copy_run(char *out, const char *src, int64_t n, int64_t step,
+                     size_t esz)
 {
-    const size_t esz = cg_dtype_size(t->dtype);
-    const int nd = t->ndim;
-    const int64_t len = nd > 0 ? t->shape[nd - 1] : 1;
-    const int64_t step = nd > 0 ? t->strides[nd - 1] : 0;
-    int64_t rows = 1;
-    for (int d = 0; d + 1 < nd; d++)
-        rows *= t->shape[d];
-    int64_t idx[CG_MAX_DIMS] = {0};
-    const char *base = (const char *)t->storage->data;
-    char *out = dst;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t off = t->offset;
-        for (int d = 0; d + 1 < nd; d++)
-            off += idx[d] * t->strides[d];
-        const char *src = base + (size_t)off * esz;
-        if (step == 1) {
-            memcpy(out, src, (size_t)len * esz);
-        } else if (esz == 4) {
-            float *o = (float *)out;
-            for (int64_t i = 0; i < len; i++)
-                o[i] = ((const float *)src)[i * step];
+    if (step == 1) {
+        memcpy(out, src, (size_t)n * esz);
+    } else if (esz == 4) {
+        float *o = (float *)out;
+        const float *x = (const float *)src;
+        if (step == 0) {
+            const float v = x[0];
+            for (int64_t i = 0; i < n; i++)
+                o[i] = v;
         } else {
-            double *o = (double *)out;
-            for (int64_t i = 0; i < len; i++)
-                o[i] = ((const double *)src)[i * step];
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i * step];
         }
-        out += (size_t)len * esz;
+    } else {
+        double *o = (double *)out;
+        const double *x = (const double *)src;
+        if (step == 0) {
+            const double v = x[0];
+            for (int64_t i = 0; i < n; i++)
+                o[i] = v;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i * step];
+        }
+    }
+}
+
+/* Output elements [begin, end) * ROW_COPY_BLOCK, run by run. */
+static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
+{
+    const row_copy *c = ctx;
+    const int nd = c->nd;
+    const int64_t len = c->shape[nd - 1], step = c->strides[nd - 1];
+    int64_t e = begin * ROW_COPY_BLOCK;
+    int64_t e1 =
+        end * ROW_COPY_BLOCK < c->numel ? end * ROW_COPY_BLOCK : c->numel;
+    int64_t idx[CG_MAX_DIMS] = {0}, rest = e / len, i0 = e % len;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = rest % c->shape[d];
+        rest /= c->shape[d];
+    }
+    while (e < e1) {
+        int64_t off = i0 * step;
+        for (int d = 0; d + 1 < nd; d++)
+            off += idx[d] * c->strides[d];
+        int64_t n = len - i0 < e1 - e ? len - i0 : e1 - e;
+        copy_run(c->dst + (size_t)e * c->esz, c->base + off * (int64_t)c->esz,
+                 n, step, c->esz);
+        e += n;
+        i0 = 0;
         for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < t->shape[d])
+            if (++idx[d] < c->shape[d])
                 break;
             idx[d] = 0;
         }
     }
+}
+
+static void copy_rows(const cg_tensor *t, void *dst)
+{
+    row_copy c = {
+        .base = (const char *)t->storage->data +
+                (size_t)t->offset * cg_dtype_size(t->dtype),
+        .dst = dst,
+        .esz = cg_dtype_size(t->dtype),
+        .nd = 1,
+        .shape = {1},
+        .strides = {0},
+        .numel = 1,
+    };
+    /* merge dim d into the last merged dim when stepping d steps over
+     * that dim's whole extent (size-1 dims merge with anything) */
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t n = t->shape[d], st = t->strides[d];
+        c.numel *= n;
+        if (n == 1)
+            continue;
+        int k = c.nd - 1;
+        if (c.shape[k] == 1) {
+            c.shape[k] = n;
+            c.strides[k] = st;
+        } else if (c.strides[k] == n * st) {
+            c.shape[k] *= n;
+            c.strides[k] = st;
+        } else {
+            c.shape[c.nd] = n;
+            c.strides[c.nd++] = st;
+        }
+    }
+    if (c.numel == 0)
+        return;
+    cg__parallel_for((c.numel + ROW_COPY_BLOCK - 1) / ROW_COPY_BLOCK,
+                     copy_row_blocks, &c);
 }
 
 /* t as a contiguous tensor of dtype dt, without autograd: t itself (a new
@@ -993,6 +1069,43 @@ static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
     else
         cg__copy_values(c, t);
     *out = c;
+    return CG_OK;
+}
+
+/* The 5-d t for the transposed convolution's backward kernels, which need
+ * each (D, H, W) plane contiguous but take the planes' N and C strides:
+ * t itself (a new reference) when its planes already are contiguous and
+ * of dtype dt, else a copy of its distinct planes only -- one plane for
+ * all when t is expanded along N and C, as the gradient y.sum() hands
+ * back is. planes[0..1] = the N and C strides in *out, in elements. */
+static cg_status planes_as(cg_tensor *t, cg_dtype dt, cg_tensor **out,
+                           int64_t planes[2])
+{
+    const int64_t *sh = t->shape, *st = t->strides;
+    bool contiguous_planes = t->dtype == dt;
+    for (int64_t d = 4, want = 1; d >= 2; want *= sh[d], d--)
+        if (sh[d] != 1 && st[d] != want)
+            contiguous_planes = false;
+    if (contiguous_planes) {
+        *out = cg_tensor_retain(t);
+        planes[0] = st[0];
+        planes[1] = st[1];
+        return CG_OK;
+    }
+    const int64_t shape[5] = {st[0] == 0 ? 1 : sh[0], st[1] == 0 ? 1 : sh[1],
+                              sh[2], sh[3], sh[4]};
+    cg_tensor *distinct;
+    cg_status s =
+        cg__tensor_view_of(t, shape, t->strides, 5, t->offset, &distinct);
+    if (s != CG_OK)
+        return s;
+    s = contiguous_as(distinct, dt, out);
+    cg_tensor_release(distinct);
+    if (s != CG_OK)
+        return s;
+    const int64_t P = sh[2] * sh[3] * sh[4];
+    planes[0] = shape[0] == 1 ? 0 : shape[1] * P;
+    planes[1] = shape[1] == 1 ? 0 : P;
     return CG_OK;
 }
 
@@ -1089,16 +1202,19 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         goto fail;
     if (!pl->empty) {
         bool need_gx = res[0] != NULL, need_gw = res[1] != NULL;
-        if ((st = contiguous_as(gy, pl->dtype, &gyc)) != CG_OK ||
+        int64_t planes[2];
+        if ((st = pl->transposed
+                      ? planes_as(gy, pl->dtype, &gyc, planes)
+                      : contiguous_as(gy, pl->dtype, &gyc)) != CG_OK ||
             (need_gx && (st = contiguous_as(w, pl->dtype, &wc)) != CG_OK) ||
             (need_gw && (st = contiguous_as(x, pl->dtype, &xc)) != CG_OK))
             goto fail;
         const void *gyd = cg_tensor_data(gyc);
         if (pl->transposed) {
             /* one call: the gradients share the rearranged gy */
-            st = cg__ct3d_fast_backward(
+            st = cg__ct3d_fast_backward_planes(
                 g, pl->dtype, need_gw ? cg_tensor_data(xc) : NULL,
-                need_gx ? cg_tensor_data(wc) : NULL, gyd,
+                need_gx ? cg_tensor_data(wc) : NULL, gyd, planes,
                 need_gx ? cg_tensor_data(res[0]) : NULL,
                 need_gw ? cg_tensor_data(res[1]) : NULL,
                 res[2] ? cg_tensor_data(res[2]) : NULL);

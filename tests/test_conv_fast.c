@@ -730,6 +730,119 @@ START_TEST(test_op_threads)
 }
 END_TEST
 
+/* The gradient reaching ConvolutionBackward0 from the ops after it comes in
+ * many layouts: contiguous planes are read in place (any N and C strides),
+ * a gradient expanded along N and C (sum's) has only its distinct planes
+ * written out, anything else is copied. Each layout gives bitwise the
+ * kernels' gradients for that gradient made contiguous. */
+enum {
+    GY_SUM,       /* y.sum(): one value everywhere */
+    GY_SUM_N,     /* y.sum(0): expanded along N */
+    GY_SUM_C,     /* y.sum(1, keepdim=True): expanded along C */
+    GY_SUM_NC,    /* y.sum((0, 1)): one plane for all */
+    GY_CAT,       /* torch.cat((y, o), 1): planes of a wider tensor */
+    GY_TRANSPOSE, /* y.transpose(2, 4): planes not contiguous */
+    GY_SUM_W,     /* y.sum(4, keepdim=True): expanded within planes */
+    GY_LAYOUTS
+};
+
+/* z = the layout's op applied to y, and the gradient u to send into z
+ * (NULL: z is a scalar); *gy = the gradient that reaches y, contiguous. */
+static void gy_layout(int layout, cg_tensor *y, cg_tensor **z, cg_tensor **u,
+                      cg_tensor **gy)
+{
+    const cg_dtype dt = cg_tensor_dtype(y);
+    const int64_t *ys = cg_tensor_shape(y);
+    static const int64_t dims[][2] = {[GY_SUM_N] = {0},
+                                      [GY_SUM_C] = {1},
+                                      [GY_SUM_NC] = {0, 1},
+                                      [GY_SUM_W] = {4}};
+    cg_tensor *v = NULL;
+    *u = NULL;
+    switch (layout) {
+    case GY_SUM:
+        tu_ok(cg_sum(y, z));
+        tu_ok(cg_ones(ys, 5, dt, gy));
+        return;
+    case GY_CAT: {
+        int64_t os[5] = {ys[0], 3, ys[2], ys[3], ys[4]};
+        cg_tensor *o, *parts[2];
+        tu_ok(cg_randn(os, 5, dt, NULL, &o));
+        parts[0] = y;
+        parts[1] = o;
+        tu_ok(cg_cat(parts, 2, 1, z));
+        cg_tensor_release(o);
+        tu_ok(cg_randn(cg_tensor_shape(*z), 5, dt, NULL, u));
+        tu_ok(cg_tensor_narrow(*u, 1, 0, ys[1], &v));
+        break;
+    }
+    case GY_TRANSPOSE:
+        tu_ok(cg_tensor_transpose(y, 2, 4, z));
+        tu_ok(cg_randn(cg_tensor_shape(*z), 5, dt, NULL, u));
+        tu_ok(cg_tensor_transpose(*u, 2, 4, &v));
+        break;
+    default: {
+        const int nd = layout == GY_SUM_NC ? 2 : 1;
+        const bool keep = layout != GY_SUM_N && layout != GY_SUM_NC;
+        tu_ok(cg_sum_dims(y, dims[layout], nd, keep, z));
+        tu_ok(cg_randn(cg_tensor_shape(*z), cg_tensor_dim(*z), dt, NULL, u));
+        tu_ok(cg_tensor_expand(*u, ys, 5, &v));
+        break;
+    }
+    }
+    tu_ok(cg_tensor_contiguous(v, gy));
+    cg_tensor_release(v);
+}
+
+START_TEST(test_gy_layouts)
+{
+    const cg_dtype dt = _i ? CG_FLOAT64 : CG_FLOAT32;
+    const int64_t st[3] = {2, 1, 2}, pad[3] = {1, 0, 1}, op[3] = {1, 0, 0},
+                  dil[3] = {1, 2, 1}, G = 2;
+    int64_t xs[5] = {2, 4, 5, 6, 7}, ws[5] = {4, 3, 3, 2, 3}, bs[1] = {6};
+    cg_manual_seed(11 + (uint64_t)_i);
+    cg_tensor *x0, *w0, *b0;
+    tu_ok(cg_randn(xs, 5, dt, NULL, &x0));
+    tu_ok(cg_randn(ws, 5, dt, NULL, &w0));
+    tu_ok(cg_randn(bs, 1, dt, NULL, &b0));
+    cg_ints S = {3, {st[0], st[1], st[2]}}, P = {3, {pad[0], pad[1], pad[2]}},
+            O = {3, {op[0], op[1], op[2]}}, D = {3, {dil[0], dil[1], dil[2]}};
+    for (int layout = 0; layout < GY_LAYOUTS; layout++) {
+        cg_tensor *x = leaf_copy(x0), *w = leaf_copy(w0), *b = leaf_copy(b0);
+        cg_tensor *y, *z, *u, *gy;
+        tu_ok(cg_conv_transpose3d(x, w, b, S, P, O, G, D, &y));
+        gy_layout(layout, y, &z, &u, &gy);
+        tu_ok(cg_tensor_backward(z, u, false));
+        /* want: the kernels called directly on the contiguous gradient */
+        const int64_t *ys = cg_tensor_shape(y);
+        cg_conv_geom g = {.N = xs[0], .Cin = xs[1], .Cout = ys[1], .G = G};
+        memcpy(g.in, xs + 2, sizeof g.in);
+        memcpy(g.out, ys + 2, sizeof g.out);
+        memcpy(g.k, ws + 2, sizeof g.k);
+        memcpy(g.s, st, sizeof g.s);
+        memcpy(g.p, pad, sizeof g.p);
+        memcpy(g.op, op, sizeof g.op);
+        memcpy(g.d, dil, sizeof g.d);
+        cg_tensor *gx, *gw, *gb;
+        tu_ok(cg_empty(xs, 5, dt, &gx));
+        tu_ok(cg_empty(ws, 5, dt, &gw));
+        tu_ok(cg_empty(bs, 1, dt, &gb));
+        tu_ok(cg__ct3d_fast_backward(
+            &g, dt, cg_tensor_data(x0), cg_tensor_data(w0), cg_tensor_data(gy),
+            cg_tensor_data(gx), cg_tensor_data(gw), cg_tensor_data(gb)));
+        tu_assert_bitwise(cg_tensor_grad(x), gx, "grad_input");
+        tu_assert_bitwise(cg_tensor_grad(w), gw, "grad_weight");
+        tu_assert_bitwise(cg_tensor_grad(b), gb, "grad_bias");
+        cg_tensor *list[] = {x, w, b, y, z, u, gy, gx, gw, gb};
+        for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
+            cg_tensor_release(list[i]);
+    }
+    cg_tensor_release(x0);
+    cg_tensor_release(w0);
+    cg_tensor_release(b0);
+}
+END_TEST
+
 /* ======================================================================
  * errors: another dtype, and allocation failures
  * ====================================================================== */
@@ -858,6 +971,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("ops");
     tcase_add_loop_test(tc, test_op_threads, 0, 4);
+    tcase_add_loop_test(tc, test_gy_layouts, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

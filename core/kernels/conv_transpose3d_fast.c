@@ -55,6 +55,7 @@
 
 #include "ct3d_isa.h"
 #include "simd_internal.h"
+#include "tensor_internal.h"
 #include "threadpool_internal.h"
 
 #include <string.h>
@@ -129,9 +130,12 @@ static cg_status check_dtype(cg_dtype dt, const char *fn)
  * are not read back by the kernel, and would only evict its inputs. */
 #define STREAM_BYTES ((size_t)4 << 20)
 
-/* Scratch blocks freed together. */
+/* Scratch blocks freed together. They come from the storage cache, as
+ * tensors do: a large block the previous call freed is reused, where a
+ * fresh one would cost a page fault per 4 KiB on every call. */
 typedef struct scratch {
     void *p[8];
+    size_t bytes[8];
     int n;
 } scratch;
 
@@ -140,15 +144,18 @@ static void *scratch_alloc(scratch *s, int64_t count, size_t size)
     if (count < 0 || (uint64_t)count > SIZE_MAX / size / 2 ||
         s->n == (int)(sizeof s->p / sizeof s->p[0]))
         return NULL;
-    void *p = cg__malloc((size_t)count * size + 64);
-    if (p)
-        s->p[s->n++] = p;
+    size_t bytes = (size_t)count * size + 64;
+    void *p = cg__storage_alloc(bytes);
+    if (p) {
+        s->p[s->n] = p;
+        s->bytes[s->n++] = bytes;
+    }
     return p;
 }
 static void scratch_free(scratch *s)
 {
     for (int i = 0; i < s->n; i++)
-        cg__free(s->p[i]);
+        cg__storage_free(s->p[i], s->bytes[i]);
     s->n = 0;
 }
 static cg_status nomem(int64_t count, size_t size)
@@ -753,6 +760,7 @@ typedef struct bdata_ctx {
     const char *wp;       /* [G][nmb][K3][Cog][MR] */
     int64_t *toff, *wofs; /* [K3], natural tap order */
     const void *gy;
+    int64_t gsn, gsc; /* elements between gy's planes along N and C */
     void *gx;
     int64_t B;     /* input D-rows per item */
     int64_t nrow;  /* window rows: (B - 1)*s + (k - 1)*d + 1 */
@@ -770,7 +778,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     const size_t esz = c->esz;
     const int V = c->cw->V, MR = c->MR;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
-    const int64_t OD = g->out[0], OHW = g->out[1] * g->out[2];
+    const int64_t OD = g->out[0];
     const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
     const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
     const int64_t khw = g->k[1] * g->k[2];
@@ -786,7 +794,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     for (int64_t co = 0; co < Cog; co++) {
         const char *plane =
             (const char *)c->gy +
-            (size_t)((n * g->Cout + gi * Cog + co) * OD * OHW) * esz;
+            (size_t)(n * c->gsn + (gi * Cog + co) * c->gsc) * esz;
         for (int64_t r = r0; r < r1; r++)
             split_row(S, win + (size_t)(co * cwin + r * S->RP) * esz, plane,
                       od_lo + r);
@@ -854,8 +862,8 @@ static void bdata_chunk(void *vctx, int64_t b, int64_t e)
 /* Allocates and packs what backward-data needs (nothing is computed). */
 static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
                                const ct_width *cw, int64_t *axmem,
-                               const void *w, const void *gy, void *gx,
-                               scratch *sc)
+                               const void *w, const void *gy,
+                               const int64_t gys[2], void *gx, scratch *sc)
 {
     const size_t esz = cg_dtype_size(dt);
     const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
@@ -870,6 +878,8 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
     c->nr = cw->os_nr[c->mri][0];
     c->nmb = ceil_div(Cig, c->MR);
     c->gy = gy;
+    c->gsn = gys[0];
+    c->gsc = gys[1];
     c->gx = gx;
     c->stream =
         (size_t)(g->N * g->Cin * g->in[0] * g->in[1] * g->in[2]) * esz >=
@@ -959,6 +969,7 @@ typedef struct bweight_ctx {
     char *part; /* [slots][BW_TILES][MR*NR*V] */
     int64_t psize;
     const void *x, *gy;
+    int64_t gsn, gsc; /* elements between gy's planes along N and C */
     void *gw;
 } bweight_ctx;
 
@@ -969,7 +980,7 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     const size_t esz = c->esz;
     const int V = c->cw->V, MR = c->MR, NR = c->nr;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
-    const int64_t OD = g->out[0], OHW = g->out[1] * g->out[2];
+    const int64_t OD = g->out[0];
     const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
     const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
     const int64_t Iplane = ID * IH * IW;
@@ -1019,8 +1030,7 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                 for (int64_t m = 0; m < MR; m++) {
                     const char *plane =
                         (const char *)c->gy +
-                        (size_t)((n * g->Cout + gi * Cog + co0 + m) * OD *
-                                 OHW) *
+                        (size_t)(n * c->gsn + (gi * Cog + co0 + m) * c->gsc) *
                             esz;
                     for (int64_t id = i0; id < i1; id++)
                         split_row(S,
@@ -1072,7 +1082,7 @@ static void bweight_chunk(void *vctx, int64_t b, int64_t e)
 static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
                                  cg_dtype dt, const ct_width *cw,
                                  int64_t *axmem, const void *x, const void *gy,
-                                 void *gw, scratch *sc)
+                                 const int64_t gys[2], void *gw, scratch *sc)
 {
     const size_t esz = cg_dtype_size(dt);
     const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
@@ -1088,6 +1098,8 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->ncib = ceil_div(Cig, c->nr);
     c->x = x;
     c->gy = gy;
+    c->gsn = gys[0];
+    c->gsc = gys[1];
     c->gw = gw;
     c->B = 1;
     while (2 * c->B <= g->in[0] &&
@@ -1116,16 +1128,20 @@ typedef struct bias_ctx {
     size_t esz;
     const ct_width *cw;
     const void *gy;
-    double *part; /* [N*Cout] */
+    int64_t gsn, gsc; /* elements between gy's planes along N and C */
+    double *part;     /* [N*Cout] */
 } bias_ctx;
 
 static void bias_chunk(void *vctx, int64_t b, int64_t e)
 {
     const bias_ctx *c = vctx;
     const int64_t P = c->g->out[0] * c->g->out[1] * c->g->out[2];
-    for (int64_t pl = b; pl < e; pl++)
-        c->part[pl] =
-            c->cw->sum((const char *)c->gy + (size_t)(pl * P) * c->esz, P);
+    for (int64_t pl = b; pl < e; pl++) {
+        const int64_t n = pl / c->g->Cout, co = pl % c->g->Cout;
+        c->part[pl] = c->cw->sum(
+            (const char *)c->gy + (size_t)(n * c->gsn + co * c->gsc) * c->esz,
+            P);
+    }
 }
 
 static void bias_run(const bias_ctx *cc, void *gb)
@@ -1145,9 +1161,11 @@ static void bias_run(const bias_ctx *cc, void *gb)
  * Entry points
  * ====================================================================== */
 
-cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
-                                 const void *x, const void *w, const void *gy,
-                                 void *gx, void *gw, void *gb)
+cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
+                                        const void *x, const void *w,
+                                        const void *gy,
+                                        const int64_t gy_planes[2], void *gx,
+                                        void *gw, void *gb)
 {
     cg_status st = check_dtype(dt, "cg__ct3d_fast_backward");
     if (st != CG_OK)
@@ -1158,7 +1176,7 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
     const ct_width *cw = width_for(isa, g->in[2]);
     bdata_ctx bd;
     bweight_ctx bw;
-    bias_ctx bc = {g, esz, NULL, gy, NULL};
+    bias_ctx bc = {g, esz, NULL, gy, gy_planes[0], gy_planes[1], NULL};
     /* everything is allocated before anything is computed: on failure no
      * output has been touched */
     int64_t nax = 2 * split_axes_size(g);
@@ -1167,11 +1185,11 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
         st = nomem(nax, sizeof(int64_t));
         goto out;
     }
-    if (gx &&
-        (st = bdata_prepare(&bd, g, dt, cw, axmem, w, gy, gx, &sc)) != CG_OK)
+    if (gx && (st = bdata_prepare(&bd, g, dt, cw, axmem, w, gy, gy_planes, gx,
+                                  &sc)) != CG_OK)
         goto out;
-    if (gw && (st = bweight_prepare(&bw, g, dt, cw, axmem + nax / 2, x, gy, gw,
-                                    &sc)) != CG_OK)
+    if (gw && (st = bweight_prepare(&bw, g, dt, cw, axmem + nax / 2, x, gy,
+                                    gy_planes, gw, &sc)) != CG_OK)
         goto out;
     if (gb) {
         bc.cw = width_for(isa, g->out[0] * g->out[1] * g->out[2]);
@@ -1190,6 +1208,15 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
 out:
     scratch_free(&sc);
     return st;
+}
+
+cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
+                                 const void *x, const void *w, const void *gy,
+                                 void *gx, void *gw, void *gb)
+{
+    const int64_t P = g->out[0] * g->out[1] * g->out[2];
+    const int64_t planes[2] = {g->Cout * P, P};
+    return cg__ct3d_fast_backward_planes(g, dt, x, w, gy, planes, gx, gw, gb);
 }
 
 cg_status cg__ct3d_fast_backward_input(const cg_conv_geom *g, cg_dtype dt,

@@ -48,4 +48,14 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
                                  const void *x, const void *w, const void *gy,
                                  void *gx, void *gw, void *gb);
 
+/** cg__ct3d_fast_backward with gy's (OD, OH, OW) planes contiguous but
+ *  placed anywhere: plane (n, c) starts at element n*gy_planes[0] +
+ *  c*gy_planes[1] of gy. A stride of 0 serves a gradient expanded along N
+ *  or C -- y.sum()'s is one plane for all -- without writing it out. */
+cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
+                                        const void *x, const void *w,
+                                        const void *gy,
+                                        const int64_t gy_planes[2], void *gx,
+                                        void *gw, void *gb);
+
 #endif /* CGRAD_CONV_TRANSPOSE3D_FAST_H */
