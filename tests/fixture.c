@@ -8,7 +8,11 @@
  *   gen_arith.py (ops/arith): inputs a and b (b "-" for unary ops) in
  *       "a", "view_a", "rg_a", "ga" and the same for b; the graph as
  *       "grad_fn" and "next".
- * A table says which layout it has by its header: "inputs" or not. */
+ * A table says which layout it has by its header: "inputs" or not.
+ *
+ * Other suites open single rows of their own tables (tu_fixture_row,
+ * tu_fixture_row_at): lines starting with '#' are comments, the first
+ * other line is the header, and fields may escape \\, \t and \n. */
 #include "fixture.h"
 
 #include <errno.h>
@@ -34,8 +38,9 @@ static const char *const dtype_tags[CG_DTYPE_COUNT] = {
 };
 
 struct tu_fixture_case {
-    const tu_fixture_set *set;
-    char *table;                       /* cases.tsv, whole; cut in place */
+    const tu_fixture_set *set;         /* NULL for tu_fixture_row(_at) */
+    char rel[PATH_LEN];                /* the table, under tests/data */
+    char *table;                       /* the table, whole; cut in place */
     int ncols;                         /* columns of the header */
     char *names[MAX_COLS];             /* the header's column names */
     char *fields[MAX_COLS];            /* this row's fields, by column */
@@ -82,35 +87,50 @@ static void table_path(const tu_fixture_set *set, char *buf, size_t cap)
     snprintf(buf, cap, "%s/cases.tsv", set->dir);
 }
 
-/* The line after `line`, or NULL after the last one. */
+/* The first line from `line` on that is neither a comment ('#') nor
+ * empty, or NULL. */
+static const char *skip_comments(const char *line)
+{
+    while (line && (*line == '#' || *line == '\n')) {
+        const char *end = strchr(line, '\n');
+        line = end ? end + 1 : NULL;
+    }
+    return line && *line ? line : NULL;
+}
+
+/* The row after `line` (the header or a row), or NULL after the last. */
 static const char *next_line(const char *line)
 {
     const char *end = strchr(line, '\n');
-    return end && end[1] ? end + 1 : NULL;
+    return end ? skip_comments(end + 1) : NULL;
 }
 
-/* True when `line` is a row of `suite`, its first field. */
-static bool in_suite(const char *line, const char *suite)
+/* True when `line` is a row of `key`, its first field (any row when key
+ * is NULL). */
+static bool in_suite(const char *line, const char *key)
 {
-    size_t len = strlen(suite);
-    return strncmp(line, suite, len) == 0 && line[len] == '\t';
+    if (!key)
+        return true;
+    size_t len = strlen(key);
+    return strncmp(line, key, len) == 0 && line[len] == '\t';
 }
 
-/* Row `k` of `suite` in `table` (after the header line), or NULL. */
-static const char *find_row(const char *table, const char *suite, int k)
+/* Row `k` of `key` in `table` (after the header line), or NULL. */
+static const char *find_row(const char *table, const char *key, int k)
 {
-    for (const char *line = next_line(table); line; line = next_line(line))
-        if (in_suite(line, suite) && k-- == 0)
+    const char *header = skip_comments(table);
+    for (const char *line = header ? next_line(header) : NULL; line;
+         line = next_line(line))
+        if (in_suite(line, key) && k-- == 0)
             return line;
     return NULL;
 }
 
-/* How many rows `set` has; 1 (after saying why on stderr) when the table
- * cannot be read or has none, so that the one test then run fails. */
-static int count_rows(const tu_fixture_set *set)
+/* How many rows of `key` (all rows when NULL) tests/data/<rel> has; 1
+ * (after saying why on stderr) when the table cannot be read or has none,
+ * so that the one test then run fails. */
+static int count_rows(const char *rel, const char *key)
 {
-    char rel[PATH_LEN];
-    table_path(set, rel, sizeof rel);
     char *table = read_whole(tu_data_path(rel));
     if (!table) {
         fprintf(stderr, "tests/data/%s: cannot read it: %s\n", rel,
@@ -118,17 +138,34 @@ static int count_rows(const tu_fixture_set *set)
         return 1;
     }
     int n = 0;
-    for (const char *line = next_line(table); line; line = next_line(line))
-        n += in_suite(line, set->suite);
+    const char *header = skip_comments(table);
+    for (const char *line = header ? next_line(header) : NULL; line;
+         line = next_line(line))
+        n += in_suite(line, key);
     free(table);
     if (n == 0)
-        fprintf(stderr, "tests/data/%s: no \"%s\" rows\n", rel, set->suite);
+        fprintf(stderr, "tests/data/%s: no \"%s\" rows\n", rel, key ? key : "");
     return n > 0 ? n : 1;
 }
 
 /* ======================================================================
  * One row, inside a test
  * ====================================================================== */
+
+/* Undoes the escapes \\, \t and \n of a field, in place. */
+static void unescape(char *s)
+{
+    char *d = s;
+    for (; *s; s++) {
+        if (*s != '\\' || !s[1]) {
+            *d++ = *s;
+            continue;
+        }
+        s++;
+        *d++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+    }
+    *d = '\0';
+}
 
 /* Cuts `line` (up to its newline) into tab-separated fields, in place. */
 static int split_fields(char *line, char **fields)
@@ -147,31 +184,54 @@ static int split_fields(char *line, char **fields)
     return n;
 }
 
-static tu_fixture_case *case_open(const tu_fixture_set *set, int k)
+/* Row `k` of `key` (of all rows when NULL) in tests/data/<rel>, with its
+ * fields unescaped; `set` is the op suite's, or NULL. */
+static tu_fixture_case *case_open(const char *rel, const tu_fixture_set *set,
+                                  const char *key, int k)
 {
-    char rel[PATH_LEN];
-    table_path(set, rel, sizeof rel);
     tu_fixture_case *c = calloc(1, sizeof *c);
     ck_assert_ptr_nonnull(c);
     c->set = set;
+    ck_assert_msg(strlen(rel) < sizeof c->rel, "%s: path too long", rel);
+    strcpy(c->rel, rel);
     c->table = read_whole(tu_data_path(rel));
     ck_assert_msg(c->table != NULL, "tests/data/%s: cannot read it: %s", rel,
                   strerror(errno));
-    const char *row = find_row(c->table, set->suite, k);
+    const char *row = find_row(c->table, key, k);
     ck_assert_msg(row != NULL, "tests/data/%s: no \"%s\" row %d", rel,
-                  set->suite, k);
+                  key ? key : "", k);
     char *row_text = c->table + (row - c->table);
-    c->ncols = split_fields(c->table, c->names);
+    char *header = c->table + (skip_comments(c->table) - c->table);
+    c->ncols = split_fields(header, c->names);
     int n = split_fields(row_text, c->fields);
     ck_assert_msg(n == c->ncols,
                   "tests/data/%s: \"%s\" row %d has %d "
                   "fields, the header %d",
-                  rel, set->suite, k, n, c->ncols);
+                  rel, key ? key : "", k, n, c->ncols);
+    for (int i = 0; i < n; i++)
+        unescape(c->fields[i]);
     return c;
 }
 
-static void case_close(tu_fixture_case *c)
+tu_fixture_case *tu_fixture_row(const char *table, const char *id)
 {
+    return case_open(table, NULL, id, 0);
+}
+
+tu_fixture_case *tu_fixture_row_at(const char *table, int k)
+{
+    return case_open(table, NULL, NULL, k);
+}
+
+int tu_fixture_count(const char *table)
+{
+    return count_rows(table, NULL);
+}
+
+void tu_fixture_close(tu_fixture_case *c)
+{
+    if (!c)
+        return;
     for (int d = 0; d < CG_DTYPE_COUNT; d++)
         cg_tensor_release(c->values[d]);
     free(c->table);
@@ -191,8 +251,7 @@ const char *tu_fixture_field(const tu_fixture_case *c, const char *column)
     for (int i = 0; i < c->ncols; i++)
         if (strcmp(c->names[i], column) == 0)
             return c->fields[i];
-    ck_abort_msg("tests/data/%s/cases.tsv has no column \"%s\"", c->set->dir,
-                 column);
+    ck_abort_msg("tests/data/%s has no column \"%s\"", c->rel, column);
     return NULL;
 }
 
@@ -206,18 +265,49 @@ double tu_fixture_number(const tu_fixture_case *c, const char *column)
     return v;
 }
 
-/* What follows "key=" in the "args" column (space-separated pairs). */
-static const char *arg_value(const tu_fixture_case *c, const char *key)
+/* True at the end of an argument's value: the end of the field or the
+ * separator of the pairs (' ' in the ops tables, ';' in nn/spatial). */
+static bool arg_end(char ch)
+{
+    return ch == '\0' || ch == ' ' || ch == ';';
+}
+
+/* What follows "key=" in the "args" column, or NULL. */
+static const char *find_arg(const tu_fixture_case *c, const char *key)
 {
     const char *args = tu_fixture_field(c, "args");
     size_t len = strlen(key);
-    for (const char *s = args; s; s = strchr(s, ' ')) {
-        s += *s == ' ';
+    for (const char *s = args; *s; s++) {
         if (strncmp(s, key, len) == 0 && s[len] == '=')
             return s + len + 1;
+        while (!arg_end(*s))
+            s++;
+        if (!*s)
+            break;
     }
-    ck_abort_msg("no %s= in args \"%s\"", key, args);
     return NULL;
+}
+
+/* What follows "key=" in the "args" column; fails the test without. */
+static const char *arg_value(const tu_fixture_case *c, const char *key)
+{
+    const char *v = find_arg(c, key);
+    if (!v)
+        ck_abort_msg("no %s= in args \"%s\"", key, tu_fixture_field(c, "args"));
+    return v;
+}
+
+bool tu_fixture_has_arg(const tu_fixture_case *c, const char *key)
+{
+    return find_arg(c, key) != NULL;
+}
+
+bool tu_fixture_arg_is(const tu_fixture_case *c, const char *key,
+                       const char *text)
+{
+    const char *v = find_arg(c, key);
+    size_t len = strlen(text);
+    return v && strncmp(v, text, len) == 0 && arg_end(v[len]);
 }
 
 int64_t tu_fixture_arg_int(const tu_fixture_case *c, const char *key)
@@ -225,25 +315,81 @@ int64_t tu_fixture_arg_int(const tu_fixture_case *c, const char *key)
     const char *s = arg_value(c, key);
     char *end;
     int64_t v = strtoll(s, &end, 10);
-    ck_assert_msg(end != s && (*end == '\0' || *end == ' '),
-                  "%s: \"%s\" is not an integer", key, s);
+    ck_assert_msg(end != s && arg_end(*end), "%s: \"%s\" is not an integer",
+                  key, s);
     return v;
+}
+
+/* The list argument `key` into iv (integers) or dv (numbers), at most max
+ * entries separated by sep; the number of entries. */
+static int arg_values(const tu_fixture_case *c, const char *key, char sep,
+                      int64_t *iv, double *dv, int max)
+{
+    const char *s = arg_value(c, key);
+    int n = 0;
+    while (!arg_end(*s)) {
+        ck_assert_msg(n < max, "%s: over %d entries", key, max);
+        char *end;
+        if (iv)
+            iv[n++] = strtoll(s, &end, 10);
+        else
+            dv[n++] = strtod(s, &end);
+        ck_assert_msg(end != s && (*end == sep || arg_end(*end)),
+                      "%s: bad list \"%s\"", key, s);
+        s = end + (*end == sep);
+    }
+    return n;
 }
 
 int tu_fixture_arg_list(const tu_fixture_case *c, const char *key, char sep,
                         int64_t *v, int max)
 {
+    return arg_values(c, key, sep, v, NULL, max);
+}
+
+cg_ints tu_fixture_arg_ints(const tu_fixture_case *c, const char *key)
+{
+    cg_ints v = {0, {0}};
+    v.n =
+        tu_fixture_arg_list(c, key, ',', v.v, (int)(sizeof v.v / sizeof *v.v));
+    return v;
+}
+
+int tu_fixture_arg_numbers(const tu_fixture_case *c, const char *key, char sep,
+                           double *v, int max)
+{
+    return arg_values(c, key, sep, NULL, v, max);
+}
+
+double tu_fixture_arg_number(const tu_fixture_case *c, const char *key)
+{
     const char *s = arg_value(c, key);
-    int n = 0;
-    while (*s != '\0' && *s != ' ') {
-        ck_assert_msg(n < max, "%s: over %d entries", key, max);
-        char *end;
-        v[n++] = strtoll(s, &end, 10);
-        ck_assert_msg(end != s && (*end == sep || *end == '\0' || *end == ' '),
-                      "%s: bad list \"%s\"", key, s);
-        s = end + (*end == sep);
-    }
-    return n;
+    char *end;
+    double v = strtod(s, &end);
+    ck_assert_msg(end != s && arg_end(*end), "%s: \"%s\" is not a number", key,
+                  s);
+    return v;
+}
+
+void tu_fixture_assert_error(const char *table, const char *id, cg_status st)
+{
+    tu_fixture_case *c = tu_fixture_row(table, id);
+    ck_assert_msg(st != CG_OK, "%s: no error", id);
+    ck_assert_str_eq(cg_status_name(st), tu_fixture_field(c, "exception"));
+    ck_assert_str_eq(cg_last_error(), tu_fixture_field(c, "message"));
+    tu_fixture_close(c);
+}
+
+cg_tensor *tu_fixture_npy(const tu_fixture_case *c, const char *dt,
+                          const char *what)
+{
+    const char *slash = strrchr(c->rel, '/');
+    int dir_len = slash ? (int)(slash - c->rel) + 1 : 0;
+    char rel[PATH_LEN];
+    int r = snprintf(rel, sizeof rel, "%.*s%s_%s_%s.npy", dir_len, c->rel,
+                     c->fields[0], dt, what);
+    ck_assert_msg(r > 0 && (size_t)r < sizeof rel, "%s: path too long", what);
+    return tu_load(rel);
 }
 
 /* ---- tensors ---------------------------------------------------------- */
@@ -542,7 +688,9 @@ static void check_graph(const tu_fixture_case *c, const cg_tensor *y)
 /* Runs row `k` of `set` and checks it (the list is in fixture.h). */
 static void run_row(const tu_fixture_set *set, int k)
 {
-    tu_fixture_case *c = case_open(set, k);
+    char rel[PATH_LEN];
+    table_path(set, rel, sizeof rel);
+    tu_fixture_case *c = case_open(rel, set, set->suite, k);
     const char *name = tu_fixture_field(c, "case");
     fx_input in[MAX_IN];
     int n = has_column(c, "inputs") ? list_inputs(c, in) : pair_inputs(c, in);
@@ -592,7 +740,7 @@ static void run_row(const tu_fixture_set *set, int k)
     }
     cg_tensor_release(yref);
     cg_tensor_release(y);
-    case_close(c);
+    tu_fixture_close(c);
 }
 
 /* ======================================================================
@@ -635,7 +783,9 @@ END_TEST
 TCase *tu_fixture_tcase(Suite *s, const char *name, const tu_fixture_set *set)
 {
     TCase *tc = tu_suite_tcase(s, name, 0);
-    int first = next_index, count = count_rows(set);
+    char rel[PATH_LEN];
+    table_path(set, rel, sizeof rel);
+    int first = next_index, count = count_rows(rel, set->suite);
     next_index += count;
     if (n_slots < MAX_SETS) {
         slots[n_slots].set = set;

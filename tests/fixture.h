@@ -69,6 +69,16 @@ TCase *tu_fixture_tcase(Suite *s, const char *name, const tu_fixture_set *set);
 const char *tu_fixture_field(const tu_fixture_case *c, const char *column);
 /** The field of `column` read as a number (Python's repr of a float). */
 double tu_fixture_number(const tu_fixture_case *c, const char *column);
+
+/* The "args" column holds key=value pairs separated by ' ' (the ops
+ * tables: "dim=-1 keepdim=1") or ';' (nn/spatial: "k=2,1,3;s=1"). The
+ * readers of a value fail the test when `key` is missing or malformed. */
+
+/** Whether the "args" column has the argument `key`. */
+bool tu_fixture_has_arg(const tu_fixture_case *c, const char *key);
+/** Whether the argument `key` is there and is exactly `text` ("None"). */
+bool tu_fixture_arg_is(const tu_fixture_case *c, const char *key,
+                       const char *text);
 /** The integer argument `key` of the "args" column ("dim=-1"). */
 int64_t tu_fixture_arg_int(const tu_fixture_case *c, const char *key);
 /** The list argument `key` of the "args" column, entries separated by
@@ -76,6 +86,41 @@ int64_t tu_fixture_arg_int(const tu_fixture_case *c, const char *key);
  *  into v (at most max entries, out). Returns the number of entries. */
 int tu_fixture_arg_list(const tu_fixture_case *c, const char *key, char sep,
                         int64_t *v, int max);
+/** The list argument `key` of ints separated by ',' ("k=2,1,3"). */
+cg_ints tu_fixture_arg_ints(const tu_fixture_case *c, const char *key);
+/** The argument `key` read as a number ("eps=0.001"). */
+double tu_fixture_arg_number(const tu_fixture_case *c, const char *key);
+/** The list argument `key` of numbers separated by `sep` ("scale=1.7,2.5"
+ *  with ','), into v (at most max entries, out). Returns the number of
+ *  entries. */
+int tu_fixture_arg_numbers(const tu_fixture_case *c, const char *key, char sep,
+                           double *v, int max);
+
+/* ---- one row of any table ------------------------------------------- */
+
+/** Opens the row whose first field is `id` in tests/data/<table> (tab
+ *  separated; lines starting with '#' are comments, the first other line
+ *  is the header; fields may escape \\, \t and \n), for the accessors
+ *  above; fails the test when there is none. Close it with
+ *  tu_fixture_close. */
+tu_fixture_case *tu_fixture_row(const char *table, const char *id);
+/** Opens row k (0-based, after the header) of tests/data/<table>. */
+tu_fixture_case *tu_fixture_row_at(const char *table, int k);
+/** Frees a row from tu_fixture_row(_at) and what it loaded; NULL is
+ *  fine. Fields read from it are then gone. */
+void tu_fixture_close(tu_fixture_case *c);
+/** The number of rows of tests/data/<table>, for tcase_add_loop_test while
+ *  a suite is built (plain stdio); 1, after saying why on stderr, when the
+ *  table cannot be read or has no rows, so that the one test fails. */
+int tu_fixture_count(const char *table);
+/** Asserts that `st`, the status of the call of row `id` of an errors
+ *  table tests/data/<table>, is its "exception" (cg_status_name) and that
+ *  cg_last_error() is its "message", word for word. */
+void tu_fixture_assert_error(const char *table, const char *id, cg_status st);
+/** Loads "<id>_<dt>_<what>.npy" beside the row's table, id being the row's
+ *  first field (gen_spatial.py's names: "mp1_f32_gx.npy"). */
+cg_tensor *tu_fixture_npy(const tu_fixture_case *c, const char *dt,
+                          const char *what);
 
 /* ---- building the suites ------------------------------------------- */
 

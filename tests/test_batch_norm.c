@@ -25,94 +25,33 @@
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
 
-/* ---- the data directory's tables ---------------------------------------- */
+#define DIR "nn/spatial/"
 
-/* Field `col` of the row whose first field is `id` in spatial/<file>
- * (lines starting with '#' and the header skipped); malloc'd. */
-static char *tsv_field(const char *file, const char *id, int col)
+static cg_module *make_bn(const tu_fixture_case *c, cg_dtype dt)
 {
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
-    char *text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(text != NULL, "cannot read %s", rel);
-    char *res = NULL, *save = NULL;
-    bool header = true;
-    for (char *line = strtok_r(text, "\n", &save); line && !res;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#')
-            continue;
-        if (header) {
-            header = false;
-            continue;
-        }
-        char *f = line;
-        for (int c = 0; c < col && f; c++) {
-            f = strchr(f, '\t');
-            f = f ? f + 1 : NULL;
-        }
-        size_t idlen = strcspn(line, "\t");
-        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
-            continue;
-        size_t n = strcspn(f, "\t");
-        res = strndup(f, n);
-    }
-    free(text);
-    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
-    return res;
-}
-
-static cg_tensor *load_case(const char *id, const char *dt, const char *what)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
-    return tu_load(rel);
-}
-
-/* "key=value" of the args column as a string (static), or NULL. */
-static const char *arg_str(const char *args, const char *key)
-{
-    static char val[64];
-    size_t kl = strlen(key);
-    for (const char *p = args; p && *p;
-         p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
-        if (strncmp(p, key, kl) != 0 || p[kl] != '=')
-            continue;
-        size_t n = strcspn(p + kl + 1, ";");
-        snprintf(val, sizeof val, "%.*s", (int)n, p + kl + 1);
-        return val;
-    }
-    return NULL;
-}
-
-static cg_module *make_bn(const char *id, cg_dtype dt)
-{
-    char *args = tsv_field("cases.tsv", id, 2);
-    const char *v = arg_str(args, "num_features");
-    ck_assert_ptr_nonnull(v);
-    cg_batch_norm3d_opts o = cg_batch_norm3d_options(strtoll(v, NULL, 10));
+    cg_batch_norm3d_opts o =
+        cg_batch_norm3d_options(tu_fixture_arg_int(c, "num_features"));
     o.dtype = dt;
-    if ((v = arg_str(args, "momentum"))) {
-        if (!strcmp(v, "None"))
-            o.momentum_none = true;
-        else
-            o.momentum = strtod(v, NULL);
-    }
-    if ((v = arg_str(args, "eps")))
-        o.eps = strtod(v, NULL);
-    if ((v = arg_str(args, "affine")))
-        o.affine = strcmp(v, "0") != 0;
-    if ((v = arg_str(args, "track")))
-        o.track_running_stats = strcmp(v, "0") != 0;
+    if (tu_fixture_arg_is(c, "momentum", "None"))
+        o.momentum_none = true;
+    else if (tu_fixture_has_arg(c, "momentum"))
+        o.momentum = tu_fixture_arg_number(c, "momentum");
+    if (tu_fixture_has_arg(c, "eps"))
+        o.eps = tu_fixture_arg_number(c, "eps");
+    if (tu_fixture_has_arg(c, "affine"))
+        o.affine = tu_fixture_arg_int(c, "affine") != 0;
+    if (tu_fixture_has_arg(c, "track"))
+        o.track_running_stats = tu_fixture_arg_int(c, "track") != 0;
     cg_module *m = NULL;
     tu_ok(cg_batch_norm3d_new(&o, &m));
-    free(args);
     return m;
 }
 
-static void check_grad(cg_tensor *t, const char *id, const char *dt,
+static void check_grad(cg_tensor *t, const tu_fixture_case *c, const char *dt,
                        const char *what, double tol)
 {
-    cg_tensor *ref = load_case(id, dt, what);
+    const char *id = tu_fixture_field(c, "id");
+    cg_tensor *ref = tu_fixture_npy(c, dt, what);
     ck_assert_msg(cg_tensor_grad(t) != NULL, "%s %s: no gradient", id, what);
     tu_assert_close(cg_tensor_grad(t), ref, tol, what);
     cg_tensor_release(ref);
@@ -126,10 +65,12 @@ START_TEST(torch_case)
     const char *id = cases[_i / 2];
     const char *dt = _i % 2 ? "f64" : "f32";
     double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    cg_module *m = make_bn(id, _i % 2 ? CG_FLOAT64 : CG_FLOAT32);
+    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
+    cg_module *m = make_bn(c, _i % 2 ? CG_FLOAT64 : CG_FLOAT32);
     cg_tensor *w = cg_batch_norm3d_weight(m), *b = cg_batch_norm3d_bias(m);
     if (w) { /* the generator's weight and bias */
-        cg_tensor *wr = load_case(id, dt, "w"), *br = load_case(id, dt, "b");
+        cg_tensor *wr = tu_fixture_npy(c, dt, "w"),
+                  *br = tu_fixture_npy(c, dt, "b");
         bool prev = cg_set_grad_enabled(false);
         tu_ok(cg_tensor_copy_(w, wr));
         tu_ok(cg_tensor_copy_(b, br));
@@ -137,8 +78,8 @@ START_TEST(torch_case)
         cg_tensor_release(wr);
         cg_tensor_release(br);
     }
-    char *fn = tsv_field("cases.tsv", id, 4);
-    char *efn = tsv_field("cases.tsv", id, 5);
+    const char *fn = tu_fixture_field(c, "grad_fn");
+    const char *efn = tu_fixture_field(c, "eval_grad_fn");
     cg_tensor *x = NULL, *gy = NULL;
     char what[16];
     for (int step = 0; step < 4; step++) {
@@ -149,9 +90,9 @@ START_TEST(torch_case)
             cg_tensor_release(x);
             cg_tensor_release(gy);
             snprintf(what, sizeof what, "x%d", step);
-            x = load_case(id, dt, what);
+            x = tu_fixture_npy(c, dt, what);
             snprintf(what, sizeof what, "gy%d", step);
-            gy = load_case(id, dt, what);
+            gy = tu_fixture_npy(c, dt, what);
             tu_ok(cg_tensor_requires_grad_(x, true));
         }
         tu_ok(cg_tensor_zero_grad(x, true));
@@ -159,29 +100,29 @@ START_TEST(torch_case)
         cg_tensor *y = NULL;
         tu_ok(cg_module_forward(m, x, &y));
         snprintf(what, sizeof what, eval ? "ye" : "y%d", step);
-        cg_tensor *y_ref = load_case(id, dt, what);
+        cg_tensor *y_ref = tu_fixture_npy(c, dt, what);
         tu_assert_close(y, y_ref, tol, what);
         const cg_node *node = cg_tensor_grad_fn(y);
         ck_assert_str_eq(cg_node_name(node), eval ? efn : fn);
         ck_assert_int_eq(cg_node_num_next(node), 3); /* input, weight, bias */
         tu_ok(cg_tensor_backward(y, gy, false));
         snprintf(what, sizeof what, eval ? "gxe" : "gx%d", step);
-        check_grad(x, id, dt, what, tol);
+        check_grad(x, c, dt, what, tol);
         if (w) {
             snprintf(what, sizeof what, eval ? "gwe" : "gw%d", step);
-            check_grad(w, id, dt, what, tol);
+            check_grad(w, c, dt, what, tol);
             snprintf(what, sizeof what, eval ? "gbe" : "gb%d", step);
-            check_grad(b, id, dt, what, tol);
+            check_grad(b, c, dt, what, tol);
         }
         cg_tensor *rm = cg_batch_norm3d_running_mean(m);
         if (rm) {
             int k = eval ? 2 : step; /* eval leaves them as they were */
             snprintf(what, sizeof what, "rm%d", k);
-            cg_tensor *r = load_case(id, dt, what);
+            cg_tensor *r = tu_fixture_npy(c, dt, what);
             tu_assert_close(rm, r, tol, what);
             cg_tensor_release(r);
             snprintf(what, sizeof what, "rv%d", k);
-            r = load_case(id, dt, what);
+            r = tu_fixture_npy(c, dt, what);
             tu_assert_close(cg_batch_norm3d_running_var(m), r, tol, what);
             cg_tensor_release(r);
             double count;
@@ -194,8 +135,7 @@ START_TEST(torch_case)
         cg_tensor_release(y_ref);
         cg_tensor_release(y);
     }
-    free(fn);
-    free(efn);
+    tu_fixture_close(c);
     cg_tensor_release(x);
     cg_tensor_release(gy);
     cg_module_free(m);
@@ -211,9 +151,9 @@ static void check_repr(const cg_batch_norm3d_opts *o, const char *id)
     tu_ok(cg_batch_norm3d_new(o, &m));
     char buf[512];
     tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    char *ref = tsv_field("reprs.tsv", id, 1);
-    ck_assert_str_eq(buf, ref);
-    free(ref);
+    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
+    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
+    tu_fixture_close(c);
     cg_module_free(m);
 }
 
@@ -406,14 +346,7 @@ static const char *const error_ids[] = {
 START_TEST(error_row)
 {
     const char *id = error_ids[_i];
-    char *exc = tsv_field("errors.tsv", id, 1);
-    char *msg = tsv_field("errors.tsv", id, 2);
-    cg_status st = error_call(id);
-    ck_assert_msg(st != CG_OK, "%s: no error", id);
-    ck_assert_str_eq(cg_status_name(st), exc);
-    ck_assert_str_eq(cg_last_error(), msg);
-    free(exc);
-    free(msg);
+    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
 }
 END_TEST
 

@@ -28,80 +28,6 @@
 #define DIR "nn/layers/"
 
 /* ======================================================================
- * Tables: tab-separated with a header line; \\, \t and \n escaped
- * ====================================================================== */
-
-#define MAX_COLS 12
-
-typedef struct table {
-    char *text;
-    int nrows;
-    char *(*cells)[MAX_COLS];
-} table;
-
-static void unescape(char *s)
-{
-    char *d = s;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) {
-            *d++ = *s;
-            continue;
-        }
-        s++;
-        *d++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-    }
-    *d = '\0';
-}
-
-static table table_load(const char *rel)
-{
-    table t = {0};
-    t.text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(t.text != NULL, "cannot read %s", rel);
-    int lines = 0;
-    for (char *p = t.text; *p; p++)
-        lines += *p == '\n';
-    t.cells = calloc((size_t)lines + 1, sizeof *t.cells);
-    ck_assert_ptr_nonnull(t.cells);
-    char *save = NULL;
-    char *line = strtok_r(t.text, "\n", &save); /* header */
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        int n = 0;
-        for (char *cell = line;;) {
-            char *tab = strchr(cell, '\t');
-            if (tab)
-                *tab = '\0';
-            ck_assert_int_lt(n, MAX_COLS);
-            unescape(cell);
-            t.cells[t.nrows][n++] = cell;
-            if (!tab)
-                break;
-            cell = tab + 1;
-        }
-        t.nrows++;
-    }
-    return t;
-}
-
-static void table_free(table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
-static int table_count(const char *rel)
-{
-    FILE *f = fopen(tu_data_path(rel), "rb");
-    if (!f)
-        return 1; /* one test, which fails reading the table */
-    int lines = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        lines += c == '\n';
-    fclose(f);
-    return lines > 1 ? lines - 1 : 1;
-}
-
-/* ======================================================================
  * Building modules from gen_layers.py's spec language
  * ====================================================================== */
 
@@ -226,14 +152,18 @@ static void param_file(char *out, size_t size, const char *prefix,
 
 START_TEST(test_case)
 {
-    table t = table_load(DIR "cases.tsv");
-    ck_assert_int_lt(_i, t.nrows);
-    char **r = t.cells[_i];
-    const char *id = r[0], *spec = r[1], *mode = r[4], *tr = r[6],
-               *chain = r[7], *params = r[8];
-    cg_dtype dt = strcmp(r[2], "float64") == 0 ? CG_FLOAT64 : CG_FLOAT32;
+    tu_fixture_case *r = tu_fixture_row_at(DIR "cases.tsv", _i);
+    const char *id = tu_fixture_field(r, "id"),
+               *spec = tu_fixture_field(r, "spec"),
+               *mode = tu_fixture_field(r, "mode"),
+               *tr = tu_fixture_field(r, "transform"),
+               *chain = tu_fixture_field(r, "chain"),
+               *params = tu_fixture_field(r, "params");
+    cg_dtype dt = strcmp(tu_fixture_field(r, "dtype"), "float64") == 0
+                      ? CG_FLOAT64
+                      : CG_FLOAT32;
     double tol = dt == CG_FLOAT64 ? TOL_F64 : TOL_F32;
-    bool y_is_x = strcmp(r[9], "1") == 0;
+    bool y_is_x = strcmp(tu_fixture_field(r, "y_is_x"), "1") == 0;
     /* Dropout's draws are compared bit for bit when it is the layer */
     bool exact = strncmp(spec, "Dropout", 7) == 0;
 
@@ -247,7 +177,7 @@ START_TEST(test_case)
         x = cg_tensor_retain(x0);
     tu_ok(cg_tensor_requires_grad_(x, true));
 
-    cg_manual_seed(strtoull(r[3], NULL, 10));
+    cg_manual_seed(strtoull(tu_fixture_field(r, "seed"), NULL, 10));
     cg_module *m = build(spec, dt);
     tu_ok(cg_module_train(m, strcmp(mode, "train") == 0));
 
@@ -311,7 +241,7 @@ START_TEST(test_case)
     cg_tensor_release(x);
     cg_tensor_release(x0);
     cg_module_free(m);
-    table_free(&t);
+    tu_fixture_close(r);
 }
 END_TEST
 
@@ -502,15 +432,13 @@ static cg_module *repr_module(const char *id)
 
 START_TEST(test_repr)
 {
-    table t = table_load(DIR "reprs.tsv");
-    ck_assert_int_lt(_i, t.nrows);
-    char **r = t.cells[_i];
-    cg_module *m = repr_module(r[0]);
+    tu_fixture_case *r = tu_fixture_row_at(DIR "reprs.tsv", _i);
+    cg_module *m = repr_module(tu_fixture_field(r, "id"));
     size_t len = 0;
     tu_ok(cg_module_repr(m, NULL, 0, &len));
     char *buf = malloc(len + 1);
     tu_ok(cg_module_repr(m, buf, len + 1, NULL));
-    ck_assert_str_eq(buf, r[1]);
+    ck_assert_str_eq(buf, tu_fixture_field(r, "repr"));
     /* named_parameters(): "name:shape" with shared modules counted once */
     char got[512] = "";
     int np = cg_module_num_parameters(m);
@@ -526,10 +454,10 @@ START_TEST(test_repr)
                      (long long)cg_tensor_shape(p)[d]);
         }
     }
-    ck_assert_str_eq(np ? got : "-", r[2]);
+    ck_assert_str_eq(np ? got : "-", tu_fixture_field(r, "named_parameters"));
     free(buf);
     cg_module_free(m);
-    table_free(&t);
+    tu_fixture_close(r);
 }
 END_TEST
 
@@ -690,23 +618,22 @@ static cg_status error_call(const char *id, cg_tensor **res)
 
 START_TEST(test_error)
 {
-    table t = table_load(DIR "errors.tsv");
-    ck_assert_int_lt(_i, t.nrows);
-    char **r = t.cells[_i];
+    tu_fixture_case *r = tu_fixture_row_at(DIR "errors.tsv", _i);
+    const char *id = tu_fixture_field(r, "id");
     cg_tensor *res = NULL;
-    cg_status st = error_call(r[0], &res);
-    if (strcmp(r[1], "OK") == 0) {
-        ck_assert_msg(st == CG_OK, "%s: %s", r[0], cg_last_error());
+    cg_status st = error_call(id, &res);
+    if (strcmp(tu_fixture_field(r, "exception"), "OK") == 0) {
+        ck_assert_msg(st == CG_OK, "%s: %s", id, cg_last_error());
     } else {
         /* PyTorch's KeyError/TypeError classes map by name; the C misuse
          * code is never expected here */
-        ck_assert_msg(st != CG_OK, "%s succeeded", r[0]);
-        ck_assert_str_eq(cg_status_name(st), r[1]);
-        ck_assert_str_eq(cg_last_error(), r[2]);
+        ck_assert_msg(st != CG_OK, "%s succeeded", id);
+        ck_assert_str_eq(cg_status_name(st), tu_fixture_field(r, "exception"));
+        ck_assert_str_eq(cg_last_error(), tu_fixture_field(r, "message"));
         ck_assert_ptr_null(res); /* out not written */
     }
     cg_tensor_release(res);
-    table_free(&t);
+    tu_fixture_close(r);
 }
 END_TEST
 
@@ -1176,14 +1103,14 @@ Suite *nn_layers_suite(void)
     TCase *tc;
 
     tc = tu_suite_tcase(s, "cases", 60);
-    tcase_add_loop_test(tc, test_case, 0, table_count(DIR "cases.tsv"));
+    tcase_add_loop_test(tc, test_case, 0, tu_fixture_count(DIR "cases.tsv"));
     tcase_add_test(tc, test_dropout_replay);
 
     tc = tu_suite_tcase(s, "reprs", 0);
-    tcase_add_loop_test(tc, test_repr, 0, table_count(DIR "reprs.tsv"));
+    tcase_add_loop_test(tc, test_repr, 0, tu_fixture_count(DIR "reprs.tsv"));
 
     tc = tu_suite_tcase(s, "errors", 0);
-    tcase_add_loop_test(tc, test_error, 0, table_count(DIR "errors.tsv"));
+    tcase_add_loop_test(tc, test_error, 0, tu_fixture_count(DIR "errors.tsv"));
     tcase_add_test(tc, test_error_unchanged);
 
     tc = tu_suite_tcase(s, "gradcheck", 60);

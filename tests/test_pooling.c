@@ -21,112 +21,43 @@
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
 
-/* ---- the data directory's tables ---------------------------------------- */
-
-/* Field `col` of the row whose first field is `id` in spatial/<file>
- * (lines starting with '#' and the header skipped); malloc'd. */
-static char *tsv_field(const char *file, const char *id, int col)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
-    char *text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(text != NULL, "cannot read %s", rel);
-    char *res = NULL, *save = NULL;
-    bool header = true;
-    for (char *line = strtok_r(text, "\n", &save); line && !res;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#')
-            continue;
-        if (header) {
-            header = false;
-            continue;
-        }
-        char *f = line;
-        for (int c = 0; c < col && f; c++) {
-            f = strchr(f, '\t');
-            f = f ? f + 1 : NULL;
-        }
-        size_t idlen = strcspn(line, "\t");
-        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
-            continue;
-        size_t n = strcspn(f, "\t");
-        res = strndup(f, n);
-    }
-    free(text);
-    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
-    return res;
-}
-
-/* The value of `key` in "k=2,1,3;s=1" as ints (n entries) or false. */
-static bool arg_ints(const char *args, const char *key, cg_ints *v)
-{
-    size_t kl = strlen(key);
-    for (const char *p = args; *p;) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            v->n = 0;
-            const char *q = p + kl + 1;
-            while (*q && *q != ';') {
-                char *end;
-                v->v[v->n++] = strtoll(q, &end, 10);
-                q = *end == ',' ? end + 1 : end;
-            }
-            return true;
-        }
-        p = strchr(p, ';');
-        if (!p)
-            break;
-        p++;
-    }
-    return false;
-}
-
-static cg_tensor *load_case(const char *id, const char *dt, const char *what)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
-    return tu_load(rel);
-}
+#define DIR "nn/spatial/"
 
 /* ---- modules from a case row --------------------------------------------- */
 
-static cg_module *make_pool(const char *id, cg_dtype dt)
+static cg_module *make_pool(const tu_fixture_case *c)
 {
-    (void)dt;
-    char *layer = tsv_field("cases.tsv", id, 1);
-    char *args = tsv_field("cases.tsv", id, 2);
-    cg_ints k, v;
-    ck_assert(arg_ints(args, "k", &k));
+    const char *layer = tu_fixture_field(c, "layer");
+    cg_ints k = tu_fixture_arg_ints(c, "k");
     cg_module *m = NULL;
     if (strcmp(layer, "MaxPool3d") == 0) {
         cg_max_pool3d_opts o = cg_max_pool3d_options(k);
-        if (arg_ints(args, "s", &v))
-            o.stride = v;
-        if (arg_ints(args, "p", &v))
-            o.padding = v;
-        if (arg_ints(args, "d", &v))
-            o.dilation = v;
-        if (arg_ints(args, "ceil", &v))
-            o.ceil_mode = v.v[0] != 0;
+        if (tu_fixture_has_arg(c, "s"))
+            o.stride = tu_fixture_arg_ints(c, "s");
+        if (tu_fixture_has_arg(c, "p"))
+            o.padding = tu_fixture_arg_ints(c, "p");
+        if (tu_fixture_has_arg(c, "d"))
+            o.dilation = tu_fixture_arg_ints(c, "d");
+        if (tu_fixture_has_arg(c, "ceil"))
+            o.ceil_mode = tu_fixture_arg_int(c, "ceil") != 0;
         tu_ok(cg_max_pool3d_new(&o, &m));
     } else {
         ck_assert_str_eq(layer, "AvgPool3d");
         cg_avg_pool3d_opts o = cg_avg_pool3d_options(k);
-        if (arg_ints(args, "s", &v))
-            o.stride = v;
-        if (arg_ints(args, "p", &v))
-            o.padding = v;
-        if (arg_ints(args, "ceil", &v))
-            o.ceil_mode = v.v[0] != 0;
-        if (arg_ints(args, "cip", &v))
-            o.count_include_pad = v.v[0] != 0;
-        if (arg_ints(args, "div", &v)) {
+        if (tu_fixture_has_arg(c, "s"))
+            o.stride = tu_fixture_arg_ints(c, "s");
+        if (tu_fixture_has_arg(c, "p"))
+            o.padding = tu_fixture_arg_ints(c, "p");
+        if (tu_fixture_has_arg(c, "ceil"))
+            o.ceil_mode = tu_fixture_arg_int(c, "ceil") != 0;
+        if (tu_fixture_has_arg(c, "cip"))
+            o.count_include_pad = tu_fixture_arg_int(c, "cip") != 0;
+        if (tu_fixture_has_arg(c, "div")) {
             o.has_divisor_override = true;
-            o.divisor_override = v.v[0];
+            o.divisor_override = tu_fixture_arg_int(c, "div");
         }
         tu_ok(cg_avg_pool3d_new(&o, &m));
     }
-    free(layer);
-    free(args);
     return m;
 }
 
@@ -140,22 +71,25 @@ START_TEST(torch_case)
     const char *id = cases[_i / 2];
     const char *dt = _i % 2 ? "f64" : "f32";
     double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    cg_tensor *x = load_case(id, dt, "x"), *y_ref = load_case(id, dt, "y");
-    cg_tensor *gy = load_case(id, dt, "gy"), *gx_ref = load_case(id, dt, "gx");
-    cg_module *m = make_pool(id, cg_tensor_dtype(x));
+    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
+    cg_tensor *x = tu_fixture_npy(c, dt, "x"),
+              *y_ref = tu_fixture_npy(c, dt, "y");
+    cg_tensor *gy = tu_fixture_npy(c, dt, "gy"),
+              *gx_ref = tu_fixture_npy(c, dt, "gx");
+    cg_module *m = make_pool(c);
     tu_ok(cg_tensor_requires_grad_(x, true));
     cg_tensor *y = NULL;
     tu_ok(cg_module_forward(m, x, &y));
     tu_assert_close(y, y_ref, tol, id);
-    char *fn = tsv_field("cases.tsv", id, 4);
-    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), fn);
+    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)),
+                     tu_fixture_field(c, "grad_fn"));
     /* PyTorch's node has the input's AccumulateGrad as its only edge */
     ck_assert_int_eq(cg_node_num_next(cg_tensor_grad_fn(y)), 1);
     tu_ok(cg_tensor_backward(y, gy, false));
     tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
     /* a second backward finds the saved input freed, as in PyTorch */
     ck_assert_int_eq(cg_tensor_backward(y, gy, false), CG_ERR_RUNTIME);
-    free(fn);
+    tu_fixture_close(c);
     cg_tensor_release(y);
     cg_module_free(m);
     cg_tensor_release(x);
@@ -172,9 +106,9 @@ static void check_repr(const cg_module *m, const char *id)
 {
     char buf[512];
     tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    char *ref = tsv_field("reprs.tsv", id, 1);
-    ck_assert_str_eq(buf, ref);
-    free(ref);
+    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
+    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
+    tu_fixture_close(c);
 }
 
 START_TEST(reprs)
@@ -313,14 +247,7 @@ static const char *const error_ids[] = {
 START_TEST(error_row)
 {
     const char *id = error_ids[_i];
-    char *exc = tsv_field("errors.tsv", id, 1);
-    char *msg = tsv_field("errors.tsv", id, 2);
-    cg_status st = error_call(id);
-    ck_assert_msg(st != CG_OK, "%s: no error", id);
-    ck_assert_str_eq(cg_status_name(st), exc);
-    ck_assert_str_eq(cg_last_error(), msg);
-    free(exc);
-    free(msg);
+    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
 }
 END_TEST
 
@@ -333,8 +260,9 @@ START_TEST(module_error)
     tu_ok(cg_max_pool3d_new(&o, &m));
     static const int64_t s5[] = {2, 3, 4, 4, 4};
     cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL;
-    char *msg = tsv_field("errors.tsv", "mp_small", 2);
-    tu_fails(cg_module_forward(m, x, &y), CG_ERR_RUNTIME, msg);
+    tu_fixture_case *c = tu_fixture_row(DIR "errors.tsv", "mp_small");
+    tu_fails(cg_module_forward(m, x, &y), CG_ERR_RUNTIME,
+             tu_fixture_field(c, "message"));
     ck_assert_ptr_null(y);
     char before[256], after[256];
     tu_ok(cg_module_repr(m, after, sizeof after, NULL));
@@ -347,7 +275,7 @@ START_TEST(module_error)
     /* a bad cg_ints is the C caller's mistake */
     o.kernel_size.n = 9;
     ck_assert_int_eq(cg_max_pool3d_new(&o, &m2 /* unchanged */), CG_ERR_MISUSE);
-    free(msg);
+    tu_fixture_close(c);
     cg_tensor_release(x);
     cg_module_free(m);
     cg_module_free(m2);

@@ -12,7 +12,7 @@
  * allocation of a load failing in turn: MemoryError, no leak, model
  * untouched).
  */
-#include "testutil.h"
+#include "fixture.h"
 
 #include "cgrad_nn.h"
 
@@ -333,61 +333,7 @@ END_TEST
  * load_state_dict: the PyTorch cases
  * ====================================================================== */
 
-typedef struct row {
-    char name[64];
-    bool strict;
-    char status[32];
-    char message[1024];
-    char keys[256];
-} row;
-
-static void unescape(char *s)
-{
-    char *d = s;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) {
-            *d++ = *s;
-            continue;
-        }
-        s++;
-        *d++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-    }
-    *d = '\0';
-}
-
-static int load_rows(row *rows, int max)
-{
-    char *text = tu_read_text(tu_data_path("nn/safetensors/load_messages.tsv"));
-    ck_assert_ptr_nonnull(text);
-    int n = 0;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save); /* header */
-    while ((line = strtok_r(NULL, "\n", &save)) && n < max) {
-        char *cells[5];
-        int k = 0;
-        char *p = line;
-        for (; k < 5; k++) {
-            cells[k] = p;
-            char *tab = strchr(p, '\t');
-            if (!tab) {
-                k++;
-                break;
-            }
-            *tab = '\0';
-            p = tab + 1;
-        }
-        ck_assert_int_eq(k, 5);
-        row *r = &rows[n++];
-        snprintf(r->name, sizeof r->name, "%s", cells[0]);
-        r->strict = strcmp(cells[1], "1") == 0;
-        snprintf(r->status, sizeof r->status, "%s", cells[2]);
-        unescape(cells[3]);
-        snprintf(r->message, sizeof r->message, "%s", cells[3]);
-        snprintf(r->keys, sizeof r->keys, "%s", cells[4]);
-    }
-    free(text);
-    return n;
-}
+#define LOAD_MESSAGES "nn/safetensors/load_messages.tsv"
 
 /* The values a successful case must have loaded. */
 static void check_loaded(const char *name, const cg_module *m)
@@ -414,34 +360,38 @@ static void check_loaded(const char *name, const cg_module *m)
 
 START_TEST(test_load_pytorch_cases)
 {
-    row rows[32];
-    int n = load_rows(rows, 32);
+    int n = tu_fixture_count(LOAD_MESSAGES);
     ck_assert_int_eq(n, 13);
     for (int i = 0; i < n; i++) {
-        const row *r = &rows[i];
+        tu_fixture_case *r = tu_fixture_row_at(LOAD_MESSAGES, i);
+        const char *name = tu_fixture_field(r, "case");
+        const char *status = tu_fixture_field(r, "status");
+        const char *message = tu_fixture_field(r, "message");
+        const char *want_keys = tu_fixture_field(r, "keys");
+        bool strict = strcmp(tu_fixture_field(r, "strict"), "1") == 0;
         cg_module *m = NULL;
         cg_state_dict *sd = NULL;
-        build_case(r->name, &m, &sd);
+        build_case(name, &m, &sd);
         char keys[256];
         keys_of(m, keys, sizeof keys);
-        ck_assert_msg(strcmp(keys, r->keys) == 0, "%s: keys %s, torch %s",
-                      r->name, keys, r->keys);
+        ck_assert_msg(strcmp(keys, want_keys) == 0, "%s: keys %s, torch %s",
+                      name, keys, want_keys);
         cg_state_dict *snap = snapshot(m);
-        cg_status st = cg_module_load_state_dict(m, sd, r->strict);
-        if (strcmp(r->status, "OK") == 0) {
-            ck_assert_msg(st == CG_OK, "%s (strict=%d): %s: %s", r->name,
-                          r->strict, cg_status_name(st), cg_last_error());
-            check_loaded(r->name, m);
+        cg_status st = cg_module_load_state_dict(m, sd, strict);
+        if (strcmp(status, "OK") == 0) {
+            ck_assert_msg(st == CG_OK, "%s (strict=%d): %s: %s", name, strict,
+                          cg_status_name(st), cg_last_error());
+            check_loaded(name, m);
         } else {
-            ck_assert_msg(st != CG_OK, "%s (strict=%d) loaded", r->name,
-                          r->strict);
-            ck_assert_str_eq(cg_status_name(st), r->status);
-            ck_assert_msg(strcmp(cg_last_error(), r->message) == 0,
-                          "%s (strict=%d):\n got: %s\nwant: %s", r->name,
-                          r->strict, cg_last_error(), r->message);
+            ck_assert_msg(st != CG_OK, "%s (strict=%d) loaded", name, strict);
+            ck_assert_str_eq(cg_status_name(st), status);
+            ck_assert_msg(strcmp(cg_last_error(), message) == 0,
+                          "%s (strict=%d):\n got: %s\nwant: %s", name, strict,
+                          cg_last_error(), message);
             /* unlike PyTorch, nothing was copied */
-            assert_unchanged(m, snap, r->name);
+            assert_unchanged(m, snap, name);
         }
+        tu_fixture_close(r);
         cg_state_dict_free(snap);
         cg_state_dict_free(sd);
         cg_module_free(m);

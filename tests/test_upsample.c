@@ -22,110 +22,21 @@
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
 
-/* ---- the data directory's tables ---------------------------------------- */
+#define DIR "nn/spatial/"
 
-/* Field `col` of the row whose first field is `id` in spatial/<file>
- * (lines starting with '#' and the header skipped); malloc'd. */
-static char *tsv_field(const char *file, const char *id, int col)
+static cg_module *make_upsample(const tu_fixture_case *c)
 {
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s", file);
-    char *text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(text != NULL, "cannot read %s", rel);
-    char *res = NULL, *save = NULL;
-    bool header = true;
-    for (char *line = strtok_r(text, "\n", &save); line && !res;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (line[0] == '#')
-            continue;
-        if (header) {
-            header = false;
-            continue;
-        }
-        char *f = line;
-        for (int c = 0; c < col && f; c++) {
-            f = strchr(f, '\t');
-            f = f ? f + 1 : NULL;
-        }
-        size_t idlen = strcspn(line, "\t");
-        if (!f || idlen != strlen(id) || strncmp(line, id, idlen) != 0)
-            continue;
-        size_t n = strcspn(f, "\t");
-        res = strndup(f, n);
-    }
-    free(text);
-    ck_assert_msg(res != NULL, "%s: no row %s", file, id);
-    return res;
-}
-
-/* The value of `key` in "k=2,1,3;s=1" as ints (n entries) or false. */
-static bool arg_ints(const char *args, const char *key, cg_ints *v)
-{
-    size_t kl = strlen(key);
-    for (const char *p = args; *p;) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            v->n = 0;
-            const char *q = p + kl + 1;
-            while (*q && *q != ';') {
-                char *end;
-                v->v[v->n++] = strtoll(q, &end, 10);
-                q = *end == ',' ? end + 1 : end;
-            }
-            return true;
-        }
-        p = strchr(p, ';');
-        if (!p)
-            break;
-        p++;
-    }
-    return false;
-}
-
-static cg_tensor *load_case(const char *id, const char *dt, const char *what)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "nn/spatial/%s_%s_%s.npy", id, dt, what);
-    return tu_load(rel);
-}
-
-/* The value of `key` in "scale=1.7,2.5" as doubles; count or -1. */
-static int arg_doubles(const char *args, const char *key, double *v)
-{
-    size_t kl = strlen(key);
-    for (const char *p = args; p && *p;
-         p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
-        if (strncmp(p, key, kl) != 0 || p[kl] != '=')
-            continue;
-        int n = 0;
-        const char *q = p + kl + 1;
-        while (*q && *q != ';') {
-            char *end;
-            v[n++] = strtod(q, &end);
-            q = *end == ',' ? end + 1 : end;
-        }
-        return n;
-    }
-    return -1;
-}
-
-static cg_module *make_upsample(const char *id)
-{
-    char *args = tsv_field("cases.tsv", id, 2);
     cg_upsample_opts o = cg_upsample_options();
-    cg_ints v;
-    double f[8];
-    if (arg_ints(args, "size", &v))
-        o.size = v;
-    int n = arg_doubles(args, "scale", f);
-    if (n > 0) {
-        o.scale_n = n;
-        memcpy(o.scale_factor, f, sizeof(double) * (size_t)n);
-    }
-    if (arg_ints(args, "recompute", &v))
-        o.recompute_scale_factor = v.v[0] != 0;
+    if (tu_fixture_has_arg(c, "size"))
+        o.size = tu_fixture_arg_ints(c, "size");
+    if (tu_fixture_has_arg(c, "scale"))
+        o.scale_n = tu_fixture_arg_numbers(
+            c, "scale", ',', o.scale_factor,
+            (int)(sizeof o.scale_factor / sizeof *o.scale_factor));
+    if (tu_fixture_has_arg(c, "recompute"))
+        o.recompute_scale_factor = tu_fixture_arg_int(c, "recompute") != 0;
     cg_module *m = NULL;
     tu_ok(cg_upsample_new(&o, &m));
-    free(args);
     return m;
 }
 
@@ -138,19 +49,22 @@ START_TEST(torch_case)
     const char *id = cases[_i / 2];
     const char *dt = _i % 2 ? "f64" : "f32";
     double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    cg_tensor *x = load_case(id, dt, "x"), *y_ref = load_case(id, dt, "y");
-    cg_tensor *gy = load_case(id, dt, "gy"), *gx_ref = load_case(id, dt, "gx");
-    cg_module *m = make_upsample(id);
+    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
+    cg_tensor *x = tu_fixture_npy(c, dt, "x"),
+              *y_ref = tu_fixture_npy(c, dt, "y");
+    cg_tensor *gy = tu_fixture_npy(c, dt, "gy"),
+              *gx_ref = tu_fixture_npy(c, dt, "gx");
+    cg_module *m = make_upsample(c);
     tu_ok(cg_tensor_requires_grad_(x, true));
     cg_tensor *y = NULL;
     tu_ok(cg_module_forward(m, x, &y));
     /* nearest neighbour copies: the output is exact */
     tu_assert_bitwise(y, y_ref, id);
-    char *fn = tsv_field("cases.tsv", id, 4);
-    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)), fn);
+    ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)),
+                     tu_fixture_field(c, "grad_fn"));
     tu_ok(cg_tensor_backward(y, gy, true));
     tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
-    free(fn);
+    tu_fixture_close(c);
     cg_tensor_release(y);
     cg_module_free(m);
     cg_tensor_release(x);
@@ -169,9 +83,9 @@ static void check_repr(const cg_upsample_opts *o, const char *id)
     tu_ok(cg_upsample_new(o, &m));
     char buf[512];
     tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    char *ref = tsv_field("reprs.tsv", id, 1);
-    ck_assert_str_eq(buf, ref);
-    free(ref);
+    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
+    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
+    tu_fixture_close(c);
     cg_module_free(m);
 }
 
@@ -292,14 +206,7 @@ static const char *const error_ids[] = {
 START_TEST(error_row)
 {
     const char *id = error_ids[_i];
-    char *exc = tsv_field("errors.tsv", id, 1);
-    char *msg = tsv_field("errors.tsv", id, 2);
-    cg_status st = error_call(id);
-    ck_assert_msg(st != CG_OK, "%s: no error", id);
-    ck_assert_str_eq(cg_status_name(st), exc);
-    ck_assert_str_eq(cg_last_error(), msg);
-    free(exc);
-    free(msg);
+    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
 }
 END_TEST
 
