@@ -35,7 +35,7 @@
  * integer dtype to hand them out), channels-last layouts.
  */
 #include "autograd_internal.h"
-#include "threadpool_internal.h"
+#include "plane_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -55,7 +55,8 @@ typedef struct pool_geom {
     bool count_include_pad;
     bool has_divisor;
     int64_t divisor;
-    int64_t per_block; /* planes per pool chunk */
+    int64_t in_plane, out_plane; /* elements of a plane of x, of y */
+    int64_t per_block;           /* planes per pool chunk */
 } pool_geom;
 
 /* Python's floor division for a positive or negative divisor (div_rtn). */
@@ -239,10 +240,10 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
     g->ceil_mode = ceil_mode;
     g->has_divisor = divisor_override != NULL;
     g->divisor = divisor_override ? *divisor_override : 0;
-    int64_t work =
-        g->out[0] * g->out[1] * g->out[2] * g->k[0] * g->k[1] * g->k[2];
-    g->per_block =
-        work > 0 && PLANE_BLOCK_WORK / work > 0 ? PLANE_BLOCK_WORK / work : 1;
+    g->in_plane = g->in[0] * g->in[1] * g->in[2];
+    g->out_plane = g->out[0] * g->out[1] * g->out[2];
+    int64_t work = g->out_plane * g->k[0] * g->k[1] * g->k[2];
+    g->per_block = cg__planes_per_block(PLANE_BLOCK_WORK, work);
     return CG_OK;
 }
 
@@ -278,8 +279,8 @@ typedef struct pool_job {
     const int64_t *cidx; /* max backward: the kept argmax */
 } pool_job;
 
-/* The window of output (ot, oh, ow) on axis i, for max pooling: first tap
- * inside the input and the end (exclusive). */
+/* The window of output o on axis i, for max pooling: first tap inside
+ * the input and the end (exclusive). */
 static void max_window(const pool_geom *g, int i, int64_t o, int64_t *b,
                        int64_t *e)
 {
@@ -307,14 +308,43 @@ static void avg_window(const pool_geom *g, int i, int64_t o, int64_t *b,
     *e = end > g->in[i] ? g->in[i] : end;
 }
 
-static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
-                           const int64_t *e, const int64_t *padded)
+/* The (t, h, w) of output o of a plane (row-major). */
+static void out_pos(const pool_geom *g, int64_t o, int64_t *pos)
 {
+    pos[2] = o % g->out[2];
+    pos[1] = o / g->out[2] % g->out[1];
+    pos[0] = o / g->out[2] / g->out[1];
+}
+
+/* The max-pool window [b, e) of output o, per axis (taps every d). */
+static void max_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e)
+{
+    int64_t pos[3];
+    out_pos(g, o, pos);
+    for (int i = 0; i < 3; i++)
+        max_window(g, i, pos[i], &b[i], &e[i]);
+}
+
+/* The avg-pool window [b, e) of output o, per axis, and its divisor
+ * (divisor_override, else the unclamped window volume with
+ * count_include_pad or the clamped one); false when the window holds no
+ * input element. */
+static bool avg_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e,
+                        int64_t *divisor)
+{
+    int64_t pos[3], pd[3];
+    out_pos(g, o, pos);
+    for (int i = 0; i < 3; i++)
+        avg_window(g, i, pos[i], &b[i], &e[i], &pd[i]);
+    if (b[0] >= e[0] || b[1] >= e[1] || b[2] >= e[2])
+        return false;
     if (g->has_divisor)
-        return g->divisor;
-    if (g->count_include_pad)
-        return padded[0] * padded[1] * padded[2];
-    return (e[0] - b[0]) * (e[1] - b[1]) * (e[2] - b[2]);
+        *divisor = g->divisor;
+    else if (g->count_include_pad)
+        *divisor = pd[0] * pd[1] * pd[2];
+    else
+        *divisor = (e[0] - b[0]) * (e[1] - b[1]) * (e[2] - b[2]);
+    return true;
 }
 
 #define DEFINE_POOL(S, T)                                                      \
@@ -322,54 +352,42 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *x = (const T *)j->src + pl * ip;                          \
             T *y = (T *)j->dst + pl * op;                                      \
             int64_t *ix = j->idx ? j->idx + pl * op : NULL;                    \
-            int64_t o = 0;                                                     \
-            for (int64_t ot = 0; ot < g->out[0]; ot++)                         \
-                for (int64_t oh = 0; oh < g->out[1]; oh++)                     \
-                    for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {          \
-                        int64_t b[3], e[3];                                    \
-                        max_window(g, 0, ot, &b[0], &e[0]);                    \
-                        max_window(g, 1, oh, &b[1], &e[1]);                    \
-                        max_window(g, 2, ow, &b[2], &e[2]);                    \
-                        int64_t best =                                         \
-                            (b[0] * g->in[1] + b[1]) * g->in[2] + b[2];        \
-                        T m = -(T)INFINITY;                                    \
-                        for (int64_t t = b[0]; t < e[0]; t += g->d[0])         \
-                            for (int64_t h = b[1]; h < e[1]; h += g->d[1])     \
-                                for (int64_t w = b[2]; w < e[2];               \
-                                     w += g->d[2]) {                           \
-                                    int64_t at =                               \
-                                        (t * g->in[1] + h) * g->in[2] + w;     \
-                                    T v = x[at];                               \
-                                    if (v > m || isnan(v)) {                   \
-                                        m = v;                                 \
-                                        best = at;                             \
-                                    }                                          \
-                                }                                              \
-                        y[o] = m;                                              \
-                        if (ix)                                                \
-                            ix[o] = best;                                      \
-                    }                                                          \
+            for (int64_t o = 0; o < op; o++) {                                 \
+                int64_t b[3], e[3];                                            \
+                max_window3(g, o, b, e);                                       \
+                int64_t best = (b[0] * g->in[1] + b[1]) * g->in[2] + b[2];     \
+                T m = -(T)INFINITY;                                            \
+                for (int64_t t = b[0]; t < e[0]; t += g->d[0])                 \
+                    for (int64_t h = b[1]; h < e[1]; h += g->d[1])             \
+                        for (int64_t w = b[2]; w < e[2]; w += g->d[2]) {       \
+                            int64_t at = (t * g->in[1] + h) * g->in[2] + w;    \
+                            T v = x[at];                                       \
+                            if (v > m || isnan(v)) {                           \
+                                m = v;                                         \
+                                best = at;                                     \
+                            }                                                  \
+                        }                                                      \
+                y[o] = m;                                                      \
+                if (ix)                                                        \
+                    ix[o] = best;                                              \
+            }                                                                  \
         }                                                                      \
     }                                                                          \
     static void max_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *gy = (const T *)j->src + pl * op;                         \
             T *gx = (T *)j->dst + pl * ip;                                     \
             const int64_t *ix = j->cidx + pl * op;                             \
@@ -382,65 +400,47 @@ static int64_t avg_divisor(const pool_geom *g, const int64_t *b,
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *x = (const T *)j->src + pl * ip;                          \
             T *y = (T *)j->dst + pl * op;                                      \
-            int64_t o = 0;                                                     \
-            for (int64_t ot = 0; ot < g->out[0]; ot++)                         \
-                for (int64_t oh = 0; oh < g->out[1]; oh++)                     \
-                    for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {          \
-                        int64_t b[3], e[3], pd[3];                             \
-                        avg_window(g, 0, ot, &b[0], &e[0], &pd[0]);            \
-                        avg_window(g, 1, oh, &b[1], &e[1], &pd[1]);            \
-                        avg_window(g, 2, ow, &b[2], &e[2], &pd[2]);            \
-                        if (b[0] >= e[0] || b[1] >= e[1] || b[2] >= e[2]) {    \
-                            y[o] = 0;                                          \
-                            continue;                                          \
-                        }                                                      \
-                        T sum = 0;                                             \
-                        for (int64_t t = b[0]; t < e[0]; t++)                  \
-                            for (int64_t h = b[1]; h < e[1]; h++)              \
-                                for (int64_t w = b[2]; w < e[2]; w++)          \
-                                    sum +=                                     \
-                                        x[(t * g->in[1] + h) * g->in[2] + w];  \
-                        y[o] = sum / (T)avg_divisor(g, b, e, pd);              \
-                    }                                                          \
+            for (int64_t o = 0; o < op; o++) {                                 \
+                int64_t b[3], e[3], divisor;                                   \
+                if (!avg_window3(g, o, b, e, &divisor)) {                      \
+                    y[o] = 0;                                                  \
+                    continue;                                                  \
+                }                                                              \
+                T sum = 0;                                                     \
+                for (int64_t t = b[0]; t < e[0]; t++)                          \
+                    for (int64_t h = b[1]; h < e[1]; h++)                      \
+                        for (int64_t w = b[2]; w < e[2]; w++)                  \
+                            sum += x[(t * g->in[1] + h) * g->in[2] + w];       \
+                y[o] = sum / (T)divisor;                                       \
+            }                                                                  \
         }                                                                      \
     }                                                                          \
     static void avg_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
     {                                                                          \
         const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *gy = (const T *)j->src + pl * op;                         \
             T *gx = (T *)j->dst + pl * ip;                                     \
-            int64_t o = 0;                                                     \
-            for (int64_t ot = 0; ot < g->out[0]; ot++)                         \
-                for (int64_t oh = 0; oh < g->out[1]; oh++)                     \
-                    for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {          \
-                        int64_t b[3], e[3], pd[3];                             \
-                        avg_window(g, 0, ot, &b[0], &e[0], &pd[0]);            \
-                        avg_window(g, 1, oh, &b[1], &e[1], &pd[1]);            \
-                        avg_window(g, 2, ow, &b[2], &e[2], &pd[2]);            \
-                        if (b[0] >= e[0] || b[1] >= e[1] || b[2] >= e[2])      \
-                            continue;                                          \
-                        T v = gy[o] / (T)avg_divisor(g, b, e, pd);             \
-                        for (int64_t t = b[0]; t < e[0]; t++)                  \
-                            for (int64_t h = b[1]; h < e[1]; h++)              \
-                                for (int64_t w = b[2]; w < e[2]; w++)          \
-                                    gx[(t * g->in[1] + h) * g->in[2] + w] +=   \
-                                        v;                                     \
-                    }                                                          \
+            for (int64_t o = 0; o < op; o++) {                                 \
+                int64_t b[3], e[3], divisor;                                   \
+                if (!avg_window3(g, o, b, e, &divisor))                        \
+                    continue;                                                  \
+                T v = gy[o] / (T)divisor;                                      \
+                for (int64_t t = b[0]; t < e[0]; t++)                          \
+                    for (int64_t h = b[1]; h < e[1]; h++)                      \
+                        for (int64_t w = b[2]; w < e[2]; w++)                  \
+                            gx[(t * g->in[1] + h) * g->in[2] + w] += v;        \
+            }                                                                  \
         }                                                                      \
     }
 
@@ -451,10 +451,7 @@ DEFINE_POOL(f64, double)
 static void run(const pool_geom *g, pool_job *j, cg_dtype dt,
                 cg_parallel_fn f32, cg_parallel_fn f64)
 {
-    if (g->planes == 0)
-        return;
-    cg__parallel_for((g->planes + g->per_block - 1) / g->per_block,
-                     dt == CG_FLOAT64 ? f64 : f32, j);
+    cg__plane_for(g->planes, g->per_block, dt == CG_FLOAT64 ? f64 : f32, j);
 }
 
 /* ======================================================================

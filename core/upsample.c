@@ -25,7 +25,7 @@
  * Left out: the other interpolation modes, channels-last layouts.
  */
 #include "autograd_internal.h"
-#include "threadpool_internal.h"
+#include "plane_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -41,7 +41,8 @@ typedef struct up_geom {
     int64_t in[3], out[3];
     bool has_scale[3];
     double scale[3];
-    int64_t per_block; /* planes per pool chunk */
+    int64_t in_plane, out_plane; /* elements of a plane of x, of y */
+    int64_t per_block;           /* planes per pool chunk */
 } up_geom;
 
 /* nearest_idx (UpSample.h). */
@@ -87,12 +88,10 @@ typedef struct up_job {
     {                                                                          \
         const up_job *j = ctx;                                                 \
         const up_geom *g = j->g;                                               \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *x = (const T *)j->src + pl * ip;                          \
             T *y = (T *)j->dst + pl * op;                                      \
             for (int64_t t = 0; t < g->out[0]; t++)                            \
@@ -108,12 +107,10 @@ typedef struct up_job {
     {                                                                          \
         const up_job *j = ctx;                                                 \
         const up_geom *g = j->g;                                               \
-        int64_t ip = g->in[0] * g->in[1] * g->in[2];                           \
-        int64_t op = g->out[0] * g->out[1] * g->out[2];                        \
-        int64_t last = end * g->per_block;                                     \
-        if (last > g->planes)                                                  \
-            last = g->planes;                                                  \
-        for (int64_t pl = begin * g->per_block; pl < last; pl++) {             \
+        const int64_t ip = g->in_plane, op = g->out_plane;                     \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, g->per_block, g->planes);              \
+        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
             const T *gy = (const T *)j->src + pl * op;                         \
             T *gx = (T *)j->dst + pl * ip;                                     \
             for (int64_t t = 0; t < g->out[0]; t++)                            \
@@ -135,7 +132,7 @@ static cg_status run(const up_geom *g, const void *src, void *dst, cg_dtype dt,
                      bool backward)
 {
     if (g->planes == 0)
-        return CG_OK;
+        return CG_OK; /* no index tables needed */
     int64_t *tables = NULL;
     cg_status st = index_tables(g, &tables);
     if (st != CG_OK)
@@ -148,7 +145,7 @@ static cg_status run(const up_geom *g, const void *src, void *dst, cg_dtype dt,
                 .dst = dst};
     cg_parallel_fn fn = backward ? (dt == CG_FLOAT64 ? up_bwd_f64 : up_bwd_f32)
                                  : (dt == CG_FLOAT64 ? up_fwd_f64 : up_fwd_f32);
-    cg__parallel_for((g->planes + g->per_block - 1) / g->per_block, fn, &j);
+    cg__plane_for(g->planes, g->per_block, fn, &j);
     cg__free(tables);
     return CG_OK;
 }
@@ -278,8 +275,9 @@ cg_status cg_upsample_nearest(cg_tensor *input, const int64_t *output_size,
         g.scale[a] = g.has_scale[a] ? scale_factors[i] : 0.0;
     }
     g.planes = input->shape[0] * input->shape[1];
-    int64_t op = g.out[0] * g.out[1] * g.out[2];
-    g.per_block = PLANE_BLOCK_ELEMS / op > 0 ? PLANE_BLOCK_ELEMS / op : 1;
+    g.in_plane = g.in[0] * g.in[1] * g.in[2];
+    g.out_plane = g.out[0] * g.out[1] * g.out[2];
+    g.per_block = cg__planes_per_block(PLANE_BLOCK_ELEMS, g.out_plane);
 
     int64_t shape[5] = {input->shape[0], input->shape[1]};
     for (int i = 0; i < k; i++)

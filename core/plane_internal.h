@@ -1,0 +1,48 @@
+/*
+ * plane_internal.h -- running a kernel over independent planes (n, c) of
+ * an (N, C, ...) tensor on the pool, a block of whole planes per chunk
+ * (pooling.c, upsample.c). Never installed.
+ *
+ * The block size comes from the work of one plane only, never from the
+ * thread count, and each plane is computed by one chunk, so a kernel that
+ * writes whole planes gives bitwise the same result for every thread
+ * count.
+ */
+#ifndef CGRAD_PLANE_INTERNAL_H
+#define CGRAD_PLANE_INTERNAL_H
+
+#include "threadpool_internal.h"
+
+/** How many planes a chunk takes: about `budget` units of work when one
+ *  plane costs `work` units; at least 1. */
+static inline int64_t cg__planes_per_block(int64_t budget, int64_t work)
+{
+    return work > 0 && budget / work > 0 ? budget / work : 1;
+}
+
+/** Planes [first, last). */
+typedef struct cg__plane_span {
+    int64_t first, last;
+} cg__plane_span;
+
+/** The planes of chunks [begin, end) of `planes` planes, per_block planes
+ *  a chunk (the last chunk may hold fewer). */
+static inline cg__plane_span cg__plane_range(int64_t begin, int64_t end,
+                                             int64_t per_block, int64_t planes)
+{
+    cg__plane_span r = {begin * per_block, end * per_block};
+    if (r.last > planes)
+        r.last = planes;
+    return r;
+}
+
+/** Runs fn(ctx, begin, end) over the chunks of `planes` planes, per_block
+ *  planes a chunk; nothing when there are no planes. */
+static inline void cg__plane_for(int64_t planes, int64_t per_block,
+                                 cg_parallel_fn fn, void *ctx)
+{
+    if (planes > 0)
+        cg__parallel_for((planes + per_block - 1) / per_block, fn, ctx);
+}
+
+#endif
