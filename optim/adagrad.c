@@ -165,32 +165,8 @@ static void adagrad_update(cg_optimizer *opt, const cg__group *g, int index,
         adagrad_update_f64(&a, param, grad, sum);
 }
 
-const cg__optim_vtable cg__adagrad_vtable = {
-    .kind = CG_OPTIM_ADAGRAD,
-    .options_size = sizeof(cg_adagrad_options),
-    .hparams = adagrad_hparams,
-    .nhparams = (int)(sizeof adagrad_hparams / sizeof *adagrad_hparams),
-    .slots = adagrad_slots,
-    .nslots = 2,
-    .check_defaults = adagrad_check,
-    .prepare = adagrad_prepare,
-    .update = adagrad_update,
-    .init_state = adagrad_init_state,
-};
-
-cg_status cg_adagrad_new(cg_tensor *const *params, int num_params,
-                         const cg_adagrad_options *opts, cg_optimizer **out)
-{
-    cg_adagrad_options d = opts ? *opts : cg_adagrad_defaults();
-    cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__adagrad_vtable, &g, num_params > 0 ? 1 : 0,
-                             &d, out);
-}
-
-cg_status cg_adagrad_new_groups(const cg_param_group *groups, int num_groups,
-                                const cg_adagrad_options *defaults,
-                                cg_optimizer **out)
-{
-    cg_adagrad_options d = defaults ? *defaults : cg_adagrad_defaults();
-    return cg__optimizer_new(&cg__adagrad_vtable, groups, num_groups, &d, out);
-}
+CG__DEFINE_OPTIMIZER(adagrad, cg_adagrad_options, CG_OPTIM_ADAGRAD,
+                     adagrad_hparams, adagrad_slots,
+                     .check_defaults = adagrad_check,
+                     .prepare = adagrad_prepare, .update = adagrad_update,
+                     .init_state = adagrad_init_state)

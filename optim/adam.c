@@ -249,62 +249,10 @@ static void adam_update(cg_optimizer *opt, const cg__group *g, int index,
         adam_update_f64(&a, param, grad, m, v, vmax);
 }
 
-const cg__optim_vtable cg__adam_vtable = {
-    .kind = CG_OPTIM_ADAM,
-    .options_size = sizeof(cg_adam_options),
-    .hparams = adam_hparams,
-    .nhparams = (int)(sizeof adam_hparams / sizeof *adam_hparams),
-    .slots = adam_slots,
-    .nslots = 4,
-    .check_defaults = adam_check,
-    .prepare = adam_prepare,
-    .update = adam_update,
-    .init_state = NULL,
-};
+CG__DEFINE_OPTIMIZER(adam, cg_adam_options, CG_OPTIM_ADAM, adam_hparams,
+                     adam_slots, .check_defaults = adam_check,
+                     .prepare = adam_prepare, .update = adam_update)
 
-const cg__optim_vtable cg__adamw_vtable = {
-    .kind = CG_OPTIM_ADAMW,
-    .options_size = sizeof(cg_adamw_options),
-    .hparams = adamw_hparams,
-    .nhparams = (int)(sizeof adamw_hparams / sizeof *adamw_hparams),
-    .slots = adam_slots,
-    .nslots = 4,
-    .check_defaults = adam_check,
-    .prepare = adam_prepare,
-    .update = adam_update,
-    .init_state = NULL,
-};
-
-cg_status cg_adam_new(cg_tensor *const *params, int num_params,
-                      const cg_adam_options *opts, cg_optimizer **out)
-{
-    cg_adam_options d = opts ? *opts : cg_adam_defaults();
-    cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__adam_vtable, &g, num_params > 0 ? 1 : 0, &d,
-                             out);
-}
-
-cg_status cg_adam_new_groups(const cg_param_group *groups, int num_groups,
-                             const cg_adam_options *defaults,
-                             cg_optimizer **out)
-{
-    cg_adam_options d = defaults ? *defaults : cg_adam_defaults();
-    return cg__optimizer_new(&cg__adam_vtable, groups, num_groups, &d, out);
-}
-
-cg_status cg_adamw_new(cg_tensor *const *params, int num_params,
-                       const cg_adamw_options *opts, cg_optimizer **out)
-{
-    cg_adamw_options d = opts ? *opts : cg_adamw_defaults();
-    cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__adamw_vtable, &g, num_params > 0 ? 1 : 0, &d,
-                             out);
-}
-
-cg_status cg_adamw_new_groups(const cg_param_group *groups, int num_groups,
-                              const cg_adamw_options *defaults,
-                              cg_optimizer **out)
-{
-    cg_adamw_options d = defaults ? *defaults : cg_adamw_defaults();
-    return cg__optimizer_new(&cg__adamw_vtable, groups, num_groups, &d, out);
-}
+CG__DEFINE_OPTIMIZER(adamw, cg_adamw_options, CG_OPTIM_ADAMW, adamw_hparams,
+                     adam_slots, .check_defaults = adam_check,
+                     .prepare = adam_prepare, .update = adam_update)

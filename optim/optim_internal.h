@@ -230,6 +230,38 @@ static inline bool *cg__hp_bool(cg__options *o, const cg__hparam *h)
     return (bool *)(void *)((char *)o + h->offset);
 }
 
+/** Defines an optimizer kind `name` (sgd, adam, ...): its vtable
+ *  cg__<name>_vtable (kind KIND, options type opts_t, the hparams and
+ *  slots arrays, then the operations as designated initializers, e.g.
+ *  `.check_defaults = sgd_check`) and the public constructors
+ *  cg_<name>_new / cg_<name>_new_groups, which take cg_<name>_defaults()
+ *  when given no options and leave every check to cg__optimizer_new. */
+#define CG__DEFINE_OPTIMIZER(name, opts_t, KIND, hparams_, slots_, ...)        \
+    const cg__optim_vtable cg__##name##_vtable = {                             \
+        .kind = KIND,                                                          \
+        .options_size = sizeof(opts_t),                                        \
+        .hparams = hparams_,                                                   \
+        .nhparams = (int)(sizeof hparams_ / sizeof *hparams_),                 \
+        .slots = slots_,                                                       \
+        .nslots = (int)(sizeof slots_ / sizeof *slots_),                       \
+        __VA_ARGS__};                                                          \
+    cg_status cg_##name##_new(cg_tensor *const *params, int num_params,        \
+                              const opts_t *opts, cg_optimizer **out)          \
+    {                                                                          \
+        opts_t d = opts ? *opts : cg_##name##_defaults();                      \
+        cg_param_group g = {params, num_params, NULL};                         \
+        return cg__optimizer_new(&cg__##name##_vtable, &g,                     \
+                                 num_params > 0 ? 1 : 0, &d, out);             \
+    }                                                                          \
+    cg_status cg_##name##_new_groups(const cg_param_group *groups,             \
+                                     int num_groups, const opts_t *defaults,   \
+                                     cg_optimizer **out)                       \
+    {                                                                          \
+        opts_t d = defaults ? *defaults : cg_##name##_defaults();              \
+        return cg__optimizer_new(&cg__##name##_vtable, groups, num_groups, &d, \
+                                 out);                                         \
+    }
+
 extern const cg__optim_vtable cg__sgd_vtable;
 extern const cg__optim_vtable cg__adam_vtable;
 extern const cg__optim_vtable cg__adamw_vtable;

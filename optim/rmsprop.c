@@ -191,32 +191,7 @@ static void rmsprop_update(cg_optimizer *opt, const cg__group *g, int index,
         rmsprop_update_f64(&a, param, grad, sq, buf, gavg);
 }
 
-const cg__optim_vtable cg__rmsprop_vtable = {
-    .kind = CG_OPTIM_RMSPROP,
-    .options_size = sizeof(cg_rmsprop_options),
-    .hparams = rmsprop_hparams,
-    .nhparams = (int)(sizeof rmsprop_hparams / sizeof *rmsprop_hparams),
-    .slots = rmsprop_slots,
-    .nslots = 4,
-    .check_defaults = rmsprop_check,
-    .prepare = rmsprop_prepare,
-    .update = rmsprop_update,
-    .init_state = NULL,
-};
-
-cg_status cg_rmsprop_new(cg_tensor *const *params, int num_params,
-                         const cg_rmsprop_options *opts, cg_optimizer **out)
-{
-    cg_rmsprop_options d = opts ? *opts : cg_rmsprop_defaults();
-    cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__rmsprop_vtable, &g, num_params > 0 ? 1 : 0,
-                             &d, out);
-}
-
-cg_status cg_rmsprop_new_groups(const cg_param_group *groups, int num_groups,
-                                const cg_rmsprop_options *defaults,
-                                cg_optimizer **out)
-{
-    cg_rmsprop_options d = defaults ? *defaults : cg_rmsprop_defaults();
-    return cg__optimizer_new(&cg__rmsprop_vtable, groups, num_groups, &d, out);
-}
+CG__DEFINE_OPTIMIZER(rmsprop, cg_rmsprop_options, CG_OPTIM_RMSPROP,
+                     rmsprop_hparams, rmsprop_slots,
+                     .check_defaults = rmsprop_check,
+                     .prepare = rmsprop_prepare, .update = rmsprop_update)

@@ -160,31 +160,6 @@ static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,
     s->has[SLOT_BUF] = true; /* a tensor, or None when momentum is 0 */
 }
 
-const cg__optim_vtable cg__sgd_vtable = {
-    .kind = CG_OPTIM_SGD,
-    .options_size = sizeof(cg_sgd_options),
-    .hparams = sgd_hparams,
-    .nhparams = (int)(sizeof sgd_hparams / sizeof *sgd_hparams),
-    .slots = sgd_slots,
-    .nslots = 1,
-    .check_defaults = sgd_check,
-    .prepare = sgd_prepare,
-    .update = sgd_update,
-    .init_state = NULL,
-};
-
-cg_status cg_sgd_new(cg_tensor *const *params, int num_params,
-                     const cg_sgd_options *opts, cg_optimizer **out)
-{
-    cg_sgd_options d = opts ? *opts : cg_sgd_defaults();
-    cg_param_group g = {params, num_params, NULL};
-    return cg__optimizer_new(&cg__sgd_vtable, &g, num_params > 0 ? 1 : 0, &d,
-                             out);
-}
-
-cg_status cg_sgd_new_groups(const cg_param_group *groups, int num_groups,
-                            const cg_sgd_options *defaults, cg_optimizer **out)
-{
-    cg_sgd_options d = defaults ? *defaults : cg_sgd_defaults();
-    return cg__optimizer_new(&cg__sgd_vtable, groups, num_groups, &d, out);
-}
+CG__DEFINE_OPTIMIZER(sgd, cg_sgd_options, CG_OPTIM_SGD, sgd_hparams, sgd_slots,
+                     .check_defaults = sgd_check, .prepare = sgd_prepare,
+                     .update = sgd_update)
