@@ -2,9 +2,16 @@
  * threadpool.c -- the pthreads pool that runs kernels in parallel, with
  * torch.set_num_threads / torch.get_num_threads semantics.
  *
- * Workers are started once (lazily, at the first parallel loop) and sleep
- * on a condition variable between jobs: no spinning, which on a 2-core
- * machine would steal the core the caller computes on. A job is a loop over
+ * Workers are started once (lazily, at the first parallel loop). Between
+ * jobs a worker first watches for the next one for SPIN_NS (100 us), then
+ * sleeps on a condition variable; the caller, once its own share is done,
+ * watches for the workers' end the same way. The ops of a training step
+ * follow each other within microseconds, and waking a sleeping thread
+ * costs tens of microseconds (more on a virtual machine), a large part of
+ * a kernel that itself takes a few hundred; an idle pool is asleep after
+ * 100 us, so it never holds a core that other work needs for longer than
+ * that (spinning without end, as OpenMP runtimes may, costs up to 2.5x on
+ * 2 cores when two pools meet). A job is a loop over
  * `n` chunks; chunk boundaries are chosen by the caller from the problem
  * size alone, and each chunk is computed whole by one thread, so results
  * are bitwise identical whatever the thread count (PyTorch does not promise
@@ -25,9 +32,15 @@
 #include "threadpool_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* How long a thread watches for work (or for the workers' end) before it
+ * sleeps. */
+#define SPIN_NS 100000L
 
 #define MAX_THREADS 256
 
@@ -40,9 +53,9 @@ static int num_threads; /* 0 until first read */
 static int running;     /* workers started (excluding caller) */
 static pthread_t workers[MAX_THREADS];
 static unsigned long start_gen[MAX_THREADS]; /* generation at creation */
-static unsigned long generation; /* bumped per job and at shutdown */
+static _Atomic unsigned long generation;     /* bumped per job */
 static bool stopping;
-static int pending; /* workers still busy with the job */
+static atomic_int pending; /* workers still busy with the job */
 
 /* the current job */
 static cg_parallel_fn job_fn;
@@ -67,6 +80,37 @@ static int default_threads(void)
     return cores > MAX_THREADS ? MAX_THREADS : (int)cores;
 }
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static long elapsed_ns(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000000000L +
+           (t.tv_nsec - t0->tv_nsec);
+}
+
+/* Watches, for up to SPIN_NS, for a new job (job: generation != seen) or
+ * for the workers' end (!job: pending == 0). Returns whether it came; the
+ * caller checks again under the lock either way. */
+static bool spin_for(bool job, unsigned long seen)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        if (job ? atomic_load(&generation) != seen : atomic_load(&pending) == 0)
+            return true;
+        cpu_relax();
+        if (i % 64 == 0 && elapsed_ns(&t0) > SPIN_NS)
+            return false;
+    }
+}
+
 /* Chunks [begin, end) of thread `ith` among `nth`. */
 static void range_of(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 {
@@ -84,6 +128,11 @@ static void *worker_main(void *arg)
     in_parallel = true;
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (generation == seen && !stopping) {
+            pthread_mutex_unlock(&lock);
+            spin_for(true, seen);
+            pthread_mutex_lock(&lock);
+        }
         while (generation == seen && !stopping)
             pthread_cond_wait(&wake, &lock);
         if (stopping)
@@ -233,6 +282,7 @@ void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
     fn(ctx, b, e);
     in_parallel = false;
 
+    spin_for(false, 0);
     pthread_mutex_lock(&lock);
     while (pending > 0)
         pthread_cond_wait(&done, &lock);
