@@ -40,7 +40,7 @@ static cg_allocator current = {std_malloc, std_realloc, std_free, NULL};
 
 enum {
     CACHE_SLOTS = 32,
-    CACHE_MIN_BLOCK = 256 << 10, /* smaller blocks glibc recycles itself */
+    CACHE_MIN_BLOCK = 64 << 10, /* smaller blocks glibc recycles itself */
 };
 #define CACHE_MAX_BYTES ((size_t)256 << 20)
 

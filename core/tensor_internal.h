@@ -33,7 +33,7 @@ void *cg__calloc(size_t n, size_t size); /* zeroed, overflow-checked */
 void *cg__realloc(void *p, size_t size);
 void cg__free(void *p);
 /** Tensor storage: like cg__malloc / cg__free, but with the C library's
- *  allocator installed, freed blocks of 256 KiB and more are kept (up to
+ *  allocator installed, freed blocks of 64 KiB and more are kept (up to
  *  256 MiB in all) and handed out again for a request of the same size.
  *  A training step allocates the same large buffers every time; without
  *  the cache glibc returns them to the system and each step pays the page
