@@ -28,23 +28,6 @@
 
 /* ---- F.dropout ---------------------------------------------------------- */
 
-/* noise[i] = (u_i < q) ? scale : 0 for a new contiguous tensor, u_i the
- * generator's uniform doubles in row-major order. */
-#define DROPOUT_FILL(S, T, R)                                                  \
-    static void fill_##S(cg_tensor *noise, double q, double p,                 \
-                         cg_generator *g)                                      \
-    {                                                                          \
-        T *d = (T *)noise->storage->data;                                      \
-        T scale = (T)1 / (T)(1 - p);                                           \
-        int64_t n = cg_tensor_numel(noise);                                    \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            uint64_t r = cg_generator_random64(g);                             \
-            double u = (double)(r & ((UINT64_C(1) << 53) - 1)) * 0x1p-53;      \
-            d[i] = u < q ? scale : (T)0;                                       \
-        }                                                                      \
-    }
-CG_FOR_REAL_DTYPES(DROPOUT_FILL)
-
 cg_status cg_dropout(cg_tensor *input, double p, bool training,
                      cg_generator *gen, cg_tensor **out)
 {
@@ -77,15 +60,17 @@ cg_status cg_dropout(cg_tensor *input, double p, bool training,
         st = cg__tensor_new(NULL, 0, input->dtype, &noise);
     } else {
         st = cg__tensor_new(input->shape, input->ndim, input->dtype, &noise);
-        if (st == CG_OK) {
-            if (input->dtype == CG_FLOAT32)
-                fill_f32(noise, 1 - p, p, gen);
-            else
-                fill_f64(noise, 1 - p, p, gen);
-        }
+        /* the scale in the input's dtype: 1.0f / (float)(1 - p) */
+        double scale = input->dtype == CG_FLOAT32
+                           ? (double)(1.0f / (float)(1 - p))
+                           : 1.0 / (1 - p);
+        if (st == CG_OK)
+            st = cg__bernoulli_fill(noise, 1 - p, scale, gen);
     }
-    if (st != CG_OK)
+    if (st != CG_OK) {
+        cg_tensor_release(noise);
         return st;
+    }
     st = cg_mul(input, noise, out);
     cg_tensor_release(noise);
     return st;

@@ -681,6 +681,38 @@ static cg_status normal_fill(cg_tensor *t, double mean, double std,
     return CG_OK;
 }
 
+#define BERNOULLI_FILL(S, T)                                                   \
+    static void bernoulli_##S(cg_generator *g, T *d, int64_t n, double q,      \
+                              T value)                                         \
+    {                                                                          \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            uint64_t r = mt_next64(g);                                         \
+            double u = (double)(r & ((UINT64_C(1) << 53) - 1)) * 0x1p-53;      \
+            d[i] = u < q ? value : (T)0;                                       \
+        }                                                                      \
+    }
+BERNOULLI_FILL(f32, float)
+BERNOULLI_FILL(f64, double)
+#undef BERNOULLI_FILL
+
+cg_status cg__bernoulli_fill(cg_tensor *t, double q, double value,
+                             cg_generator *g)
+{
+    int64_t n = cg_tensor_numel(t);
+    if (n == 0)
+        return CG_OK;
+    g = gen_or_default(g);
+    cg_status st = gen_lock(g);
+    if (st != CG_OK)
+        return st;
+    if (t->dtype == CG_FLOAT32)
+        bernoulli_f32(g, (float *)cg_tensor_data(t), n, q, (float)value);
+    else
+        bernoulli_f64(g, (double *)cg_tensor_data(t), n, q, value);
+    gen_unlock(g);
+    return CG_OK;
+}
+
 cg_status cg_tensor_uniform_(cg_tensor *t, double from, double to,
                              cg_generator *g)
 {

@@ -42,6 +42,13 @@ void cg__free(void *p);
  *  allocator is installed. `size` must be the size the block was
  *  allocated with. */
 void *cg__storage_alloc(size_t size);
+/** The contiguous real tensor t (new, not shared) filled with
+ *  bernoulli(q) draws scaled by `value`: t[i] = u_i < q ? value : 0, u_i
+ *  the generator's uniform doubles (53 bits of one 64-bit draw) in order,
+ *  all under one hold of the generator's lock (PyTorch 1.13's CPU
+ *  bernoulli_(q) without MKL, then the scale). */
+cg_status cg__bernoulli_fill(cg_tensor *t, double q, double value,
+                             cg_generator *g);
 void cg__storage_free(void *p, size_t size);
 /** a*b and a+b on non-negative int64 values, false on overflow. */
 bool cg__mul_overflow(int64_t a, int64_t b, int64_t *out);
