@@ -130,9 +130,11 @@ static cg_status check_dtype(cg_dtype dt, const char *fn)
  * are not read back by the kernel, and would only evict its inputs. */
 #define STREAM_BYTES ((size_t)4 << 20)
 
-/* Scratch blocks freed together. They come from the storage cache, as
- * tensors do: a large block the previous call freed is reused, where a
- * fresh one would cost a page fault per 4 KiB on every call. */
+/* Scratch blocks freed together, each aligned to a cache line (vector
+ * loads that straddle two lines cost double). They come from the storage
+ * cache, as tensors do: a large block the previous call freed is reused,
+ * where a fresh one would cost a page fault per 4 KiB on every call. */
+#define SCRATCH_ALIGN 64
 typedef struct scratch {
     void *p[8];
     size_t bytes[8];
@@ -144,13 +146,15 @@ static void *scratch_alloc(scratch *s, int64_t count, size_t size)
     if (count < 0 || (uint64_t)count > SIZE_MAX / size / 2 ||
         s->n == (int)(sizeof s->p / sizeof s->p[0]))
         return NULL;
-    size_t bytes = (size_t)count * size + 64;
-    void *p = cg__storage_alloc(bytes);
-    if (p) {
-        s->p[s->n] = p;
-        s->bytes[s->n++] = bytes;
-    }
-    return p;
+    /* the slack: SCRATCH_ALIGN for the alignment, 64 bytes past the end
+     * for the kernels' last vector */
+    size_t bytes = (size_t)count * size + SCRATCH_ALIGN + 64;
+    char *p = cg__storage_alloc(bytes);
+    if (!p)
+        return NULL;
+    s->p[s->n] = p;
+    s->bytes[s->n++] = bytes;
+    return p + (SCRATCH_ALIGN - (uintptr_t)p % SCRATCH_ALIGN) % SCRATCH_ALIGN;
 }
 static void scratch_free(scratch *s)
 {
