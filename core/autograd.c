@@ -23,7 +23,7 @@
  *
  * Not here: the ops themselves (each op's file has its forward and
  * backward), create_graph (higher-order gradients), hooks other than
- * retain_grad, anomaly mode.
+ * retain_grad and post-accumulate-grad hooks, anomaly mode.
  */
 #include "autograd_internal.h"
 
@@ -439,6 +439,62 @@ cg_status cg_tensor_retain_grad(cg_tensor *t)
 bool cg_tensor_retains_grad(const cg_tensor *t)
 {
     return t && t->grad_fn && t->retains_grad;
+}
+
+/* ---- post-accumulate-grad hooks ----------------------------------
+ * Kept on the leaf's AccumulateGrad node, which each handle holds, so the
+ * node (weakly remembered by the leaf) survives between backwards. The
+ * engine runs them (engine.c, finish_leaf). */
+
+cg_status
+cg_tensor_register_post_accumulate_grad_hook(cg_tensor *t,
+                                             cg_post_accumulate_grad_hook_fn fn,
+                                             void *ctx, cg_hook_handle **out)
+{
+    if (!t)
+        return cg__error_null("tensor");
+    if (!fn)
+        return cg__error_null("hook");
+    if (!out)
+        return cg__error_null("out");
+    if (!t->requires_grad)
+        return cg__error(CG_ERR_RUNTIME, "cannot register a hook on a tensor "
+                                         "that doesn't require gradient");
+    if (t->grad_fn)
+        return cg__error(CG_ERR_RUNTIME, "post accumulate grad hooks cannot "
+                                         "be registered on non-leaf tensors");
+    cg_hook_handle *h = cg__calloc(1, sizeof *h);
+    if (!h)
+        return cg__error_nomem(sizeof *h);
+    cg_edge e;
+    cg_status st = cg__gradient_edge(t, &e);
+    if (st != CG_OK) {
+        cg__free(h);
+        return st;
+    }
+    h->node = e.fn;
+    h->fn = fn;
+    h->ctx = ctx;
+    cg_hook_handle **tail = &e.fn->post_acc_hooks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
+    *out = h;
+    return CG_OK;
+}
+
+void cg_hook_handle_remove(cg_hook_handle *h)
+{
+    if (!h)
+        return;
+    for (cg_hook_handle **p = &h->node->post_acc_hooks; *p; p = &(*p)->next) {
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    }
+    cg__node_release(h->node);
+    cg__free(h);
 }
 
 cg_status cg_tensor_detach(cg_tensor *t, cg_tensor **out)

@@ -64,6 +64,9 @@ struct cg_node {
     cg_saved saved[CG_NODE_MAX_SAVED];
     bool saved_released; /* backward ran without retain_graph */
     cg_tensor *variable; /* AccumulateGrad: the leaf (owned) */
+    struct cg_hook_handle *post_acc_hooks; /* AccumulateGrad: the leaf's
+                                              post-accumulate-grad hooks,
+                                              registration order */
     cg_tensor *retained; /* weak: the output that called retain_grad */
     void *ctx;           /* op parameters, ctx_size bytes, zeroed */
     /* engine scratch (one backward at a time per graph) */
@@ -81,6 +84,15 @@ void cg__node_release(cg_node *n);
 
 /** Called by cg_tensor_release on a dying tensor: clears weak links. */
 void cg__autograd_tensor_dying(cg_tensor *t);
+
+/** A post-accumulate-grad hook: a list entry on the leaf's
+ *  AccumulateGrad node, which it keeps alive (and the node the leaf). */
+struct cg_hook_handle {
+    cg_node *node; /* owned reference */
+    cg_post_accumulate_grad_hook_fn fn;
+    void *ctx;
+    struct cg_hook_handle *next;
+};
 
 /** The AccumulateGrad op (engine.c commits it; it has no backward). */
 extern const cg_op_def cg__accumulate_grad_op;

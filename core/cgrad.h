@@ -393,7 +393,9 @@ CG_API cg_status cg_tensor_detach(cg_tensor *t, cg_tensor **out);
  *  grad_output[0] has a shape of torch.Size([3]) and output[0] has a shape
  *  of torch.Size([2])."; the "backward through the graph a second time"
  *  message; the in-place modification (version counter) message.
- *  Transactional: on any error no .grad changes and the graph is kept. */
+ *  Transactional: on any error no .grad changes and the graph is kept
+ *  (except the .grad of leaves with post-accumulate-grad hooks, see
+ *  cg_tensor_register_post_accumulate_grad_hook). */
 CG_API cg_status cg_tensor_backward(cg_tensor *t, cg_tensor *gradient,
                                     bool retain_graph);
 
@@ -420,6 +422,35 @@ CG_API const int64_t *cg_node_output_shape(const cg_node *n, int *ndim);
  *  line to `f` with the shapes of the gradient it receives and produces.
  *  NULL turns it off. Process-wide. */
 CG_API void cg_autograd_set_trace(FILE *f);
+
+/* ---- Post-accumulate-grad hooks -------------------------------------- */
+
+/** A registered hook; cg_hook_handle_remove unregisters and frees it
+ *  (PyTorch's RemovableHandle). */
+typedef struct cg_hook_handle cg_hook_handle;
+/** A post-accumulate-grad hook: called with the leaf after its .grad has
+ *  been accumulated, with grad mode off. Returning an error aborts the
+ *  backward, which returns that status and message. */
+typedef cg_status (*cg_post_accumulate_grad_hook_fn)(cg_tensor *param,
+                                                     void *ctx);
+/** t.register_post_accumulate_grad_hook(hook) (PyTorch 2.1's API): during
+ *  every backward that reaches leaf t, as soon as all gradients for t
+ *  have arrived, t.grad is written (first gradient adopted, later ones
+ *  added in place) and then fn(t, ctx) runs, on the thread that called
+ *  backward, in registration order with t's other hooks. No gradient
+ *  reaching t: no call. A leaf with hooks has its .grad written at that
+ *  moment, as PyTorch writes every .grad, so a backward that fails later
+ *  keeps it (cg_tensor_backward is transactional only for leaves without
+ *  hooks). The handle keeps t alive until removed. RuntimeError "cannot
+ *  register a hook on a tensor that doesn't require gradient",
+ *  "post accumulate grad hooks cannot be registered on non-leaf
+ *  tensors". Not thread-safe against a backward running through t. */
+CG_API cg_status cg_tensor_register_post_accumulate_grad_hook(
+    cg_tensor *t, cg_post_accumulate_grad_hook_fn fn, void *ctx,
+    cg_hook_handle **out);
+/** handle.remove(): unregisters the hook and frees the handle; NULL-safe.
+ *  Must not be called from a hook of the same tensor while it runs. */
+CG_API void cg_hook_handle_remove(cg_hook_handle *h);
 
 /* ======================================================================
  * Differentiable ops (torch.* functions). Each records a grad_fn named as

@@ -11,12 +11,15 @@
  *      newest ready node runs first (PyTorch's sequence-number order). Its
  *      backward gets the summed gradient of its output and returns one
  *      gradient per edge, which is added into the next node's buffer.
- *      AccumulateGrad nodes only collect;
+ *      AccumulateGrad nodes only collect (a leaf with post-accumulate-grad
+ *      hooks has its .grad written and its hooks run as soon as its last
+ *      gradient arrives, see finish_leaf);
  *   4. commit, which allocates nothing and so cannot fail: write the
  *      leaves' .grad (first gradient taken as is, later ones added in
  *      place) and retained non-leaf grads, and free saved tensors unless
  *      retain_graph.
- * An error in phases 1-3 changes nothing visible to the caller.
+ * An error in phases 1-3 changes nothing visible to the caller (but the
+ * .grad of hooked leaves already finished).
  */
 #include "autograd_internal.h"
 
@@ -262,6 +265,36 @@ static void trace_node(FILE *f, const cg_node *n, const cg_tensor *gy,
     fprintf(f, ")\n");
 }
 
+/* A leaf whose gradients have all arrived: with post-accumulate-grad
+ * hooks, its .grad is written now rather than at commit (as
+ * PyTorch's AccumulateGrad does) and the hooks run; without, nothing
+ * happens until commit. No gradient arrived: no hook runs. */
+static cg_status finish_leaf(cg_node *m)
+{
+    if (!m->post_acc_hooks || !m->buffer)
+        return CG_OK;
+    cg_tensor *v = m->variable;
+    if (v->grad) {
+        add_inplace(v->grad, m->buffer);
+        cg__bump_version(v->grad);
+        cg_tensor_release(m->buffer);
+    } else {
+        cg_status st = make_private(&m->buffer);
+        if (st != CG_OK)
+            return st;
+        v->grad = m->buffer;
+    }
+    m->buffer = NULL;
+    for (cg_hook_handle *h = m->post_acc_hooks; h;) {
+        cg_hook_handle *next = h->next; /* a hook may remove itself */
+        cg_status st = h->fn(v, h->ctx);
+        if (st != CG_OK)
+            return st;
+        h = next;
+    }
+    return CG_OK;
+}
+
 /* Runs one node's backward and delivers its gradients. */
 static cg_status run_node(engine *e, cg_node *n)
 {
@@ -329,8 +362,13 @@ static cg_status run_node(engine *e, cg_node *n)
     }
     for (int i = 0; i < n->n_next; i++) {
         cg_node *m = n->next[i].fn;
-        if (m && --m->deps == 0 && m->op != &cg__accumulate_grad_op &&
-            (st = heap_push(&e->ready, m)) != CG_OK)
+        if (!m || --m->deps != 0)
+            continue;
+        if (m->op != &cg__accumulate_grad_op)
+            st = heap_push(&e->ready, m);
+        else
+            st = finish_leaf(m);
+        if (st != CG_OK)
             goto out;
     }
 out:
@@ -444,8 +482,11 @@ cg_status cg_tensor_backward(cg_tensor *t, cg_tensor *gradient,
         goto out;
     root.fn->buffer = g0;
     g0 = NULL;
-    if (root.fn->op != &cg__accumulate_grad_op &&
-        (st = heap_push(&e.ready, root.fn)) != CG_OK)
+    if (root.fn->op != &cg__accumulate_grad_op)
+        st = heap_push(&e.ready, root.fn);
+    else
+        st = finish_leaf(root.fn); /* backward of a leaf itself */
+    if (st != CG_OK)
         goto out;
     while (e.ready.n > 0) {
         if ((st = run_node(&e, heap_pop(&e.ready))) != CG_OK)
