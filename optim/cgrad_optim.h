@@ -571,11 +571,61 @@ CG_API cg_status cg_randperm_indices(int64_t n, cg_generator *g, int64_t *out);
  *  generator) with num_workers=0. */
 typedef struct cg_dataloader cg_dataloader;
 
+/* ======================================================================
+ * DistributedSampler
+ * (torch.utils.data.distributed.DistributedSampler, PyTorch 1.13)
+ * ====================================================================== */
+
+/** Shards a data set of n samples across num_replicas processes. Pure
+ *  index arithmetic, no communication: pass cg_dist_get_world_size() and
+ *  cg_dist_get_rank() (cgrad_distributed.h) or any values. */
+typedef struct cg_distributed_sampler cg_distributed_sampler;
+
+typedef struct cg_distributed_sampler_options {
+    int64_t num_replicas; /* required */
+    int64_t rank;         /* required */
+    bool shuffle;         /* true */
+    int64_t seed;         /* 0: the same on every rank */
+    bool drop_last;       /* false */
+} cg_distributed_sampler_options;
+CG_API cg_distributed_sampler_options
+cg_distributed_sampler_defaults(int64_t num_replicas, int64_t rank);
+
+/** DistributedSampler(dataset of n samples, **opts): num_samples =
+ *  ceil(n / num_replicas), or with drop_last and n not divisible
+ *  ceil((n - num_replicas) / num_replicas); total_size = num_samples *
+ *  num_replicas. ValueError "Invalid rank 3, rank should be in the
+ *  interval [0, 1]" (PyTorch's words), ValueError for n < 0. Epoch 0. */
+CG_API cg_status cg_distributed_sampler_new(
+    int64_t n, const cg_distributed_sampler_options *opts,
+    cg_distributed_sampler **out);
+CG_API void cg_distributed_sampler_free(cg_distributed_sampler *s);
+/** len(sampler.dataset): the n it was made with (0 for NULL). */
+CG_API int64_t
+cg_distributed_sampler_dataset_len(const cg_distributed_sampler *s);
+/** len(sampler): num_samples (0 for NULL). */
+CG_API int64_t cg_distributed_sampler_len(const cg_distributed_sampler *s);
+/** sampler.set_epoch(epoch): the shuffle of the next pass. */
+CG_API void cg_distributed_sampler_set_epoch(cg_distributed_sampler *s,
+                                             int64_t epoch);
+/** list(iter(sampler)) into out[0 .. len): torch.randperm(n) from a
+ *  fresh generator seeded with seed + epoch (arange(n) without shuffle);
+ *  padded to total_size by repeating the list from its head (or cut to
+ *  total_size with drop_last); then every num_replicas-th index starting
+ *  at rank. Draws nothing from the default generator. */
+CG_API cg_status cg_distributed_sampler_indices(const cg_distributed_sampler *s,
+                                                int64_t *out);
+
 typedef struct cg_dataloader_options {
     int64_t batch_size;      /* 1 */
     bool shuffle;            /* false */
     bool drop_last;          /* false */
     cg_generator *generator; /* NULL: PyTorch's generator=None */
+    /* sampler=DistributedSampler(...) (NULL: None). Borrowed;
+     * must outlive the loader and describe as many samples as the
+     * tensors hold. Each epoch takes its indices (after set_epoch) at the
+     * first batch. */
+    cg_distributed_sampler *sampler;
 } cg_dataloader_options;
 CG_API cg_dataloader_options cg_dataloader_defaults(void);
 
@@ -586,7 +636,9 @@ CG_API cg_dataloader_options cg_dataloader_defaults(void);
  *  IndexError "tuple index out of range" (no tensors), ValueError
  *  "batch_size should be a positive integer value, but got batch_size=0",
  *  ValueError "num_samples should be a positive integer value, but got
- *  num_samples=0" (shuffling an empty dataset). A generator given in the
+ *  num_samples=0" (shuffling an empty dataset), ValueError "sampler option
+ *  is mutually exclusive with shuffle", ValueError "cgrad: the sampler
+ *  covers 10 samples, the tensors hold 12". A generator given in the
  *  options is borrowed and must outlive the loader. */
 CG_API cg_status cg_dataloader_new(cg_tensor *const *tensors, int num_tensors,
                                    const cg_dataloader_options *opts,

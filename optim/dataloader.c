@@ -31,6 +31,8 @@ struct cg_dataloader {
     int64_t n, batch_size;
     bool shuffle, drop_last;
     cg_generator *gen; /* the loader's generator (borrowed) or NULL */
+    cg_distributed_sampler *sampler; /* borrowed or NULL; with
+                                        it n counts the sampler's indices */
     cg_generator *own; /* the sampler's fresh generator (gen NULL) */
     int64_t *perm;     /* this epoch's order */
     int64_t *scratch;  /* the discarded permutation */
@@ -45,7 +47,8 @@ cg_dataloader_options cg_dataloader_defaults(void)
     return (cg_dataloader_options){.batch_size = 1,
                                    .shuffle = false,
                                    .drop_last = false,
-                                   .generator = NULL};
+                                   .generator = NULL,
+                                   .sampler = NULL};
 }
 
 void cg_dataloader_free(cg_dataloader *dl)
@@ -85,6 +88,20 @@ cg_status cg_dataloader_new(cg_tensor *const *tensors, int num_tensors,
     if (num_tensors <= 0)
         return cg__optim_error(CG_ERR_INDEX, "tuple index out of range");
     int64_t n = cg_tensor_shape(tensors[0])[0];
+    if (opts->sampler && opts->shuffle)
+        return cg__optim_error(CG_ERR_VALUE,
+                               "sampler option is mutually exclusive with "
+                               "shuffle");
+    if (opts->sampler) {
+        /* the DistributedSampler's data set must be these tensors */
+        int64_t m = cg_distributed_sampler_dataset_len(opts->sampler);
+        if (m != n)
+            return cg__optim_error(CG_ERR_VALUE,
+                                   "cgrad: the sampler covers %lld samples, "
+                                   "the tensors hold %lld",
+                                   (long long)m, (long long)n);
+        n = cg_distributed_sampler_len(opts->sampler);
+    }
     if (opts->shuffle && n <= 0)
         return cg__optim_error(CG_ERR_VALUE,
                                "num_samples should be a positive integer "
@@ -104,6 +121,7 @@ cg_status cg_dataloader_new(cg_tensor *const *tensors, int num_tensors,
     dl->shuffle = opts->shuffle;
     dl->drop_last = opts->drop_last;
     dl->gen = opts->generator;
+    dl->sampler = opts->sampler;
     cg_status st = CG_OK;
     size_t bytes = (size_t)num_tensors * sizeof *dl->tensors;
     dl->tensors = cg_calloc((size_t)num_tensors, sizeof *dl->tensors);
@@ -154,10 +172,13 @@ static cg_generator *sampler_gen(cg_dataloader *dl)
     return dl->gen ? dl->gen : dl->own;
 }
 
-/* RandomSampler.__iter__ up to its first yield. */
+/* RandomSampler.__iter__ (or the DistributedSampler's) up to its first
+ * yield. */
 static void start_sampler(cg_dataloader *dl)
 {
-    if (dl->shuffle) {
+    if (dl->sampler) {
+        /* the indices are already in perm (cg_dataloader_next) */
+    } else if (dl->shuffle) {
         if (!dl->gen)
             cg_generator_manual_seed(dl->own, int64_random(NULL));
         cg_randperm_indices(dl->n, sampler_gen(dl), dl->perm);
@@ -237,6 +258,10 @@ cg_status cg_dataloader_next(cg_dataloader *dl, cg_tensor **batch,
         if (st != CG_OK)
             break;
     }
+    /* A DistributedSampler allocates: its indices are taken before the
+     * point of no failure (perm is unused until an epoch's first batch). */
+    if (st == CG_OK && dl->sampler && (!dl->active || !dl->started))
+        st = cg_distributed_sampler_indices(dl->sampler, dl->perm);
     if (st != CG_OK) {
         for (int i = 0; i < done; i++)
             cg_tensor_release(outs[i]);
