@@ -111,6 +111,41 @@ void cg__storage_free(void *p, size_t size)
     cg__free(p);
 }
 
+/* A buffer's header: its size, so that cg__buffer_free needs none. 64
+ * bytes keep the data as aligned as the block. */
+enum { BUFFER_HEADER = 64 };
+
+void *cg__buffer_alloc(size_t size)
+{
+    if (size > SIZE_MAX - BUFFER_HEADER)
+        return NULL;
+    char *raw = cg__storage_alloc(size + BUFFER_HEADER);
+    if (!raw)
+        return NULL;
+    memcpy(raw, &size, sizeof size);
+    return raw + BUFFER_HEADER;
+}
+
+void *cg__buffer_calloc(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    void *p = cg__buffer_alloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void cg__buffer_free(void *p)
+{
+    if (!p)
+        return;
+    char *raw = (char *)p - BUFFER_HEADER;
+    size_t size;
+    memcpy(&size, raw, sizeof size);
+    cg__storage_free(raw, size + BUFFER_HEADER);
+}
+
 cg_status cg_set_allocator(const cg_allocator *a)
 {
     if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn))

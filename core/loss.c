@@ -99,7 +99,7 @@ static bool shape_eq(const int64_t *a, int na, const int64_t *b, int nb)
  * ====================================================================== */
 
 /* t broadcast to `shape` as numel doubles in row-major order, in a new
- * cg__malloc'd array (*out NULL when t is NULL). No autograd. */
+ * cg__buffer_alloc'd array (*out NULL when t is NULL). No autograd. */
 static cg_status dense(const cg_tensor *t, const int64_t *shape, int ndim,
                        double **out)
 {
@@ -116,14 +116,14 @@ static cg_status dense(const cg_tensor *t, const int64_t *shape, int ndim,
     if ((st = cg__tensor_view_of(t, es, est, ndim, t->offset, &v)) != CG_OK)
         return st;
     size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(double);
-    double *buf = cg__malloc(bytes);
+    double *buf = cg__buffer_alloc(bytes);
     if (!buf)
         st = cg__error_nomem(bytes);
     else
         st = cg_tensor_to_doubles(v, buf, n);
     cg_tensor_release(v);
     if (st != CG_OK) {
-        cg__free(buf);
+        cg__buffer_free(buf);
         return st;
     }
     *out = buf;
@@ -135,12 +135,20 @@ static cg_status from_doubles(const double *v, const int64_t *shape, int ndim,
                               cg_dtype dt, cg_tensor **out)
 {
     cg_tensor *r;
-    cg_status st = cg__tensor_new(shape, ndim, dt, &r);
+    cg_status st = cg__tensor_new_uninit(shape, ndim, dt, &r);
     if (st != CG_OK)
         return st;
     int64_t n = cg_tensor_numel(r);
-    for (int64_t i = 0; i < n; i++)
-        cg__store(r, i, v[i], 0.0);
+    if (dt == CG_FLOAT32) {
+        float *d = cg_tensor_data(r);
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (float)v[i];
+    } else if (dt == CG_FLOAT64) {
+        memcpy(cg_tensor_data(r), v, (size_t)n * sizeof *v);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            cg__store(r, i, v[i], 0.0);
+    }
     *out = r;
     return CG_OK;
 }
@@ -238,8 +246,8 @@ static cg_status masked_zero(const cg_tensor *x, const cg_tensor *mask,
                 v[i] = 0.0;
         st = from_doubles(v, x->shape, x->ndim, x->dtype, out);
     }
-    cg__free(v);
-    cg__free(m);
+    cg__buffer_free(v);
+    cg__buffer_free(m);
     return st;
 }
 
@@ -289,8 +297,8 @@ static cg_status masked_select_backward(cg_node *node, cg_tensor *gy,
             k[i] = k[i] != 0.0 ? g[j++] : 0.0;
         st = from_doubles(k, keep->shape, keep->ndim, gy->dtype, &gx[0]);
     }
-    cg__free(k);
-    cg__free(g);
+    cg__buffer_free(k);
+    cg__buffer_free(g);
     return st;
 }
 
@@ -312,8 +320,8 @@ static cg_status select_where(cg_tensor *x, cg_tensor *keep, cg_tensor **out)
                 v[j++] = v[i];
         st = from_doubles(v, &j, 1, x->dtype, &y);
     }
-    cg__free(v);
-    cg__free(k);
+    cg__buffer_free(v);
+    cg__buffer_free(k);
     if (st != CG_OK)
         return st;
     cg_node *node;
@@ -365,9 +373,9 @@ static cg_status mse_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         gx[0] = cg_tensor_retain(ga);
 done:
     cg_tensor_release(ga);
-    cg__free(va);
-    cg__free(vb);
-    cg__free(g);
+    cg__buffer_free(va);
+    cg__buffer_free(vb);
+    cg__buffer_free(g);
     return st;
 }
 
@@ -452,8 +460,8 @@ cg_status cg_mse_loss(cg_tensor *input, cg_tensor *target,
     *out = y;
     y = NULL;
 done:
-    cg__free(va);
-    cg__free(vb);
+    cg__buffer_free(va);
+    cg__buffer_free(vb);
     cg_tensor_release(y);
     cg_tensor_release(e);
     cg_tensor_release(a);
@@ -524,7 +532,7 @@ static cg_status bce_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         (st = dense(pw, shape, nd, &vp)) != CG_OK ||
         (st = dense(gy, shape, nd, &g)) != CG_OK)
         goto done;
-    if (!(r = cg__malloc(bytes))) {
+    if (!(r = cg__buffer_alloc(bytes))) {
         st = cg__error_nomem(bytes);
         goto done;
     }
@@ -549,12 +557,12 @@ static cg_status bce_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
             goto done;
     }
 done:
-    cg__free(vx);
-    cg__free(vt);
-    cg__free(vw);
-    cg__free(vp);
-    cg__free(g);
-    cg__free(r);
+    cg__buffer_free(vx);
+    cg__buffer_free(vt);
+    cg__buffer_free(vw);
+    cg__buffer_free(vp);
+    cg__buffer_free(g);
+    cg__buffer_free(r);
     return st;
 }
 
@@ -651,10 +659,10 @@ cg_binary_cross_entropy_with_logits(cg_tensor *input, cg_tensor *target,
     *out = y;
     y = NULL;
 done:
-    cg__free(vx);
-    cg__free(vt);
-    cg__free(vw);
-    cg__free(vp);
+    cg__buffer_free(vx);
+    cg__buffer_free(vt);
+    cg__buffer_free(vw);
+    cg__buffer_free(vp);
     cg_tensor_release(e);
     cg_tensor_release(y);
     return st;
@@ -686,7 +694,8 @@ static cg_status nll_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         m = cg_tensor_numel(t);
     size_t bytes = (size_t)(total > 0 ? total : 1) * sizeof(double);
     double *vt = NULL, *vw = NULL, *g = NULL,
-           *r = cg__calloc((size_t)(total > 0 ? total : 1), sizeof(double));
+           *r = cg__buffer_calloc((size_t)(total > 0 ? total : 1),
+                                  sizeof(double));
     if (!r)
         return cg__error_nomem(bytes);
     if ((st = dense(t, t->shape, t->ndim, &vt)) != CG_OK ||
@@ -706,10 +715,10 @@ static cg_status nll_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
     }
     st = from_doubles(r, c->shape, c->ndim, gy->dtype, &gx[0]);
 done:
-    cg__free(r);
-    cg__free(vt);
-    cg__free(vw);
-    cg__free(g);
+    cg__buffer_free(r);
+    cg__buffer_free(vt);
+    cg__buffer_free(vw);
+    cg__buffer_free(g);
     return st;
 }
 
@@ -744,7 +753,7 @@ static cg_status nll_kernel(cg_tensor *x, cg_tensor *target, cg_tensor *weight,
                     weight ? weight->ndim : 0, &vw)) != CG_OK)
         goto done;
     size_t bytes = (size_t)(m > 0 ? m : 1) * sizeof(double);
-    if (!(l = cg__calloc((size_t)(m > 0 ? m : 1), sizeof(double)))) {
+    if (!(l = cg__buffer_calloc((size_t)(m > 0 ? m : 1), sizeof(double)))) {
         st = cg__error_nomem(bytes);
         goto done;
     }
@@ -804,10 +813,10 @@ static cg_status nll_kernel(cg_tensor *x, cg_tensor *target, cg_tensor *weight,
     *out = y;
     y = NULL;
 done:
-    cg__free(vx);
-    cg__free(vt);
-    cg__free(vw);
-    cg__free(l);
+    cg__buffer_free(vx);
+    cg__buffer_free(vt);
+    cg__buffer_free(vw);
+    cg__buffer_free(l);
     cg_tensor_release(y);
     return st;
 }
@@ -1074,7 +1083,7 @@ static cg_status ignore_mask(const cg_tensor *target, int64_t ii, bool equal,
     for (int64_t i = 0; i < n; i++)
         v[i] = (v[i] == (double)ii) == equal ? 1.0 : 0.0;
     st = from_doubles(v, target->shape, target->ndim, CG_FLOAT64, out);
-    cg__free(v);
+    cg__buffer_free(v);
     return st;
 }
 
@@ -1095,8 +1104,8 @@ static cg_status kept_weight_sum(const cg_tensor *target,
                 s += vw[(int64_t)vt[i]];
         st = from_doubles(&s, NULL, 0, weight->dtype, out);
     }
-    cg__free(vt);
-    cg__free(vw);
+    cg__buffer_free(vt);
+    cg__buffer_free(vw);
     return st;
 }
 

@@ -456,6 +456,16 @@ cg_status cg_tensor_to_doubles(const cg_tensor *t, double *dst, int64_t cap)
         return CG_OK;
     if (!dst)
         return cg__error_null("dst");
+    if (cg_tensor_is_contiguous(t) && t->dtype == CG_FLOAT32) {
+        const float *s = cg_tensor_data(t);
+        for (int64_t k = 0; k < n; k++)
+            dst[k] = s[k];
+        return CG_OK;
+    }
+    if (cg_tensor_is_contiguous(t) && t->dtype == CG_FLOAT64) {
+        memcpy(dst, cg_tensor_data(t), (size_t)n * sizeof *dst);
+        return CG_OK;
+    }
     cg_iter it;
     cg__iter_init(&it, t);
     int64_t k = 0;

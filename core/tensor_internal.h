@@ -42,6 +42,14 @@ void cg__free(void *p);
  *  allocator is installed. `size` must be the size the block was
  *  allocated with. */
 void *cg__storage_alloc(size_t size);
+/** A transient buffer through the storage cache (kernels' and losses'
+ *  working arrays): like cg__malloc / cg__calloc / cg__free, but a large
+ *  buffer freed is handed out again to the next request of its size
+ *  instead of going back to the system, which would fault its pages in
+ *  again on every call. NULL on failure; cg__buffer_free is NULL-safe. */
+void *cg__buffer_alloc(size_t size);
+void *cg__buffer_calloc(size_t n, size_t size);
+void cg__buffer_free(void *p);
 /** The contiguous real tensor t (new, not shared) filled with
  *  bernoulli(q) draws scaled by `value`: t[i] = u_i < q ? value : 0, u_i
  *  the generator's uniform doubles (53 bits of one 64-bit draw) in order,
