@@ -45,7 +45,6 @@
 #include "conv_internal.h"
 #include "kernels/conv_transpose3d_fast.h"
 #include "ops_internal.h"
-#include "threadpool_internal.h"
 
 #include <string.h>
 
@@ -934,123 +933,6 @@ typedef struct conv_ctx {
                          the bias's size, not the bias) */
 } conv_ctx;
 
-/* Copies the real (float32 / float64) strided tensor t into the
- * contiguous buffer dst of its dtype, row by row along the last dimension
- * after merging the dimensions that are one run of memory (memcpy, a fill
- * for a broadcast row, else a strided loop): the gradient
- * y.sum().backward() hands ConvolutionBackward0 is an expanded scalar,
- * which merges into one broadcast row and becomes a fill. Blocks of rows
- * go to the thread pool; each element is written once, by one thread. */
-typedef struct row_copy {
-    const char *base; /* t's first element */
-    char *dst;
-    size_t esz;
-    int nd; /* merged dims; the last is the row */
-    int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
-    int64_t numel;
-} row_copy;
-
-enum { ROW_COPY_BLOCK = 1 << 15 }; /* elements per pool chunk */
-
-/* n elements from src, `step` apart, to out. */
-static void copy_run(char *out, const char *src, int64_t n, int64_t step,
-                     size_t esz)
-{
-    if (step == 1) {
-        memcpy(out, src, (size_t)n * esz);
-    } else if (esz == 4) {
-        float *o = (float *)out;
-        const float *x = (const float *)src;
-        if (step == 0) {
-            const float v = x[0];
-            for (int64_t i = 0; i < n; i++)
-                o[i] = v;
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                o[i] = x[i * step];
-        }
-    } else {
-        double *o = (double *)out;
-        const double *x = (const double *)src;
-        if (step == 0) {
-            const double v = x[0];
-            for (int64_t i = 0; i < n; i++)
-                o[i] = v;
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                o[i] = x[i * step];
-        }
-    }
-}
-
-/* Output elements [begin, end) * ROW_COPY_BLOCK, run by run. */
-static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
-{
-    const row_copy *c = ctx;
-    const int nd = c->nd;
-    const int64_t len = c->shape[nd - 1], step = c->strides[nd - 1];
-    int64_t e = begin * ROW_COPY_BLOCK;
-    int64_t e1 =
-        end * ROW_COPY_BLOCK < c->numel ? end * ROW_COPY_BLOCK : c->numel;
-    int64_t idx[CG_MAX_DIMS] = {0}, rest = e / len, i0 = e % len;
-    for (int d = nd - 2; d >= 0; d--) {
-        idx[d] = rest % c->shape[d];
-        rest /= c->shape[d];
-    }
-    while (e < e1) {
-        int64_t off = i0 * step;
-        for (int d = 0; d + 1 < nd; d++)
-            off += idx[d] * c->strides[d];
-        int64_t n = len - i0 < e1 - e ? len - i0 : e1 - e;
-        copy_run(c->dst + (size_t)e * c->esz, c->base + off * (int64_t)c->esz,
-                 n, step, c->esz);
-        e += n;
-        i0 = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < c->shape[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-}
-
-static void copy_rows(const cg_tensor *t, void *dst)
-{
-    row_copy c = {
-        .base = (const char *)t->storage->data +
-                (size_t)t->offset * cg_dtype_size(t->dtype),
-        .dst = dst,
-        .esz = cg_dtype_size(t->dtype),
-        .nd = 1,
-        .shape = {1},
-        .strides = {0},
-        .numel = 1,
-    };
-    /* merge dim d into the last merged dim when stepping d steps over
-     * that dim's whole extent (size-1 dims merge with anything) */
-    for (int d = 0; d < t->ndim; d++) {
-        int64_t n = t->shape[d], st = t->strides[d];
-        c.numel *= n;
-        if (n == 1)
-            continue;
-        int k = c.nd - 1;
-        if (c.shape[k] == 1) {
-            c.shape[k] = n;
-            c.strides[k] = st;
-        } else if (c.strides[k] == n * st) {
-            c.shape[k] *= n;
-            c.strides[k] = st;
-        } else {
-            c.shape[c.nd] = n;
-            c.strides[c.nd++] = st;
-        }
-    }
-    if (c.numel == 0)
-        return;
-    cg__parallel_for((c.numel + ROW_COPY_BLOCK - 1) / ROW_COPY_BLOCK,
-                     copy_row_blocks, &c);
-}
-
 /* t as a contiguous tensor of dtype dt, without autograd: t itself (a new
  * reference) when it already is one, else a converted copy. */
 static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
@@ -1060,14 +942,11 @@ static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
         return CG_OK;
     }
     cg_tensor *c;
-    /* both copies below write every element */
+    /* the copy writes every element */
     cg_status st = cg__tensor_new_uninit(t->shape, t->ndim, dt, &c);
     if (st != CG_OK)
         return st;
-    if (t->dtype == dt && (dt == CG_FLOAT32 || dt == CG_FLOAT64))
-        copy_rows(t, cg_tensor_data(c));
-    else
-        cg__copy_values(c, t);
+    cg__copy_values(c, t);
     *out = c;
     return CG_OK;
 }
