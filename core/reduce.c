@@ -245,7 +245,7 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
     int64_t n_tasks = p.n_out * p.n_chunks;
     if (p.n_chunks > 1) {
         size_t bytes = (size_t)n_tasks * sizeof *p.partial;
-        p.partial = cg__malloc(bytes);
+        p.partial = cg__buffer_alloc(bytes);
         if (!p.partial) {
             cg_tensor_release(r);
             return cg__error_nomem(bytes);
@@ -261,7 +261,7 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
                 s += c[k];
             put(&p, o, s);
         }
-        cg__free(p.partial);
+        cg__buffer_free(p.partial);
     }
     *out = r;
     return CG_OK;

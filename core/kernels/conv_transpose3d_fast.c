@@ -131,13 +131,12 @@ static cg_status check_dtype(cg_dtype dt, const char *fn)
 #define STREAM_BYTES ((size_t)4 << 20)
 
 /* Scratch blocks freed together, each aligned to a cache line (vector
- * loads that straddle two lines cost double). They come from the storage
- * cache, as tensors do: a large block the previous call freed is reused,
- * where a fresh one would cost a page fault per 4 KiB on every call. */
+ * loads that straddle two lines cost double). They are cg__buffer_alloc
+ * buffers: a large block the previous call freed is reused, where a
+ * fresh one would cost a page fault per 4 KiB on every call. */
 #define SCRATCH_ALIGN 64
 typedef struct scratch {
     void *p[8];
-    size_t bytes[8];
     int n;
 } scratch;
 
@@ -148,18 +147,16 @@ static void *scratch_alloc(scratch *s, int64_t count, size_t size)
         return NULL;
     /* the slack: SCRATCH_ALIGN for the alignment, 64 bytes past the end
      * for the kernels' last vector */
-    size_t bytes = (size_t)count * size + SCRATCH_ALIGN + 64;
-    char *p = cg__storage_alloc(bytes);
+    char *p = cg__buffer_alloc((size_t)count * size + SCRATCH_ALIGN + 64);
     if (!p)
         return NULL;
-    s->p[s->n] = p;
-    s->bytes[s->n++] = bytes;
+    s->p[s->n++] = p;
     return p + (SCRATCH_ALIGN - (uintptr_t)p % SCRATCH_ALIGN) % SCRATCH_ALIGN;
 }
 static void scratch_free(scratch *s)
 {
     for (int i = 0; i < s->n; i++)
-        cg__storage_free(s->p[i], s->bytes[i]);
+        cg__buffer_free(s->p[i]);
     s->n = 0;
 }
 static cg_status nomem(int64_t count, size_t size)
