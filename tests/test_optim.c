@@ -39,92 +39,6 @@
 #define NPARAMS 4
 #define NVALUES 18 /* 6 + 4 + 6 + 2 elements */
 
-/* ======================================================================
- * Tab-separated tables
- * ====================================================================== */
-
-typedef struct table {
-    char *text;
-    int ncols, nrows;
-    char **cells; /* nrows * ncols, the header excluded */
-    char *head[16];
-} table;
-
-static int split(char *s, char sep, char **out, int cap)
-{
-    int n = 0;
-    while (n < cap) {
-        out[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            break;
-        *e = '\0';
-        s = e + 1;
-    }
-    return n;
-}
-
-static table load_table(const char *rel)
-{
-    table t = {0};
-    t.text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(t.text != NULL, "cannot read %s", rel);
-    int lines = 0;
-    for (char *p = t.text; *p; p++)
-        lines += *p == '\n';
-    char **rows = malloc(sizeof(char *) * (size_t)(lines + 1));
-    int nl = split(t.text, '\n', rows, lines + 1);
-    while (nl > 0 && rows[nl - 1][0] == '\0')
-        nl--;
-    t.ncols = split(rows[0], '\t', t.head, 16);
-    t.nrows = nl - 1;
-    t.cells = malloc(sizeof(char *) * (size_t)(t.nrows * t.ncols + 1));
-    for (int r = 0; r < t.nrows; r++) {
-        int n = split(rows[r + 1], '\t', t.cells + r * t.ncols, t.ncols);
-        ck_assert_msg(n == t.ncols, "%s row %d has %d columns", rel, r, n);
-    }
-    free(rows);
-    return t;
-}
-
-static const char *cell(const table *t, int r, const char *col)
-{
-    for (int c = 0; c < t->ncols; c++)
-        if (strcmp(t->head[c], col) == 0)
-            return t->cells[r * t->ncols + c];
-    ck_abort_msg("no column %s", col);
-    return NULL;
-}
-
-static void free_table(table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
-/* Looks up "key=" in a "k=v,k=v" list; NULL if absent. */
-static const char *opt_value(const char *list, const char *key, char *buf,
-                             size_t size)
-{
-    size_t kl = strlen(key);
-    const char *p = list;
-    while (p && *p) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t n = strcspn(v, ",");
-            if (n >= size)
-                n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = strchr(p, ',');
-        if (p)
-            p++;
-    }
-    return NULL;
-}
-
 static cg_dtype dtype_of(const char *s)
 {
     if (strcmp(s, "float32") == 0)
@@ -348,10 +262,10 @@ static void apply_options(any_options *o, const char *list)
     char b[64];
     const char *v;
 #define D(key, field)                                                          \
-    if ((v = opt_value(list, key, b, sizeof b)))                               \
+    if ((v = tu_opt_value(list, key, b, sizeof b)))                            \
     field = strtod(v, NULL)
 #define B(key, field)                                                          \
-    if ((v = opt_value(list, key, b, sizeof b)))                               \
+    if ((v = tu_opt_value(list, key, b, sizeof b)))                            \
     field = strcmp(v, "1") == 0
     switch (o->kind) {
     case CG_OPTIM_SGD:
@@ -412,12 +326,12 @@ static cg_status new_groups(cg_optimizer_kind k, const cg_param_group *g,
 }
 
 /* The optimizer of case row r over pb's parameters. */
-static cg_optimizer *case_optimizer(const table *t, int r, problem *pb)
+static cg_optimizer *case_optimizer(const tu_table *t, int r, problem *pb)
 {
-    cg_optimizer_kind k = kind_of(cell(t, r, "optimizer"));
+    cg_optimizer_kind k = kind_of(tu_table_cell(t, r, "optimizer"));
     any_options d = defaults_of(k);
-    apply_options(&d, cell(t, r, "options"));
-    const char *g1 = cell(t, r, "group1");
+    apply_options(&d, tu_table_cell(t, r, "options"));
+    const char *g1 = tu_table_cell(t, r, "group1");
     cg_optimizer *opt = NULL;
     if (strcmp(g1, "-") == 0) {
         cg_param_group g = {pb->p, NPARAMS, NULL};
@@ -495,13 +409,13 @@ static void run_steps(cg_optimizer *opt, problem *pb, const double *traj,
 
 /* The case table, read once per process on first use (inside a test:
  * Check's asserts work only there). */
-static table cases;
+static tu_table cases;
 static bool cases_loaded;
 
 static void load_cases(void)
 {
     if (!cases_loaded) {
-        cases = load_table("optim/optim_cases.tsv");
+        cases = tu_table_load("optim/optim_cases.tsv");
         cases_loaded = true;
     }
 }
@@ -528,8 +442,8 @@ START_TEST(test_trajectory)
     load_cases();
     int r = _i;
     ck_assert_int_lt(r, cases.nrows);
-    const char *name = cell(&cases, r, "name");
-    cg_dtype dt = dtype_of(cell(&cases, r, "dtype"));
+    const char *name = tu_table_cell(&cases, r, "name");
+    cg_dtype dt = dtype_of(tu_table_cell(&cases, r, "dtype"));
     int per = cg_dtype_is_complex(dt) ? 2 : 1;
     char rel[128];
     snprintf(rel, sizeof rel, "optim/traj/%s.npy", name);
@@ -537,7 +451,7 @@ START_TEST(test_trajectory)
     double *traj = npy_doubles(rel, &n);
     ck_assert_int_eq(n, (STEPS + 1) * NVALUES * per);
 
-    bool gradp = strcmp(cell(&cases, r, "grad"), "param") == 0;
+    bool gradp = strcmp(tu_table_cell(&cases, r, "grad"), "param") == 0;
     problem pb = make_problem(dt);
     pb.grad_is_param = gradp;
     double got[NVALUES * 2];
@@ -569,22 +483,22 @@ static cg_state_dict *torch_state_dict(const char *name, cg_dtype dt)
 {
     char rel[128];
     snprintf(rel, sizeof rel, "optim/state/%s.tsv", name);
-    table t = load_table(rel);
+    tu_table t = tu_table_load(rel);
     snprintf(rel, sizeof rel, "optim/state/%s.npy", name);
     cg_tensor *flat = tu_load(rel);
     cg_state_dict *sd = NULL;
     tu_ok(cg_state_dict_new(&sd));
     int64_t at = 0;
     for (int r = 0; r < t.nrows; r++) {
-        const char *key = cell(&t, r, "name");
-        const char *kind = cell(&t, r, "kind");
-        const char *value = cell(&t, r, "value");
+        const char *key = tu_table_cell(&t, r, "name");
+        const char *kind = tu_table_cell(&t, r, "kind");
+        const char *value = tu_table_cell(&t, r, "value");
         if (strcmp(kind, "tensor") == 0) {
             int64_t shape[4];
             char buf[32];
-            snprintf(buf, sizeof buf, "%s", cell(&t, r, "extra"));
+            snprintf(buf, sizeof buf, "%s", tu_table_cell(&t, r, "extra"));
             char *parts[4];
-            int nd = split(buf, ',', parts, 4);
+            int nd = tu_split(buf, ',', parts, 4);
             int64_t numel = 1;
             for (int i = 0; i < nd; i++)
                 numel *= shape[i] = strtoll(parts[i], NULL, 10);
@@ -612,7 +526,7 @@ static cg_state_dict *torch_state_dict(const char *name, cg_dtype dt)
     }
     ck_assert_int_eq(at, cg_tensor_numel(flat));
     cg_tensor_release(flat);
-    free_table(&t);
+    tu_table_free(&t);
     return sd;
 }
 
@@ -652,10 +566,10 @@ START_TEST(test_state)
 {
     load_cases();
     int r = _i;
-    const char *name = cell(&cases, r, "name");
-    cg_dtype dt = dtype_of(cell(&cases, r, "dtype"));
+    const char *name = tu_table_cell(&cases, r, "name");
+    cg_dtype dt = dtype_of(tu_table_cell(&cases, r, "dtype"));
     int per = cg_dtype_is_complex(dt) ? 2 : 1;
-    bool gradp = strcmp(cell(&cases, r, "grad"), "param") == 0;
+    bool gradp = strcmp(tu_table_cell(&cases, r, "grad"), "param") == 0;
     bool real = !cg_dtype_is_complex(dt) || gradp; /* bitwise */
     double tol = cg_dtype_to_real(dt) == CG_FLOAT32 ? TOL_F32 : TOL_F64;
     char rel[128];
@@ -1078,7 +992,7 @@ static cg_status status_of(const char *exception)
 
 START_TEST(test_errors)
 {
-    table t = load_table("optim/errors.tsv");
+    tu_table t = tu_table_load("optim/errors.tsv");
     cg_tensor *p = NULL, *q = NULL, *nonleaf = NULL;
     tu_ok(cg_zeros((int64_t[]){2}, 1, CG_FLOAT32, &p));
     tu_ok(cg_tensor_requires_grad_(p, true));
@@ -1087,10 +1001,10 @@ START_TEST(test_errors)
     tu_ok(cg_mul_scalar(p, 2.0, &nonleaf));
     int checked = 0;
     for (int r = 0; r < t.nrows; r++) {
-        const char *what = cell(&t, r, "what");
-        const char *args = cell(&t, r, "args");
-        cg_status want = status_of(cell(&t, r, "exception"));
-        const char *msg = cell(&t, r, "message");
+        const char *what = tu_table_cell(&t, r, "what");
+        const char *args = tu_table_cell(&t, r, "args");
+        cg_status want = status_of(tu_table_cell(&t, r, "exception"));
+        const char *msg = tu_table_cell(&t, r, "message");
         if (strcmp(what, "SGD") && strcmp(what, "Adam") &&
             strcmp(what, "AdamW") && strcmp(what, "RMSprop") &&
             strcmp(what, "Adagrad"))
@@ -1143,7 +1057,7 @@ START_TEST(test_errors)
             st = new_groups(k, &g, 1, &d, &opt);
         }
         ck_assert_msg(st == want, "%s(%s): %s, expected %s (%s)", what, args,
-                      cg_status_name(st), cell(&t, r, "exception"),
+                      cg_status_name(st), tu_table_cell(&t, r, "exception"),
                       cg_last_error());
         ck_assert_str_eq(cg_last_error(), msg);
         ck_assert_ptr_eq(opt, sentinel);
@@ -1153,7 +1067,7 @@ START_TEST(test_errors)
     cg_tensor_release(nonleaf);
     cg_tensor_release(p);
     cg_tensor_release(q);
-    free_table(&t);
+    tu_table_free(&t);
 }
 END_TEST
 
@@ -1163,24 +1077,24 @@ END_TEST
 
 START_TEST(test_clip)
 {
-    table t = load_table("optim/clip_cases.tsv");
+    tu_table t = tu_table_load("optim/clip_cases.tsv");
     for (int r = 0; r < t.nrows; r++) {
-        const char *name = cell(&t, r, "name");
-        cg_dtype dt = dtype_of(cell(&t, r, "dtype"));
+        const char *name = tu_table_cell(&t, r, "name");
+        cg_dtype dt = dtype_of(tu_table_cell(&t, r, "dtype"));
         char shapes[128], rel[128];
-        snprintf(shapes, sizeof shapes, "%s", cell(&t, r, "shapes"));
+        snprintf(shapes, sizeof shapes, "%s", tu_table_cell(&t, r, "shapes"));
         snprintf(rel, sizeof rel, "optim/clip/%s_in.npy", name);
         cg_tensor *gin = tu_load(rel);
         snprintf(rel, sizeof rel, "optim/clip/%s_out.npy", name);
         cg_tensor *gout = tu_load(rel);
         char *parts[8];
-        int np = split(shapes, '|', parts, 8);
+        int np = tu_split(shapes, '|', parts, 8);
         cg_tensor *params[8];
         int64_t at = 0;
         for (int i = 0; i < np; i++) {
             bool nograd = parts[i][0] == '-';
             char *dims[4];
-            int nd = split(parts[i] + (nograd ? 1 : 0), ',', dims, 4);
+            int nd = tu_split(parts[i] + (nograd ? 1 : 0), ',', dims, 4);
             int64_t shape[4], numel = 1;
             for (int d = 0; d < nd; d++)
                 numel *= shape[d] = strtoll(dims[d], NULL, 10);
@@ -1198,16 +1112,17 @@ START_TEST(test_clip)
                 at += numel;
             }
         }
-        double max_norm = strtod(cell(&t, r, "max_norm"), NULL);
-        double norm_type = strtod(cell(&t, r, "norm_type"), NULL);
-        bool nonfinite = strcmp(cell(&t, r, "error_if_nonfinite"), "1") == 0;
+        double max_norm = strtod(tu_table_cell(&t, r, "max_norm"), NULL);
+        double norm_type = strtod(tu_table_cell(&t, r, "norm_type"), NULL);
+        bool nonfinite =
+            strcmp(tu_table_cell(&t, r, "error_if_nonfinite"), "1") == 0;
         double total = -1;
         cg_status st = cg_clip_grad_norm_(params, np, max_norm, norm_type,
                                           nonfinite, &total);
-        const char *status = cell(&t, r, "status");
+        const char *status = tu_table_cell(&t, r, "status");
         if (strcmp(status, "OK") == 0) {
             ck_assert_msg(st == CG_OK, "%s: %s", name, cg_last_error());
-            double want = strtod(cell(&t, r, "total"), NULL);
+            double want = strtod(tu_table_cell(&t, r, "total"), NULL);
             ck_assert_msg(total == want || (isinf(want) && isinf(total)),
                           "%s: total norm %.17g, PyTorch's %.17g", name, total,
                           want);
@@ -1243,7 +1158,7 @@ START_TEST(test_clip)
     ck_assert(total == 0.0);
     tu_ok(cg_clip_grad_norm_(NULL, 0, 1.0, 2.0, true, NULL));
     cg_tensor_release(p);
-    free_table(&t);
+    tu_table_free(&t);
 }
 END_TEST
 
@@ -1252,13 +1167,13 @@ END_TEST
  * torch.randn): the total of one gradient is its norm. */
 START_TEST(test_norms)
 {
-    table t = load_table("optim/norms.tsv");
+    tu_table t = tu_table_load("optim/norms.tsv");
     for (int r = 0; r < t.nrows; r++) {
-        cg_dtype dt = dtype_of(cell(&t, r, "dtype"));
-        int64_t n = strtoll(cell(&t, r, "n"), NULL, 10);
-        double scale = strtod(cell(&t, r, "scale"), NULL);
-        double p = strtod(cell(&t, r, "norm_type"), NULL);
-        cg_manual_seed(strtoull(cell(&t, r, "seed"), NULL, 10));
+        cg_dtype dt = dtype_of(tu_table_cell(&t, r, "dtype"));
+        int64_t n = strtoll(tu_table_cell(&t, r, "n"), NULL, 10);
+        double scale = strtod(tu_table_cell(&t, r, "scale"), NULL);
+        double p = strtod(tu_table_cell(&t, r, "norm_type"), NULL);
+        cg_manual_seed(strtoull(tu_table_cell(&t, r, "seed"), NULL, 10));
         cg_tensor *g0 = NULL, *g = NULL, *x = NULL;
         tu_ok(cg_randn(&n, 1, dt, NULL, &g0));
         tu_ok(cg_mul_scalar(g0, scale, &g));
@@ -1267,15 +1182,15 @@ START_TEST(test_norms)
         tu_ok(cg_tensor_set_grad(x, g));
         double total;
         tu_ok(cg_clip_grad_norm_(&x, 1, 1e30, p, false, &total));
-        double want = strtod(cell(&t, r, "total"), NULL);
-        ck_assert_msg(total == want,
-                      "%s n=%lld p=%g: total %.17g, PyTorch's %.17g",
-                      cell(&t, r, "dtype"), (long long)n, p, total, want);
+        double want = strtod(tu_table_cell(&t, r, "total"), NULL);
+        ck_assert_msg(
+            total == want, "%s n=%lld p=%g: total %.17g, PyTorch's %.17g",
+            tu_table_cell(&t, r, "dtype"), (long long)n, p, total, want);
         cg_tensor_release(g0);
         cg_tensor_release(g);
         cg_tensor_release(x);
     }
-    free_table(&t);
+    tu_table_free(&t);
 }
 END_TEST
 
@@ -1317,12 +1232,12 @@ static double rand_scalar(cg_generator *g)
 
 START_TEST(test_randperm)
 {
-    table t = load_table("optim/randperm.tsv");
+    tu_table t = tu_table_load("optim/randperm.tsv");
     for (int r = 0; r < t.nrows; r++) {
-        int64_t n = strtoll(cell(&t, r, "n"), NULL, 10);
-        uint64_t seed = strtoull(cell(&t, r, "seed"), NULL, 10);
-        bool priv = strcmp(cell(&t, r, "generator"), "private") == 0;
-        cg_dtype dt = dtype_of(cell(&t, r, "dtype"));
+        int64_t n = strtoll(tu_table_cell(&t, r, "n"), NULL, 10);
+        uint64_t seed = strtoull(tu_table_cell(&t, r, "seed"), NULL, 10);
+        bool priv = strcmp(tu_table_cell(&t, r, "generator"), "private") == 0;
+        cg_dtype dt = dtype_of(tu_table_cell(&t, r, "dtype"));
         cg_generator *g = NULL;
         if (priv)
             tu_ok(cg_generator_new(seed, &g));
@@ -1342,11 +1257,12 @@ START_TEST(test_randperm)
             w += sprintf(w, "%s%lld", i ? "," : "", (long long)iv[i]);
         if (n == 0)
             strcpy(first, "-");
-        ck_assert_str_eq(first, cell(&t, r, "first"));
+        ck_assert_str_eq(first, tu_table_cell(&t, r, "first"));
         ck_assert_uint_eq(checksum(iv, n),
-                          strtoull(cell(&t, r, "checksum"), NULL, 10));
+                          strtoull(tu_table_cell(&t, r, "checksum"), NULL, 10));
         /* the generator is where PyTorch leaves it */
-        ck_assert(rand_scalar(g) == strtod(cell(&t, r, "after"), NULL));
+        ck_assert(rand_scalar(g) ==
+                  strtod(tu_table_cell(&t, r, "after"), NULL));
         /* cg_randperm_indices gives the same permutation */
         if (priv)
             cg_generator_manual_seed(g, seed);
@@ -1361,7 +1277,7 @@ START_TEST(test_randperm)
         cg_tensor_release(perm);
         cg_generator_free(g);
     }
-    free_table(&t);
+    tu_table_free(&t);
     cg_tensor *out = NULL;
     tu_fails(cg_randperm(-1, CG_FLOAT64, NULL, &out), CG_ERR_RUNTIME,
              "Trying to create tensor with negative dimension -1: [-1]");
@@ -1373,15 +1289,15 @@ END_TEST
 
 START_TEST(test_dataloader)
 {
-    table t = load_table("optim/loader.tsv");
+    tu_table t = tu_table_load("optim/loader.tsv");
     for (int r = 0; r < t.nrows; r++) {
-        const char *name = cell(&t, r, "name");
-        int64_t n = strtoll(cell(&t, r, "n"), NULL, 10);
+        const char *name = tu_table_cell(&t, r, "name");
+        int64_t n = strtoll(tu_table_cell(&t, r, "n"), NULL, 10);
         cg_dataloader_options o = cg_dataloader_defaults();
-        o.batch_size = strtoll(cell(&t, r, "batch_size"), NULL, 10);
-        o.shuffle = strcmp(cell(&t, r, "shuffle"), "1") == 0;
-        o.drop_last = strcmp(cell(&t, r, "drop_last"), "1") == 0;
-        const char *gs = cell(&t, r, "gen_seed");
+        o.batch_size = strtoll(tu_table_cell(&t, r, "batch_size"), NULL, 10);
+        o.shuffle = strcmp(tu_table_cell(&t, r, "shuffle"), "1") == 0;
+        o.drop_last = strcmp(tu_table_cell(&t, r, "drop_last"), "1") == 0;
+        const char *gs = tu_table_cell(&t, r, "gen_seed");
         cg_generator *g = NULL;
         if (strcmp(gs, "-") != 0)
             tu_ok(cg_generator_new(strtoull(gs, NULL, 10), &g));
@@ -1396,14 +1312,14 @@ START_TEST(test_dataloader)
         cg_dataloader *dl = NULL;
         tu_ok(cg_dataloader_new(data, 2, &o, &dl));
         ck_assert_int_eq(cg_dataloader_len(dl),
-                         strtoll(cell(&t, r, "len"), NULL, 10));
+                         strtoll(tu_table_cell(&t, r, "len"), NULL, 10));
         char epochs[8192];
-        snprintf(epochs, sizeof epochs, "%s", cell(&t, r, "epochs"));
+        snprintf(epochs, sizeof epochs, "%s", tu_table_cell(&t, r, "epochs"));
         char *ep[8];
-        int ne = split(epochs, ' ', ep, 8);
+        int ne = tu_split(epochs, ' ', ep, 8);
         for (int e = 0; e < ne; e++) {
             char *f[4];
-            ck_assert_int_eq(split(ep[e], '/', f, 4), 4);
+            ck_assert_int_eq(tu_split(ep[e], '/', f, 4), 4);
             int limit = strcmp(f[0], "full") == 0 ? -1 : atoi(f[0]);
             char got[4096] = "", *w = got;
             int k = 0;
@@ -1452,7 +1368,7 @@ START_TEST(test_dataloader)
         cg_tensor_release(x);
         cg_tensor_release(y);
     }
-    free_table(&t);
+    tu_table_free(&t);
 
     /* construction errors */
     cg_tensor *a = NULL, *b = NULL, *s = NULL;

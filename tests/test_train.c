@@ -65,90 +65,6 @@
 #define TOL_PARAM_F32 1e-5  /* times max(1, max |expected|) */
 
 /* ======================================================================
- * Tab-separated case table
- * ====================================================================== */
-
-typedef struct table {
-    char *text;
-    int ncols, nrows;
-    char **cells; /* nrows * ncols, the header excluded */
-    char *head[16];
-} table;
-
-static int split(char *s, char sep, char **out, int cap)
-{
-    int n = 0;
-    while (n < cap) {
-        out[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            break;
-        *e = '\0';
-        s = e + 1;
-    }
-    return n;
-}
-
-static bool load_table(const char *rel, table *t)
-{
-    memset(t, 0, sizeof *t);
-    t->text = tu_read_text(tu_data_path(rel));
-    if (!t->text)
-        return false;
-    int lines = 0;
-    for (const char *p = t->text; *p; p++)
-        lines += *p == '\n';
-    char **rows = calloc((size_t)lines + 1, sizeof *rows);
-    int n = split(t->text, '\n', rows, lines + 1);
-    while (n > 0 && rows[n - 1][0] == '\0')
-        n--;
-    t->ncols = split(rows[0], '\t', t->head, 16);
-    t->nrows = n - 1;
-    t->cells = calloc((size_t)(t->nrows * t->ncols) + 1, sizeof *t->cells);
-    for (int r = 0; r < t->nrows; r++) {
-        int got = split(rows[r + 1], '\t', t->cells + r * t->ncols, t->ncols);
-        if (got != t->ncols) {
-            free(rows);
-            return false;
-        }
-    }
-    free(rows);
-    return true;
-}
-
-static const char *cell(const table *t, int r, const char *col)
-{
-    for (int c = 0; c < t->ncols; c++)
-        if (strcmp(t->head[c], col) == 0)
-            return t->cells[r * t->ncols + c];
-    ck_abort_msg("no column %s", col);
-    return NULL;
-}
-
-/* Looks up "key=" in a "k=v,k=v" list; NULL if absent. */
-static const char *opt_value(const char *list, const char *key, char *buf,
-                             size_t size)
-{
-    size_t kl = strlen(key);
-    const char *p = list;
-    while (p && *p) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t n = strcspn(v, ",");
-            if (n >= size)
-                n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = strchr(p, ',');
-        if (p)
-            p++;
-    }
-    return NULL;
-}
-
-/* ======================================================================
  * trajectory: the optimizers on Conv3d -> ReLU -> ConvTranspose3d
  * ====================================================================== */
 
@@ -246,10 +162,10 @@ static cg_optimizer *make_optimizer(const char *name, const char *list,
     const char *v;
     any_options o;
 #define D(key, field)                                                          \
-    if ((v = opt_value(list, key, b, sizeof b)))                               \
+    if ((v = tu_opt_value(list, key, b, sizeof b)))                            \
     field = strtod(v, NULL)
 #define B(key, field)                                                          \
-    if ((v = opt_value(list, key, b, sizeof b)))                               \
+    if ((v = tu_opt_value(list, key, b, sizeof b)))                            \
     field = strcmp(v, "1") == 0
     cg_optimizer *opt = NULL;
     if (strcmp(name, "SGD") == 0) {
@@ -302,14 +218,13 @@ static cg_optimizer *make_optimizer(const char *name, const char *list,
     return opt;
 }
 
-static table traj_cases;
+static tu_table traj_cases;
 static bool traj_loaded;
 
-static const table *traj_table(void)
+static const tu_table *traj_table(void)
 {
     if (!traj_loaded) {
-        ck_assert_msg(load_table("optim/model/cases.tsv", &traj_cases),
-                      "cannot read optim/model/cases.tsv");
+        traj_cases = tu_table_load("optim/model/cases.tsv");
         traj_loaded = true;
     }
     return &traj_cases;
@@ -335,12 +250,12 @@ static int traj_rows(void)
 
 START_TEST(test_trajectory)
 {
-    const table *t = traj_table();
+    const tu_table *t = traj_table();
     ck_assert_int_lt(_i, t->nrows);
-    const char *name = cell(t, _i, "name");
-    cg_dtype dt = dtype_of(cell(t, _i, "dtype"));
+    const char *name = tu_table_cell(t, _i, "name");
+    cg_dtype dt = dtype_of(tu_table_cell(t, _i, "dtype"));
     const char *dtn = cg_dtype_name(dt);
-    uint64_t seed = strtoull(cell(t, _i, "seed"), NULL, 10);
+    uint64_t seed = strtoull(tu_table_cell(t, _i, "seed"), NULL, 10);
     char rel[256];
 
     /* The model from manual_seed: PyTorch's initial parameters, bitwise. */
@@ -371,17 +286,19 @@ START_TEST(test_trajectory)
     cg_tensor *params[4];
     for (int i = 0; i < 4; i++)
         tu_ok(cg_module_named_parameter(model, i, NULL, &params[i]));
-    cg_optimizer *opt = make_optimizer(cell(t, _i, "optimizer"),
-                                       cell(t, _i, "options"), params, 4);
-    const char *extra = cell(t, _i, "extra");
+    cg_optimizer *opt =
+        make_optimizer(tu_table_cell(t, _i, "optimizer"),
+                       tu_table_cell(t, _i, "options"), params, 4);
+    const char *extra = tu_table_cell(t, _i, "extra");
     char b[64];
     cg_lr_scheduler *sched = NULL;
-    if (opt_value(extra, "cosine", b, sizeof b)) {
+    if (tu_opt_value(extra, "cosine", b, sizeof b)) {
         cg_cosine_annealing_lr_options so =
             cg_cosine_annealing_lr_defaults(strtoll(b, NULL, 10));
         tu_ok(cg_cosine_annealing_lr_new(opt, &so, &sched));
     }
-    double clip = opt_value(extra, "clip", b, sizeof b) ? strtod(b, NULL) : 0;
+    double clip =
+        tu_opt_value(extra, "clip", b, sizeof b) ? strtod(b, NULL) : 0;
     cg_module *mse = NULL;
     tu_ok(cg_mse_loss_new(NULL, &mse));
 

@@ -220,3 +220,83 @@ long tu_alloc_sweep(cg_status (*scenario)(void *ctx), void *ctx,
     }
     return total;
 }
+
+/* ---- tab-separated tables and k=v lists ---------------------------------- */
+
+int tu_split(char *s, char sep, char **out, int cap)
+{
+    int n = 0;
+    while (n < cap) {
+        out[n++] = s;
+        char *e = strchr(s, sep);
+        if (!e)
+            break;
+        *e = '\0';
+        s = e + 1;
+    }
+    return n;
+}
+
+tu_table tu_table_load(const char *rel)
+{
+    tu_table t = {0};
+    t.text = tu_read_text(tu_data_path(rel));
+    ck_assert_msg(t.text != NULL, "cannot read %s", rel);
+    int lines = 0;
+    for (char *p = t.text; *p; p++)
+        lines += *p == '\n';
+    char **rows = malloc(sizeof(char *) * (size_t)(lines + 1));
+    ck_assert_ptr_nonnull(rows);
+    int nl = tu_split(t.text, '\n', rows, lines + 1);
+    while (nl > 0 && rows[nl - 1][0] == '\0')
+        nl--;
+    t.ncols = tu_split(rows[0], '\t', t.head, 16);
+    t.nrows = nl - 1;
+    t.cells = malloc(sizeof(char *) * (size_t)(t.nrows * t.ncols + 1));
+    ck_assert_ptr_nonnull(t.cells);
+    for (int r = 0; r < t.nrows; r++) {
+        int n = tu_split(rows[r + 1], '\t', t.cells + r * t.ncols, t.ncols);
+        ck_assert_msg(n == t.ncols, "%s row %d has %d columns", rel, r, n);
+    }
+    free(rows);
+    return t;
+}
+
+const char *tu_table_cell(const tu_table *t, int r, const char *column)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (strcmp(t->head[c], column) == 0)
+            return t->cells[r * t->ncols + c];
+    ck_abort_msg("no column %s", column);
+    return NULL;
+}
+
+void tu_table_free(tu_table *t)
+{
+    free(t->text);
+    free(t->cells);
+    t->text = NULL;
+    t->cells = NULL;
+}
+
+const char *tu_opt_value(const char *list, const char *key, char *buf,
+                         size_t size)
+{
+    size_t kl = strlen(key);
+    const char *p = list;
+    while (p && *p) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            const char *v = p + kl + 1;
+            size_t n = strcspn(v, ",");
+            if (n >= size)
+                n = size - 1;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return NULL;
+}

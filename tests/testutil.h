@@ -14,6 +14,27 @@ cg_tensor *tu_load(const char *rel);
 /** Reads a whole text file into a malloc'd NUL-terminated string, or
  *  NULL if it does not exist. */
 char *tu_read_text(const char *path);
+/** A tab-separated table read whole: a header line naming the columns,
+ *  then one row per line. */
+typedef struct tu_table {
+    char *text;
+    int ncols, nrows;
+    char **cells; /* nrows * ncols, the header excluded */
+    char *head[16];
+} tu_table;
+/** Reads tests/data/<rel>; fails the test when the file cannot be read or
+ *  a row has another number of fields than the header. */
+tu_table tu_table_load(const char *rel);
+/** Row r's field of `column`; fails the test for a column not in the
+ *  header. */
+const char *tu_table_cell(const tu_table *t, int r, const char *column);
+void tu_table_free(tu_table *t);
+/** Cuts s in place at each `sep` into at most cap fields; their count. */
+int tu_split(char *s, char sep, char **out, int cap);
+/** The value of "key=" in a "k=v,k=v" list, copied into buf (cut to
+ *  size - 1 bytes); NULL when the key is absent. */
+const char *tu_opt_value(const char *list, const char *key, char *buf,
+                         size_t size);
 /** Asserts `st` is CG_OK, printing the last error otherwise. */
 #define tu_ok(expr)                                                            \
     do {                                                                       \
