@@ -618,6 +618,24 @@ static cg_tensor *leaf_copy(cg_tensor *t)
     return d;
 }
 
+/* The transposed convolution's geometry from x's and y's 5-d shapes and
+ * the op's arguments. */
+static cg_conv_geom op_geom(const int64_t *xs, const int64_t *ys,
+                            const int64_t *k, const int64_t *st,
+                            const int64_t *pad, const int64_t *op,
+                            const int64_t *dil, int64_t groups)
+{
+    cg_conv_geom g = {.N = xs[0], .Cin = xs[1], .Cout = ys[1], .G = groups};
+    memcpy(g.in, xs + 2, sizeof g.in);
+    memcpy(g.out, ys + 2, sizeof g.out);
+    memcpy(g.k, k, sizeof g.k);
+    memcpy(g.s, st, sizeof g.s);
+    memcpy(g.p, pad, sizeof g.p);
+    memcpy(g.op, op, sizeof g.op);
+    memcpy(g.d, dil, sizeof g.d);
+    return g;
+}
+
 /* y = op(x, w, b); y.backward(gy); the results and the three grads. */
 static void op_step(bool transposed, cg_tensor *x0, cg_tensor *w0,
                     cg_tensor *b0, cg_tensor *gy, const int64_t *st,
@@ -703,14 +721,8 @@ START_TEST(test_op_threads)
          * against the reference: here, its output against the reference
          * kernel directly (the transposed forward bitwise) */
         if (transposed) {
-            cg_conv_geom g = {.N = xs[0], .Cin = Cx, .Cout = Cy, .G = G};
-            memcpy(g.in, xs + 2, sizeof g.in);
-            memcpy(g.out, cg_tensor_shape(base.y) + 2, sizeof g.out);
-            memcpy(g.k, k, sizeof g.k);
-            memcpy(g.s, st, sizeof g.s);
-            memcpy(g.p, pad, sizeof g.p);
-            memcpy(g.op, op, sizeof g.op);
-            memcpy(g.d, dil, sizeof g.d);
+            cg_conv_geom g =
+                op_geom(xs, cg_tensor_shape(base.y), k, st, pad, op, dil, G);
             cg_tensor *want;
             tu_ok(cg_empty(cg_tensor_shape(base.y), 5, dt, &want));
             tu_ok(cg__ct3d_ref_forward(&g, dt, cg_tensor_data(x),
@@ -815,14 +827,7 @@ START_TEST(test_gy_layouts)
         tu_ok(cg_tensor_backward(z, u, false));
         /* want: the kernels called directly on the contiguous gradient */
         const int64_t *ys = cg_tensor_shape(y);
-        cg_conv_geom g = {.N = xs[0], .Cin = xs[1], .Cout = ys[1], .G = G};
-        memcpy(g.in, xs + 2, sizeof g.in);
-        memcpy(g.out, ys + 2, sizeof g.out);
-        memcpy(g.k, ws + 2, sizeof g.k);
-        memcpy(g.s, st, sizeof g.s);
-        memcpy(g.p, pad, sizeof g.p);
-        memcpy(g.op, op, sizeof g.op);
-        memcpy(g.d, dil, sizeof g.d);
+        cg_conv_geom g = op_geom(xs, ys, ws + 2, st, pad, op, dil, G);
         cg_tensor *gx, *gw, *gb;
         tu_ok(cg_empty(xs, 5, dt, &gx));
         tu_ok(cg_empty(ws, 5, dt, &gw));
