@@ -136,7 +136,7 @@ static cg_status check_dtype(cg_dtype dt, const char *fn)
  * fresh one would cost a page fault per 4 KiB on every call. */
 #define SCRATCH_ALIGN 64
 typedef struct scratch {
-    void *p[8];
+    void *p[12];
     int n;
 } scratch;
 
@@ -849,8 +849,10 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
 static void bdata_chunk(void *vctx, int64_t b, int64_t e)
 {
     const bdata_ctx *c = vctx;
+    /* the slots [b, e) run in turn on one thread: slot b's window serves
+     * them all and stays in that thread's caches */
+    char *win = c->win + (size_t)(b * c->wsize) * c->esz;
     for (int64_t sl = b; sl < e; sl++) {
-        char *win = c->win + (size_t)(sl * c->wsize) * c->esz;
         int64_t i0 = sl * c->items / c->slots,
                 i1 = (sl + 1) * c->items / c->slots;
         for (int64_t it = i0; it < i1; it++)
@@ -942,19 +944,23 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
 /* ======================================================================
  * Backward-weights
  *
- * Chunks: (group, block of MR output channels, td). A chunk owns the
- * weight gradients of its channels and of the taps (td, every th, tw), for
- * every input channel, and walks all positions (n, blocks of B input
- * D-rows) in order: for each block it splits the gy rows
- * od = id*s - p + td*d of its channels into its slot's window, then runs
- * every (th, tw, ci block) tile over the block, the partial tiles staying
+ * Chunks: (group, block of MR output channels, group of D-taps td). A
+ * chunk owns the weight gradients of its channels and taps, for every
+ * input channel, and walks all positions (n, blocks of B input D-rows) in
+ * order: for each block it splits the gy rows its taps read,
+ * od in [i0*s - p, (i1 - 1)*s - p + (kD - 1)*d], of its channels into its
+ * slot's window -- once, however many taps read a row -- then runs every
+ * (ci block, td, th, tw) tile over the block, the partial tiles staying
  * in memory between blocks (which leaves the summation order, hence the
- * result, as in one uninterrupted walk).
+ * result, as in one uninterrupted walk, whatever the blocks and chunks).
  * ====================================================================== */
 
 /* Tiles of one chunk whose partial sums are held at once; a chunk with
  * more walks the positions once per group of this many. */
-#define BW_TILES 64
+#define BW_TILES 128
+/* Bytes of gy window and x rows a position block may span (see
+ * bweight_prepare). */
+#define BW_BLOCK_BYTES (96 * 1024)
 
 typedef struct bweight_ctx {
     const cg_conv_geom *g;
@@ -963,9 +969,12 @@ typedef struct bweight_ctx {
     const ct_width *cw;
     int mri, MR, nr;    /* MR output channels x NR input channels */
     int64_t ncob, ncib; /* channel blocks per group */
+    int64_t tdg;        /* D-taps per chunk */
     int64_t B;          /* input D-rows per position block */
+    int64_t nrow;       /* window rows: (B - 1)*s + (kD - 1)*d + 1 */
     int64_t chunks, slots;
-    char *win; /* [slots][MR][B][RP] + slack */
+    int64_t *d0, *d1; /* [kD] input D-rows tap td reaches gy from */
+    char *win;        /* [slots][MR][nrow][RP] + slack */
     int64_t wsize;
     char *part; /* [slots][BW_TILES][MR*NR*V] */
     int64_t psize;
@@ -981,38 +990,41 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     const size_t esz = c->esz;
     const int V = c->cw->V, MR = c->MR, NR = c->nr;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
-    const int64_t OD = g->out[0];
+    const int64_t OD = g->out[0], s = g->s[0];
     const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
     const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
     const int64_t Iplane = ID * IH * IW;
     const int64_t khw = g->k[1] * g->k[2];
-    /* chunk = (gi*ncob + cob)*kD + td */
-    const int64_t td = ch % g->k[0], cob = (ch / g->k[0]) % c->ncob,
-                  gi = ch / g->k[0] / c->ncob;
+    /* chunk = (gi*ncob + cob)*ntdg + tg */
+    const int64_t ntdg = ceil_div(g->k[0], c->tdg);
+    const int64_t tg = ch % ntdg, cob = (ch / ntdg) % c->ncob,
+                  gi = ch / ntdg / c->ncob;
+    const int64_t td0 = tg * c->tdg, td1 = min64(g->k[0], td0 + c->tdg);
     int64_t co0 = cob * MR;
     int mfirst = 0;
     if (co0 + MR > Cog) { /* the last block overlaps the previous one */
         mfirst = (int)(co0 + MR - Cog);
         co0 = Cog - MR;
     }
-    int64_t d0, d1;
-    valid_range(ID, OD, g->s[0], g->p[0], g->d[0], td, &d0, &d1);
     /* gw[gi*Cig + ci][co0 + m][td][th][tw] */
-    char *gwb = (char *)c->gw +
-                (size_t)(((gi * Cig) * Cog + co0) * K3 + td * khw) * esz;
-    if (d1 == d0) { /* this tap never reaches gy: its gradients are 0 */
-        for (int64_t ci = 0; ci < Cig; ci++)
-            for (int64_t m = mfirst; m < MR; m++)
-                for (int64_t t = 0; t < khw; t++)
-                    put(gwb, ci * Cog * K3 + m * K3 + t, esz, 0.0);
-        return;
-    }
+    char *gwb = (char *)c->gw + (size_t)(((gi * Cig) * Cog + co0) * K3) * esz;
+    for (int64_t td = td0; td < td1; td++)
+        if (c->d1[td] == c->d0[td]) /* never reaches gy: gradients 0 */
+            for (int64_t ci = 0; ci < Cig; ci++)
+                for (int64_t m = mfirst; m < MR; m++)
+                    for (int64_t t = 0; t < khw; t++)
+                        put(gwb, ci * Cog * K3 + m * K3 + td * khw + t, esz,
+                            0.0);
     const size_t tile = (size_t)MR * (size_t)NR * (size_t)V * esz;
-    const int64_t ntiles = khw * c->ncib;
+    /* tile = (cib*tdn + td - td0)*khw + th*kW + tw: the taps of one block
+     * of x's channels in a row, so those x rows stay in L1 while the taps
+     * shift over the window */
+    const int64_t tdn = td1 - td0, ntiles = c->ncib * tdn * khw;
+    const int64_t cwin = c->nrow * S->RP;
     ct_bw_args a;
     memset(&a, 0, sizeof a);
-    a.mcs = c->B * S->RP;
-    a.mds = S->RP;
+    a.mcs = cwin;
+    a.mds = s * S->RP;
     a.mhs = S->HP;
     a.jcs = Iplane;
     a.jds = IH * IW;
@@ -1025,42 +1037,54 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     for (int64_t tg0 = 0; tg0 < ntiles; tg0 += BW_TILES) {
         const int64_t tg1 = min64(ntiles, tg0 + BW_TILES);
         for (int64_t n = 0; n < g->N; n++)
-            for (int64_t i0 = d0; i0 < d1; i0 += c->B) {
-                const int64_t i1 = min64(d1, i0 + c->B);
-                /* the window: the gy rows of this block, MR channels */
+            for (int64_t i0 = 0; i0 < ID; i0 += c->B) {
+                const int64_t i1 = min64(ID, i0 + c->B);
+                /* the window: the gy rows of this block that the chunk's
+                 * taps read and that exist, MR channels (a tap reads only
+                 * rows inside gy) */
+                const int64_t od_lo = i0 * s - g->p[0];
+                const int64_t r0 = max64(td0 * g->d[0], -od_lo),
+                              r1 = min64((i1 - i0 - 1) * s +
+                                             (td1 - 1) * g->d[0] + 1,
+                                         OD - od_lo);
                 for (int64_t m = 0; m < MR; m++) {
                     const char *plane =
                         (const char *)c->gy +
                         (size_t)(n * c->gsn + (gi * Cog + co0 + m) * c->gsc) *
                             esz;
-                    for (int64_t id = i0; id < i1; id++)
-                        split_row(S,
-                                  win + (size_t)((m * c->B + id - i0) * S->RP) *
-                                            esz,
-                                  plane, id * g->s[0] - g->p[0] + td * g->d[0]);
+                    for (int64_t r = r0; r < r1; r++)
+                        split_row(S, win + (size_t)(m * cwin + r * S->RP) * esz,
+                                  plane, od_lo + r);
                 }
-                a.nd = i1 - i0;
-                a.part_in = !(n == 0 && i0 == d0);
-                a.part_out = !(n == g->N - 1 && i1 == d1);
                 for (int64_t ti = tg0; ti < tg1; ti++) {
-                    /* tile = (th*kW + tw)*ncib + cib */
-                    const int64_t cib = ti % c->ncib, thw = ti / c->ncib;
+                    const int64_t thw = ti % khw, td = td0 + ti / khw % tdn,
+                                  cib = ti / khw / tdn;
+                    const int64_t ia = max64(i0, c->d0[td]),
+                                  ib = min64(i1, c->d1[td]);
+                    if (ia >= ib)
+                        continue;
                     const int64_t th = thw / g->k[2], tw = thw % g->k[2];
                     const int64_t ci0 = cib * NR;
                     const int nr = (int)min64(NR, Cig - ci0);
                     int64_t h0, h1;
                     valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1], th,
                                 &h0, &h1);
+                    a.nd = ib - ia;
                     a.nh = h1 - h0;
-                    a.pm = win + (size_t)((h0 - S->ax[0].qmin) * S->HP -
-                                          S->ax[1].qmin + tap_hw(S, th, tw)) *
-                                     esz;
+                    a.part_in = !(n == 0 && ia == c->d0[td]);
+                    a.part_out = !(n == g->N - 1 && ib == c->d1[td]);
+                    a.pm =
+                        win + (size_t)(((ia - i0) * s + td * g->d[0]) * S->RP +
+                                       (h0 - S->ax[0].qmin) * S->HP -
+                                       S->ax[1].qmin + tap_hw(S, th, tw)) *
+                                  esz;
                     a.pj = (const char *)c->x +
                            (size_t)((n * g->Cin + gi * Cig + ci0) * Iplane +
-                                    i0 * IH * IW + h0 * IW) *
+                                    ia * IH * IW + h0 * IW) *
                                esz;
                     a.part = part + (size_t)(ti - tg0) * tile;
-                    a.out = gwb + (size_t)(ci0 * Cog * K3 + thw) * esz;
+                    a.out =
+                        gwb + (size_t)(ci0 * Cog * K3 + td * khw + thw) * esz;
                     c->cw->bw[c->mri][nr](&a);
                 }
             }
@@ -1070,9 +1094,11 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
 static void bweight_chunk(void *vctx, int64_t b, int64_t e)
 {
     const bweight_ctx *c = vctx;
+    /* one thread runs the slots [b, e) in turn: they share slot b's
+     * scratch, which stays in that thread's caches */
+    char *win = c->win + (size_t)(b * c->wsize) * c->esz;
+    char *part = c->part + (size_t)(b * c->psize) * c->esz;
     for (int64_t sl = b; sl < e; sl++) {
-        char *win = c->win + (size_t)(sl * c->wsize) * c->esz;
-        char *part = c->part + (size_t)(sl * c->psize) * c->esz;
         int64_t c0 = sl * c->chunks / c->slots,
                 c1 = (sl + 1) * c->chunks / c->slots;
         for (int64_t ch = c0; ch < c1; ch++)
@@ -1087,6 +1113,7 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
 {
     const size_t esz = cg_dtype_size(dt);
     const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
+    const int64_t kD = g->k[0], s = g->s[0], ext = (kD - 1) * g->d[0];
     memset(c, 0, sizeof *c);
     c->g = g;
     c->esz = esz;
@@ -1102,21 +1129,41 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->gsn = gys[0];
     c->gsc = gys[1];
     c->gw = gw;
+    /* All D-taps in one chunk read each gy row once; when that leaves too
+     * few chunks to share evenly among the threads, one D-tap per chunk.
+     * Either way every gradient sums in the same order: the choice does
+     * not change the results. */
+    const int64_t T = cg_get_num_threads();
+    c->tdg = (G * c->ncob) % T == 0 || G * c->ncob >= 4 * T ? kD : 1;
+    /* D-rows per position block: the block's window and the x rows of one
+     * tile, read again by every tap, should stay near L1; a longer block
+     * loads and stores the partial tiles less often */
     c->B = 1;
     while (2 * c->B <= g->in[0] &&
-           c->MR * 2 * c->B * c->S.RP * (int64_t)esz <= WINDOW_BYTES / 2)
+           (c->MR * ((2 * c->B - 1) * s + ext + 1) * c->S.RP +
+            min64(c->nr, Cig) * 2 * c->B * g->in[1] * g->in[2]) *
+                   (int64_t)esz <=
+               BW_BLOCK_BYTES)
         c->B *= 2;
-    c->chunks = G * c->ncob * g->k[0];
+    c->nrow = (c->B - 1) * s + ext + 1;
+    c->chunks = G * c->ncob * ceil_div(kD, c->tdg);
     c->slots = min64(c->chunks, MAX_SLOTS);
-    c->wsize = c->MR * c->B * c->S.RP + 2 * cw->V;
-    c->psize =
-        min64(BW_TILES, g->k[1] * g->k[2] * c->ncib) * c->MR * c->nr * cw->V;
+    c->wsize = c->MR * c->nrow * c->S.RP + 2 * cw->V;
+    c->psize = min64(BW_TILES, c->tdg * g->k[1] * g->k[2] * c->ncib) * c->MR *
+               c->nr * cw->V;
     c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
     if (!c->win)
         return nomem(c->slots * c->wsize, esz);
     c->part = scratch_alloc(sc, c->slots * c->psize, esz);
     if (!c->part)
         return nomem(c->slots * c->psize, esz);
+    c->d0 = scratch_alloc(sc, 2 * kD, sizeof(int64_t));
+    if (!c->d0)
+        return nomem(2 * kD, sizeof(int64_t));
+    c->d1 = c->d0 + kD;
+    for (int64_t td = 0; td < kD; td++)
+        valid_range(g->in[0], g->out[0], s, g->p[0], g->d[0], td, &c->d0[td],
+                    &c->d1[td]);
     return CG_OK;
 }
 
