@@ -242,18 +242,44 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
     const CT_T *mb = (const CT_T *)a->pm, *jb = (const CT_T *)a->pj;
     for (int64_t n = 0; n < a->nn; n++)
         for (int64_t d = 0; d < a->nd; d++) {
-            const CT_T *xr = mb + n * a->mns + d * a->mds;
-            const CT_T *gr = jb + n * a->jns + d * a->jds;
+            /* the rows' starts for this (n, d); along h all MR rows move by
+             * mhs and all NR rows by jhs, so one offset serves each side */
+            const CT_T *xr[CT_MR_WIDE], *gr[CT_NR_CAP];
+            CT_UNROLL
+            for (int m = 0; m < MR; m++)
+                xr[m] = mb + n * a->mns + d * a->mds + m * mcs;
+            CT_UNROLL
+            for (int j = 0; j < NR; j++)
+                gr[j] = jb + n * a->jns + d * a->jds + j * jcs;
+            int64_t xo = 0, go = 0;
+            if (W == CT_V) { /* one whole vector per row */
+                for (int64_t h = 0; h < a->nh; h++) {
+                    CT_VEC xv[CT_MR_WIDE];
+                    CT_UNROLL
+                    for (int m = 0; m < MR; m++)
+                        xv[m] = V_LOAD(xr[m] + xo);
+                    CT_UNROLL
+                    for (int j = 0; j < NR; j++) {
+                        CT_VEC gv = V_LOAD(gr[j] + go);
+                        CT_UNROLL
+                        for (int m = 0; m < MR; m++)
+                            acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                    }
+                    xo += a->mhs;
+                    go += a->jhs;
+                }
+                continue;
+            }
             for (int64_t h = 0; h < a->nh; h++) {
                 int64_t w = 0;
                 for (; w < Wfull; w += CT_V) {
                     CT_VEC xv[CT_MR_WIDE];
                     CT_UNROLL
                     for (int m = 0; m < MR; m++)
-                        xv[m] = V_LOAD(xr + m * mcs + w);
+                        xv[m] = V_LOAD(xr[m] + xo + w);
                     CT_UNROLL
                     for (int j = 0; j < NR; j++) {
-                        CT_VEC gv = V_LOAD(gr + j * jcs + w);
+                        CT_VEC gv = V_LOAD(gr[j] + go + w);
                         CT_UNROLL
                         for (int m = 0; m < MR; m++)
                             acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
@@ -264,17 +290,17 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
                     CT_VEC xv[CT_MR_WIDE];
                     CT_UNROLL
                     for (int m = 0; m < MR; m++)
-                        xv[m] = V_LOADN(xr + m * mcs + w, nv);
+                        xv[m] = V_LOADN(xr[m] + xo + w, nv);
                     CT_UNROLL
                     for (int j = 0; j < NR; j++) {
-                        CT_VEC gv = V_LOADN(gr + j * jcs + w, nv);
+                        CT_VEC gv = V_LOADN(gr[j] + go + w, nv);
                         CT_UNROLL
                         for (int m = 0; m < MR; m++)
                             acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
                     }
                 }
-                xr += a->mhs;
-                gr += a->jhs;
+                xo += a->mhs;
+                go += a->jhs;
             }
         }
     if (a->part_out) {
