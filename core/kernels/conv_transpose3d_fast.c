@@ -180,6 +180,17 @@ static inline void copy_el(void *dst, int64_t i, const void *src, int64_t j,
         ((double *)dst)[i] = ((const double *)src)[j];
 }
 
+/* The smallest count >= n of esz-byte elements spanning an odd number of
+ * 64-byte lines: the stride for Cin (or Cout) rows that a kernel reads in
+ * turn. Strides of a multiple of 128 bytes put those rows in few L1 sets
+ * (a 16x16x16 float plane: all in one), which thrashes; an odd number of
+ * lines spreads them over every set. */
+static int64_t skew_lines(int64_t n, size_t esz)
+{
+    const int64_t lines = ceil_div(n * (int64_t)esz, 64);
+    return (lines | 1) * 64 / (int64_t)esz;
+}
+
 /* Valid input range [lo, hi) along an axis for tap t: outputs
  * o = i*s - p + t*d inside [0, out). */
 static void valid_range(int64_t in, int64_t out, int64_t s, int64_t p,
@@ -252,7 +263,7 @@ typedef struct fwd_ctx {
     fwd_axis ax[3];
     /* x as the kernels read it: padded copy or x itself */
     const char *xp;
-    int64_t Xhw, Xplane; /* padded plane sizes */
+    int64_t Xhw, Xplane; /* padded plane: H*W size, stride between planes */
     const void *x;       /* for the copy */
     char *xpad;          /* NULL: x is read directly */
     /* packed weights [G][nmb][K3][Cig][MR], bias [G][nmb*MR] */
@@ -283,8 +294,7 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
         memset(dst, 0, (size_t)c->Xplane * esz);
         for (int64_t id = 0; id < ID; id++)
             for (int64_t ih = 0; ih < IH; ih++)
-                memcpy(dst + (size_t)(((id + A[0].lo) * A[1].X + ih +
-                                       A[1].lo) *
+                memcpy(dst + (size_t)(((id + A[0].lo) * A[1].X + ih + A[1].lo) *
                                           A[2].X +
                                       A[2].lo) *
                                  esz,
@@ -468,11 +478,16 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
             last_w = max64(last_w, ceil_div(A[2].J[c.P == 2 ? 0 : rw], V) * V +
                                        A[2].off[i]);
     }
-    bool direct = A[0].lo == 0 && A[1].lo == 0 && A[2].lo == 0 &&
-                  A[0].X == g->in[0] && A[1].X == g->in[1] &&
-                  A[2].X == g->in[2] && last_w <= g->in[2];
+    /* x whose planes are a multiple of 128 bytes apart is copied too, the
+     * copy's planes skew_lines apart */
     c.Xhw = A[1].X * A[2].X;
     c.Xplane = A[0].X * c.Xhw;
+    bool direct = A[0].lo == 0 && A[1].lo == 0 && A[2].lo == 0 &&
+                  A[0].X == g->in[0] && A[1].X == g->in[1] &&
+                  A[2].X == g->in[2] && last_w <= g->in[2] &&
+                  (size_t)c.Xplane * esz % 128 != 0;
+    if (!direct)
+        c.Xplane = skew_lines(c.Xplane, esz);
     if (direct) {
         c.xp = x;
     } else {
@@ -760,9 +775,10 @@ typedef struct bdata_ctx {
     void *gx;
     int64_t B;     /* input D-rows per item */
     int64_t nrow;  /* window rows: (B - 1)*s + (k - 1)*d + 1 */
+    int64_t cwin;  /* window stride between channels: skew_lines(nrow*RP) */
     int64_t items; /* (n, g, D-block) */
     int64_t slots;
-    char *win;     /* [slots][Cog][nrow][RP] + slack */
+    char *win;     /* [slots][Cog][cwin] + slack */
     int64_t wsize; /* elements per slot */
     int stream;
 } bdata_ctx;
@@ -786,7 +802,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     const int64_t od_lo = id0 * g->s[0] - g->p[0];
     /* the window: its rows that exist in gy */
     const int64_t r0 = max64(0, -od_lo), r1 = min64(c->nrow, OD - od_lo);
-    const int64_t cwin = c->nrow * S->RP;
+    const int64_t cwin = c->cwin;
     for (int64_t co = 0; co < Cog; co++) {
         const char *plane =
             (const char *)c->gy +
@@ -897,7 +913,8 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
     c->nrow = (c->B - 1) * s + ext + 1;
     c->items = g->N * G * ceil_div(ID, c->B);
     c->slots = min64(c->items, MAX_SLOTS);
-    c->wsize = Cog * c->nrow * c->S.RP + 2 * cw->V;
+    c->cwin = skew_lines(c->nrow * c->S.RP, esz);
+    c->wsize = Cog * c->cwin + 2 * cw->V;
     c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
     if (!c->win)
         return nomem(c->slots * c->wsize, esz);
@@ -967,9 +984,10 @@ typedef struct bweight_ctx {
     int64_t tdg;        /* D-taps per chunk */
     int64_t B;          /* input D-rows per position block */
     int64_t nrow;       /* window rows: (B - 1)*s + (kD - 1)*d + 1 */
+    int64_t cwin;       /* window stride between channels */
     int64_t chunks, slots;
     int64_t *d0, *d1; /* [kD] input D-rows tap td reaches gy from */
-    char *win;        /* [slots][MR][nrow][RP] + slack */
+    char *win;        /* [slots][MR][cwin] + slack */
     int64_t wsize;
     char *part; /* [slots][BW_TILES][MR*NR*V] */
     int64_t psize;
@@ -1015,7 +1033,7 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
      * of x's channels in a row, so those x rows stay in L1 while the taps
      * shift over the window */
     const int64_t tdn = td1 - td0, ntiles = c->ncib * tdn * khw;
-    const int64_t cwin = c->nrow * S->RP;
+    const int64_t cwin = c->cwin;
     ct_bw_args a;
     memset(&a, 0, sizeof a);
     a.mcs = cwin;
@@ -1059,8 +1077,10 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                     if (ia >= ib)
                         continue;
                     const int64_t th = thw / g->k[2], tw = thw % g->k[2];
-                    const int64_t ci0 = cib * NR;
-                    const int nr = (int)min64(NR, Cig - ci0);
+                    /* the ci blocks as even as they go: 32 = 6+6+5+5+5+5,
+                     * not 6+6+6+6+6+2 */
+                    const int64_t ci0 = cib * Cig / c->ncib;
+                    const int nr = (int)((cib + 1) * Cig / c->ncib - ci0);
                     int64_t h0, h1;
                     valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1], th,
                                 &h0, &h1);
@@ -1143,7 +1163,8 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->nrow = (c->B - 1) * s + ext + 1;
     c->chunks = G * c->ncob * ceil_div(kD, c->tdg);
     c->slots = min64(c->chunks, MAX_SLOTS);
-    c->wsize = c->MR * c->nrow * c->S.RP + 2 * cw->V;
+    c->cwin = skew_lines(c->nrow * c->S.RP, esz);
+    c->wsize = c->MR * c->cwin + 2 * cw->V;
     c->psize = min64(BW_TILES, c->tdg * g->k[1] * g->k[2] * c->ncib) * c->MR *
                c->nr * cw->V;
     c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
