@@ -393,14 +393,23 @@ CT_TARGET static void CT_NAME(fence)(void)
 
 CT_TARGET static double CT_NAME(sum)(const void *src, int64_t n)
 {
+    /* four running vectors (one would wait on the adder's latency), lane
+     * l of vector k taking elements 4*V*j + k*V + l; the tail goes to
+     * vector 0; then (a0 + a1) + (a2 + a3) and the lanes */
     const CT_T *x = (const CT_T *)src;
-    CT_VEC acc = V_ZERO();
+    CT_VEC a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
     int64_t i = 0;
+    for (; i + 4 * CT_V <= n; i += 4 * CT_V) {
+        a0 = V_ADD(a0, V_LOAD(x + i));
+        a1 = V_ADD(a1, V_LOAD(x + i + CT_V));
+        a2 = V_ADD(a2, V_LOAD(x + i + 2 * CT_V));
+        a3 = V_ADD(a3, V_LOAD(x + i + 3 * CT_V));
+    }
     for (; i + CT_V <= n; i += CT_V)
-        acc = V_FMA(V_SET1((CT_T)1), V_LOAD(x + i), acc);
+        a0 = V_ADD(a0, V_LOAD(x + i));
     if (i < n)
-        acc = V_FMA(V_SET1((CT_T)1), V_LOADN(x + i, (int)(n - i)), acc);
-    return (double)V_HSUM(acc);
+        a0 = V_ADD(a0, V_LOADN(x + i, (int)(n - i)));
+    return (double)V_HSUM(V_ADD(V_ADD(a0, a1), V_ADD(a2, a3)));
 }
 
 /* ---- instantiations ---------------------------------------------------- */
