@@ -46,7 +46,9 @@
 enum {
     SUM_CHUNK = 256,           /* inputs per chunk (see the order above) */
     SUM_LANES = 8,             /* running sums per chunk (idem) */
-    SUM_BLOCK_ELEMS = 1 << 14, /* inputs read per pool chunk, about */
+    SUM_BLOCK_ELEMS = 1 << 16, /* inputs read per pool chunk, about: a
+                                  smaller sum runs on the calling thread,
+                                  quicker than the pool can wake one */
 };
 
 /* ---- the kernel ---------------------------------------------------------- */

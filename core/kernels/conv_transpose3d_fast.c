@@ -1198,6 +1198,9 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
  * grad_bias
  * ====================================================================== */
 
+/* Fewer elements than this are summed on the calling thread. */
+#define SMALL_JOB_ELEMS (64 * 1024)
+
 typedef struct bias_ctx {
     const cg_conv_geom *g;
     size_t esz;
@@ -1223,7 +1226,12 @@ static void bias_run(const bias_ctx *cc, void *gb)
 {
     bias_ctx c = *cc;
     const cg_conv_geom *g = c.g;
-    cg__parallel_for(g->N * g->Cout, bias_chunk, &c);
+    const int64_t P = g->out[0] * g->out[1] * g->out[2];
+    /* a small gy is summed faster than the pool wakes a thread */
+    if (g->N * g->Cout * P < SMALL_JOB_ELEMS)
+        bias_chunk(&c, 0, g->N * g->Cout);
+    else
+        cg__parallel_for(g->N * g->Cout, bias_chunk, &c);
     for (int64_t co = 0; co < g->Cout; co++) {
         double s = 0;
         for (int64_t n = 0; n < g->N; n++)

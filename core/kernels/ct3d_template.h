@@ -252,18 +252,21 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
             for (int j = 0; j < NR; j++)
                 gr[j] = jb + n * a->jns + d * a->jds + j * jcs;
             int64_t xo = 0, go = 0;
-            if (W == CT_V) { /* one whole vector per row */
+            if (W == CT_V || W == 2 * CT_V) { /* whole vectors, 1 or 2 */
+                const int nv = W == CT_V ? 1 : 2;
                 for (int64_t h = 0; h < a->nh; h++) {
-                    CT_VEC xv[CT_MR_WIDE];
-                    CT_UNROLL
-                    for (int m = 0; m < MR; m++)
-                        xv[m] = V_LOAD(xr[m] + xo);
-                    CT_UNROLL
-                    for (int j = 0; j < NR; j++) {
-                        CT_VEC gv = V_LOAD(gr[j] + go);
+                    for (int v = 0; v < nv; v++) {
+                        CT_VEC xv[CT_MR_WIDE];
                         CT_UNROLL
                         for (int m = 0; m < MR; m++)
-                            acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                            xv[m] = V_LOAD(xr[m] + xo + v * CT_V);
+                        CT_UNROLL
+                        for (int j = 0; j < NR; j++) {
+                            CT_VEC gv = V_LOAD(gr[j] + go + v * CT_V);
+                            CT_UNROLL
+                            for (int m = 0; m < MR; m++)
+                                acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                        }
                     }
                     xo += a->mhs;
                     go += a->jhs;
