@@ -12,11 +12,36 @@
  *   fwd_bwd      one autograd step through the public API:
  *                y = cg_conv_transpose3d(x, w, b) with x, w, b requiring
  *                grad; cg_sum(y); cg_tensor_backward -- what a user pays
+ * For float32/float64, fwd, bwd_data and bwd_weights call the fast kernels
+ * directly, into preallocated outputs.
+ *
+ * complex64/complex128 have no kernels of their own: cg_conv_transpose3d
+ * runs three real convolutions (Gauss's trick) built from public ops, so
+ * every complex pass is timed through the public API:
+ *   fwd          cg_conv_transpose3d(x, w, b) with grad mode off
+ *                (cg_set_grad_enabled(false)), output released each call
+ *   bwd_data     y = cg_conv_transpose3d(x, w, b) built once with only x
+ *                requiring grad; each call sets x.grad to None
+ *                (cg_tensor_zero_grad set_to_none) and runs
+ *                cg_tensor_backward(y, gy, retain_graph=true)
+ *   bwd_weights  the same with only w and b requiring grad
+ *   total        fwd + bwd_data + bwd_weights (sum of the three medians)
+ *   fwd_bwd      the same autograd step as for the real dtypes
+ * Each complex backward also runs the graph's element-wise ops (real/imag
+ * views, adds, subs, the 1j scaling), so bwd_data + bwd_weights pay them
+ * twice and total can exceed fwd_bwd.
+ * x, w, b, gy have random real and imaginary parts (cg_randn).
+ *
  * Each figure is the median of 9 samples after a ~50 ms warm-up, a sample
  * repeating the call until it lasts >= ~20 ms. GFLOP/s counts
- * 2*N*Cin*D*H*W*(Cout/groups)*kD*kH*kW per pass (input spatial size).
+ * 2*N*Cin*D*H*W*(Cout/groups)*kD*kH*kW per pass (input spatial size), for
+ * every dtype: complex passes count the same nominal FLOPs as real ones,
+ * so complex64/float32 GFLOP/s is directly the ratio of
+ * ../shared/BENCHMARKS.md's target (>= 1/4; float64/float32 >= 1/2).
+ * A non-default dtype or --simd is appended to impl (impl=cgrad_complex64).
  *
- * usage: cgrad_bench [--threads T] [--dtype float32|float64]
+ * usage: cgrad_bench [--threads T]
+ *                    [--dtype float32|float64|complex64|complex128]
  *                    [--simd off|avx2|avx512] [--workload NAME]
  *                    [--pass PASS]   (only that pass: for profiling)
  *                    [--cpu-time]    (process CPU time instead of wall
@@ -81,11 +106,55 @@ typedef struct bench_ctx {
     cg_tensor *x, *w, *b, *gy;   /* inputs */
     cg_tensor *y, *gx, *gw, *gb; /* kernel outputs */
     cg_tensor *xr, *wr, *br;     /* leaves requiring grad (fwd_bwd) */
+    bool cplx;                   /* complex dtype: public API only */
+    cg_tensor *yd, *yw;          /* complex: retained graphs of y for
+                                    bwd_data (xr) and bwd_weights (wr, br) */
 } bench_ctx;
+
+static void conv(bench_ctx *c, cg_tensor *x, cg_tensor *w, cg_tensor *b,
+                 cg_tensor **y)
+{
+    CHECK(cg_conv_transpose3d(x, w, b, CG_INT3(c->wl->s), CG_INT3(c->wl->p),
+                              CG_INT3(c->wl->op), c->wl->G, CG_INT3(1), y));
+}
+
+/* The complex passes: the public API only (see the header comment). */
+static void run_pass_complex(bench_ctx *c, int pass)
+{
+    switch (pass) {
+    case FWD: {
+        cg_tensor *y = NULL;
+        bool prev = cg_set_grad_enabled(false);
+        cg_status st = cg_conv_transpose3d(
+            c->x, c->w, c->b, CG_INT3(c->wl->s), CG_INT3(c->wl->p),
+            CG_INT3(c->wl->op), c->wl->G, CG_INT3(1), &y);
+        cg_set_grad_enabled(prev);
+        if (st != CG_OK)
+            die("cg_conv_transpose3d (no grad)");
+        cg_tensor_release(y);
+        break;
+    }
+    case BWD_DATA:
+        CHECK(cg_tensor_zero_grad(c->xr, true));
+        CHECK(cg_tensor_backward(c->yd, c->gy, true));
+        break;
+    case BWD_WEIGHTS:
+        CHECK(cg_tensor_zero_grad(c->wr, true));
+        CHECK(cg_tensor_zero_grad(c->br, true));
+        CHECK(cg_tensor_backward(c->yw, c->gy, true));
+        break;
+    default:
+        break;
+    }
+}
 
 static void run_pass(bench_ctx *c, int pass)
 {
     const cg_conv_geom *g = &c->g;
+    if (c->cplx && pass != FWD_BWD) {
+        run_pass_complex(c, pass);
+        return;
+    }
     switch (pass) {
     case FWD:
         CHECK(cg__ct3d_fast_forward(g, c->dt, cg_tensor_data(c->x),
@@ -107,9 +176,7 @@ static void run_pass(bench_ctx *c, int pass)
         CHECK(cg_tensor_zero_grad(c->xr, true));
         CHECK(cg_tensor_zero_grad(c->wr, true));
         CHECK(cg_tensor_zero_grad(c->br, true));
-        CHECK(cg_conv_transpose3d(c->xr, c->wr, c->br, CG_INT3(c->wl->s),
-                                  CG_INT3(c->wl->p), CG_INT3(c->wl->op),
-                                  c->wl->G, CG_INT3(1), &y));
+        conv(c, c->xr, c->wr, c->br, &y);
         CHECK(cg_sum(y, &s));
         CHECK(cg_tensor_backward(s, NULL, false));
         cg_tensor_release(s);
@@ -162,6 +229,7 @@ static void setup(bench_ctx *c, const workload *wl, cg_dtype dt)
     memset(c, 0, sizeof *c);
     c->wl = wl;
     c->dt = dt;
+    c->cplx = cg_dtype_is_complex(dt);
     cg_conv_geom *g = &c->g;
     *g = (cg_conv_geom){.N = wl->N,
                         .Cin = wl->Cin,
@@ -187,32 +255,50 @@ static void setup(bench_ctx *c, const workload *wl, cg_dtype dt)
     c->w = randn(ws, 5, dt);
     c->b = randn(bs, 1, dt);
     c->gy = randn(ys, 5, dt);
-    CHECK(cg_empty(ys, 5, dt, &c->y));
-    CHECK(cg_empty(xs, 5, dt, &c->gx));
-    CHECK(cg_empty(ws, 5, dt, &c->gw));
-    CHECK(cg_empty(bs, 1, dt, &c->gb));
+    if (!c->cplx) {
+        CHECK(cg_empty(ys, 5, dt, &c->y));
+        CHECK(cg_empty(xs, 5, dt, &c->gx));
+        CHECK(cg_empty(ws, 5, dt, &c->gw));
+        CHECK(cg_empty(bs, 1, dt, &c->gb));
+    }
     CHECK(cg_tensor_detach(c->x, &c->xr));
     CHECK(cg_tensor_detach(c->w, &c->wr));
     CHECK(cg_tensor_detach(c->b, &c->br));
     CHECK(cg_tensor_requires_grad_(c->xr, true));
     CHECK(cg_tensor_requires_grad_(c->wr, true));
     CHECK(cg_tensor_requires_grad_(c->br, true));
+    if (c->cplx) {
+        conv(c, c->xr, c->w, c->b, &c->yd);
+        conv(c, c->x, c->wr, c->br, &c->yw);
+    }
 }
 
 static void teardown(bench_ctx *c)
 {
-    cg_tensor *all[] = {c->x,  c->w,  c->b,  c->gy, c->y, c->gx,
-                        c->gw, c->gb, c->xr, c->wr, c->br};
+    cg_tensor *all[] = {c->yd, c->yw, c->x,  c->w,  c->b,  c->gy, c->y,
+                        c->gx, c->gw, c->gb, c->xr, c->wr, c->br};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cg_tensor_release(all[i]);
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: cgrad_bench [--threads T] [--dtype "
-                    "float32|float64] [--simd off|avx2|avx512] "
-                    "[--workload NAME] [--pass fwd|bwd_data|bwd_weights|"
-                    "fwd_bwd] [--cpu-time]\n");
+    fprintf(
+        stderr,
+        "usage: cgrad_bench [--threads T]\n"
+        "                   [--dtype float32|float64|complex64|complex128]\n"
+        "                   [--simd off|avx2|avx512] [--workload NAME]\n"
+        "                   [--pass fwd|bwd_data|bwd_weights|fwd_bwd] "
+        "[--cpu-time]\n"
+        "complex dtypes time every pass through the public API:\n"
+        "  fwd          cg_conv_transpose3d with grad mode off\n"
+        "  bwd_data     cg_tensor_backward(y, gy, retain_graph) on a graph\n"
+        "               built once with only x requiring grad, x.grad set\n"
+        "               to None before each call\n"
+        "  bwd_weights  the same with only w and b requiring grad\n"
+        "  total, fwd_bwd as for float32 (sum of three medians; one "
+        "autograd step)\n"
+        "GFLOP/s counts the same nominal FLOPs for every dtype.\n");
     exit(2);
 }
 
@@ -232,6 +318,10 @@ int main(int argc, char **argv)
                 dt = CG_FLOAT32;
             else if (strcmp(d, "float64") == 0)
                 dt = CG_FLOAT64;
+            else if (strcmp(d, "complex64") == 0)
+                dt = CG_COMPLEX64;
+            else if (strcmp(d, "complex128") == 0)
+                dt = CG_COMPLEX128;
             else
                 usage();
         } else if (strcmp(argv[i], "--simd") == 0 && i + 1 < argc) {
@@ -261,8 +351,9 @@ int main(int argc, char **argv)
 
     /* impl is "cgrad" for the default run; other options say so */
     char impl[64] = "cgrad";
-    if (dt == CG_FLOAT64)
-        strcat(impl, "_float64");
+    if (dt != CG_FLOAT32)
+        snprintf(impl + strlen(impl), sizeof impl - strlen(impl), "_%s",
+                 cg_dtype_name(dt));
     if (simd_arg)
         snprintf(impl + strlen(impl), sizeof impl - strlen(impl), "_%s",
                  cg__simd_name(cg__simd_level()));
