@@ -227,13 +227,14 @@ cg_status cg__map(const int64_t *shape, int ndim, cg_dtype out_dt,
         use[i] = ins[i];
         if (ins[i]->dtype == in_dt)
             continue;
-        if ((st = cg__tensor_new(ins[i]->shape, ins[i]->ndim, in_dt,
-                                 &tmp[i])) != CG_OK)
+        if ((st = cg__tensor_new_uninit(ins[i]->shape, ins[i]->ndim, in_dt,
+                                        &tmp[i])) != CG_OK)
             goto fail;
         cg__copy_values(tmp[i], ins[i]);
         use[i] = tmp[i];
     }
-    if ((st = cg__tensor_new(shape, ndim, out_dt, &r)) != CG_OK)
+    /* the loop writes every element of r */
+    if ((st = cg__tensor_new_uninit(shape, ndim, out_dt, &r)) != CG_OK)
         goto fail;
     cg_loop l;
     cg__loop_init(&l, r, use, nin);

@@ -10,58 +10,88 @@
  * ops refuse tensors that require grad while grad mode is on.
  */
 #include "autograd_internal.h"
+#include "ops_internal.h"
 #include "threadpool_internal.h"
 
 #include <string.h>
 
-/* Copies the real (float32 / float64) strided tensor t into the
- * contiguous buffer dst of its dtype, row by row along the last dimension
- * after merging the dimensions that are one run of memory (memcpy, a fill
- * for a broadcast row, else a strided loop): an expanded gradient such as
- * y.sum()'s merges into one broadcast row and becomes a fill, a transposed
- * view into rows of a strided loop, instead of a load and a store through
- * the generic iterator per element. Blocks of elements go to the thread
- * pool; each element is written once, by one thread. */
+/* Copies the strided tensor t into the contiguous buffer dst of dtype
+ * ddt, converting as PyTorch does (a real value gets imaginary part 0; a
+ * complex one converted to real keeps its real part), row by row along the
+ * last dimension after merging the dimensions that are one run of memory
+ * (memcpy, a fill for a broadcast row, else a typed strided loop): an
+ * expanded gradient such as y.sum()'s merges into one broadcast row and
+ * becomes a fill, a transposed view into rows of a strided loop, instead
+ * of a load and a store through the generic iterator per element. Blocks
+ * of elements go to the thread pool; each element is written once, by one
+ * thread. */
+
+/* n elements from src, `step` elements apart, converted into out. */
+typedef void (*copy_run_fn)(char *out, const char *src, int64_t n,
+                            int64_t step);
+
+#define COPY_RE_real(v) (v)
+#define COPY_IM_real(v) 0
+#define COPY_RE_cplx(v) (v).re
+#define COPY_IM_cplx(v) (v).im
+#define COPY_MK_real(T, R, re, im) ((T)(re))
+#define COPY_MK_cplx(T, R, re, im) ((T){(R)(re), (R)(im)})
+/* the dtypes twice: the pairs need one list inside the other */
+#define COPY_DTYPES(X)                                                         \
+    X(f32, float, float, real)                                                 \
+    X(f64, double, double, real)                                               \
+    X(c64, cg_c64, float, cplx)                                                \
+    X(c128, cg_c128, double, cplx)
+#define COPY_DTYPES_TO(X, ...)                                                 \
+    X(__VA_ARGS__, f32, float, float, real)                                    \
+    X(__VA_ARGS__, f64, double, double, real)                                  \
+    X(__VA_ARGS__, c64, cg_c64, float, cplx)                                   \
+    X(__VA_ARGS__, c128, cg_c128, double, cplx)
+#define DEFINE_COPY_RUN(SS, ST, SR, SK, DS, DT, DR, DK)                        \
+    static void copy_##SS##_##DS(char *out, const char *src, int64_t n,        \
+                                 int64_t step)                                 \
+    {                                                                          \
+        DT *o = (DT *)out;                                                     \
+        const ST *x = (const ST *)src;                                         \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            const ST v = x[i * step];                                          \
+            o[i] = COPY_MK_##DK(DT, DR, COPY_RE_##SK(v), COPY_IM_##SK(v));     \
+        }                                                                      \
+    }
+#define DEFINE_COPY_RUNS_FROM(SS, ST, SR, SK)                                  \
+    COPY_DTYPES_TO(DEFINE_COPY_RUN, SS, ST, SR, SK)
+COPY_DTYPES(DEFINE_COPY_RUNS_FROM)
+#define COPY_RUN_ENTRY(SS, DS) copy_##SS##_##DS
+#define COPY_RUN_ROW(SS)                                                       \
+    {                                                                          \
+        COPY_RUN_ENTRY(SS, f32), COPY_RUN_ENTRY(SS, f64),                      \
+            COPY_RUN_ENTRY(SS, c64), COPY_RUN_ENTRY(SS, c128)                  \
+    }
+/* [source dtype][destination dtype], in cg_dtype's order */
+static const copy_run_fn COPY_RUNS[CG_DTYPE_COUNT][CG_DTYPE_COUNT] = {
+    COPY_RUN_ROW(f32), COPY_RUN_ROW(f64), COPY_RUN_ROW(c64),
+    COPY_RUN_ROW(c128)};
+
 typedef struct row_copy {
     const char *base; /* t's first element */
     char *dst;
-    size_t esz;
-    int nd; /* merged dims; the last is the row */
+    size_t ssz, dsz;  /* element sizes of t and dst */
+    copy_run_fn run;  /* the conversion; NULL for the same dtype */
+    copy_run_fn same; /* the same-dtype strided copy */
+    int nd;           /* merged dims; the last is the row */
     int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
     int64_t numel;
 } row_copy;
 
 enum { ROW_COPY_BLOCK = 1 << 15 }; /* elements per pool chunk */
 
-/* n elements from src, `step` apart, to out. */
-static void copy_run(char *out, const char *src, int64_t n, int64_t step,
-                     size_t esz)
+static void copy_run(const row_copy *c, char *out, const char *src, int64_t n,
+                     int64_t step)
 {
-    if (step == 1) {
-        memcpy(out, src, (size_t)n * esz);
-    } else if (esz == 4) {
-        float *o = (float *)out;
-        const float *x = (const float *)src;
-        if (step == 0) {
-            const float v = x[0];
-            for (int64_t i = 0; i < n; i++)
-                o[i] = v;
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                o[i] = x[i * step];
-        }
-    } else {
-        double *o = (double *)out;
-        const double *x = (const double *)src;
-        if (step == 0) {
-            const double v = x[0];
-            for (int64_t i = 0; i < n; i++)
-                o[i] = v;
-        } else {
-            for (int64_t i = 0; i < n; i++)
-                o[i] = x[i * step];
-        }
-    }
+    if (!c->run && step == 1)
+        memcpy(out, src, (size_t)n * c->ssz);
+    else
+        (c->run ? c->run : c->same)(out, src, n, step);
 }
 
 /* Output elements [begin, end) * ROW_COPY_BLOCK, run by run. */
@@ -83,8 +113,8 @@ static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
         for (int d = 0; d + 1 < nd; d++)
             off += idx[d] * c->strides[d];
         int64_t n = len - i0 < e1 - e ? len - i0 : e1 - e;
-        copy_run(c->dst + (size_t)e * c->esz, c->base + off * (int64_t)c->esz,
-                 n, step, c->esz);
+        copy_run(c, c->dst + (size_t)e * c->dsz,
+                 c->base + off * (int64_t)c->ssz, n, step);
         e += n;
         i0 = 0;
         for (int d = nd - 2; d >= 0; d--) {
@@ -95,13 +125,17 @@ static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-static void copy_rows(const cg_tensor *t, void *dst)
+/* dst (contiguous, dtype ddt) = t. */
+static void copy_rows(const cg_tensor *t, void *dst, cg_dtype ddt)
 {
     row_copy c = {
         .base = (const char *)t->storage->data +
                 (size_t)t->offset * cg_dtype_size(t->dtype),
         .dst = dst,
-        .esz = cg_dtype_size(t->dtype),
+        .ssz = cg_dtype_size(t->dtype),
+        .dsz = cg_dtype_size(ddt),
+        .run = t->dtype == ddt ? NULL : COPY_RUNS[t->dtype][ddt],
+        .same = COPY_RUNS[t->dtype][t->dtype],
         .nd = 1,
         .shape = {1},
         .strides = {0},
@@ -145,9 +179,8 @@ void cg__copy_values(cg_tensor *dst, const cg_tensor *src)
                (size_t)n * cg__elsize(dst));
         return;
     }
-    if (dst->dtype == src->dtype && cg_tensor_is_contiguous(dst) &&
-        (dst->dtype == CG_FLOAT32 || dst->dtype == CG_FLOAT64)) {
-        copy_rows(src, cg_tensor_data(dst));
+    if (cg_tensor_is_contiguous(dst)) {
+        copy_rows(src, cg__elem_ptr(dst, dst->offset), dst->dtype);
         return;
     }
     cg_iter a, b;

@@ -116,8 +116,25 @@ static bool is_private(const cg_tensor *t)
 /* dst += src elementwise (same shape and dtype, any strides). */
 static void add_inplace(cg_tensor *dst, const cg_tensor *src)
 {
-    if (cg_tensor_numel(dst) == 0)
+    const int64_t n = cg_tensor_numel(dst);
+    if (n == 0)
         return;
+    if (cg_tensor_is_contiguous(dst) && cg_tensor_is_contiguous(src)) {
+        /* complex values as their real and imaginary parts */
+        const int64_t nc = cg_dtype_is_complex(dst->dtype) ? 2 * n : n;
+        if (cg_dtype_to_real(dst->dtype) == CG_FLOAT32) {
+            float *d = (float *)cg__elem_ptr(dst, dst->offset);
+            const float *s = (const float *)cg__elem_ptr(src, src->offset);
+            for (int64_t i = 0; i < nc; i++)
+                d[i] += s[i];
+        } else {
+            double *d = (double *)cg__elem_ptr(dst, dst->offset);
+            const double *s = (const double *)cg__elem_ptr(src, src->offset);
+            for (int64_t i = 0; i < nc; i++)
+                d[i] += s[i];
+        }
+        return;
+    }
     cg_iter a, b;
     cg__iter_init(&a, dst);
     cg__iter_init(&b, src);
