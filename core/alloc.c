@@ -38,15 +38,20 @@ static cg_allocator current = {std_malloc, std_realloc, std_free, NULL};
 
 /* ---- the storage cache ------------------------------------------------ */
 
+/* Blocks are kept oldest first; a free that does not fit evicts the oldest
+ * (sizes a program no longer uses leave the cache that way). Sizes are
+ * rounded up to whole pages, so that requests a few bytes apart share
+ * blocks. */
 enum {
-    CACHE_SLOTS = 32,
+    CACHE_SLOTS = 64,
     CACHE_MIN_BLOCK = 64 << 10, /* smaller blocks glibc recycles itself */
+    CACHE_PAGE = 4096,
 };
 #define CACHE_MAX_BYTES ((size_t)256 << 20)
 
 static struct {
     pthread_mutex_t lock;
-    int n;                    /* blocks held, in slot[0..n) */
+    int n;                    /* blocks held, in slot[0..n), oldest first */
     size_t bytes;             /* their total size */
     void *block[CACHE_SLOTS]; /* made by std_malloc */
     size_t size[CACHE_SLOTS];
@@ -55,6 +60,26 @@ static struct {
 static bool is_std(void)
 {
     return current.malloc_fn == std_malloc;
+}
+
+/* The size a block of `size` bytes is made with and kept at: whole pages
+ * when the cache takes it, else `size`. */
+static size_t cache_size(size_t size)
+{
+    if (size < CACHE_MIN_BLOCK || size > CACHE_MAX_BYTES || !is_std())
+        return size;
+    return (size + CACHE_PAGE - 1) / CACHE_PAGE * CACHE_PAGE;
+}
+
+/* Removes slot i, keeping the others' order. Called with the lock held. */
+static void cache_remove(int i)
+{
+    cache.bytes -= cache.size[i];
+    cache.n--;
+    memmove(&cache.block[i], &cache.block[i + 1],
+            (size_t)(cache.n - i) * sizeof cache.block[0]);
+    memmove(&cache.size[i], &cache.size[i + 1],
+            (size_t)(cache.n - i) * sizeof cache.size[0]);
 }
 
 /* Frees every cached block with the allocator that made them. */
@@ -70,16 +95,14 @@ static void cache_flush(void)
 
 void *cg__storage_alloc(size_t size)
 {
-    if (size >= CACHE_MIN_BLOCK && is_std()) {
+    const size_t bytes = cache_size(size);
+    if (size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std()) {
         void *p = NULL;
         pthread_mutex_lock(&cache.lock);
-        for (int i = cache.n - 1; i >= 0; i--) {
-            if (cache.size[i] == size) {
+        for (int i = cache.n - 1; i >= 0; i--) { /* the newest first */
+            if (cache.size[i] == bytes) {
                 p = cache.block[i];
-                cache.bytes -= size;
-                cache.n--;
-                cache.block[i] = cache.block[cache.n];
-                cache.size[i] = cache.size[cache.n];
+                cache_remove(i);
                 break;
             }
         }
@@ -87,28 +110,33 @@ void *cg__storage_alloc(size_t size)
         if (p)
             return p;
     }
-    return cg__malloc(size);
+    return cg__malloc(bytes);
 }
 
 void cg__storage_free(void *p, size_t size)
 {
     if (!p)
         return;
-    if (size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std()) {
-        pthread_mutex_lock(&cache.lock);
-        bool kept =
-            cache.n < CACHE_SLOTS && cache.bytes + size <= CACHE_MAX_BYTES;
-        if (kept) {
-            cache.block[cache.n] = p;
-            cache.size[cache.n] = size;
-            cache.n++;
-            cache.bytes += size;
-        }
-        pthread_mutex_unlock(&cache.lock);
-        if (kept)
-            return;
+    const size_t bytes = cache_size(size);
+    if (size < CACHE_MIN_BLOCK || size > CACHE_MAX_BYTES || !is_std()) {
+        cg__free(p);
+        return;
     }
-    cg__free(p);
+    void *evicted[CACHE_SLOTS];
+    int ne = 0;
+    pthread_mutex_lock(&cache.lock);
+    while (cache.n > 0 &&
+           (cache.n == CACHE_SLOTS || cache.bytes + bytes > CACHE_MAX_BYTES)) {
+        evicted[ne++] = cache.block[0];
+        cache_remove(0);
+    }
+    cache.block[cache.n] = p;
+    cache.size[cache.n] = bytes;
+    cache.n++;
+    cache.bytes += bytes;
+    pthread_mutex_unlock(&cache.lock);
+    for (int i = 0; i < ne; i++)
+        cg__free(evicted[i]);
 }
 
 /* A buffer's header: its size, so that cg__buffer_free needs none. 64

@@ -34,7 +34,8 @@ void *cg__realloc(void *p, size_t size);
 void cg__free(void *p);
 /** Tensor storage: like cg__malloc / cg__free, but with the C library's
  *  allocator installed, freed blocks of 64 KiB and more are kept (up to
- *  256 MiB in all) and handed out again for a request of the same size.
+ *  64 blocks and 256 MiB in all, the oldest evicted first) and handed out
+ *  again for a request of the same size in whole pages.
  *  A training step allocates the same large buffers every time; without
  *  the cache glibc returns them to the system and each step pays the page
  *  faults again (3x the time of a small 3-D model's step). Installing an
