@@ -53,9 +53,19 @@ typedef void (*copy_run_fn)(char *out, const char *src, int64_t n,
     {                                                                          \
         DT *o = (DT *)out;                                                     \
         const ST *x = (const ST *)src;                                         \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            const ST v = x[i * step];                                          \
-            o[i] = COPY_MK_##DK(DT, DR, COPY_RE_##SK(v), COPY_IM_##SK(v));     \
+        if (step == 0) { /* a broadcast row: a fill */                         \
+            const DT v =                                                       \
+                COPY_MK_##DK(DT, DR, COPY_RE_##SK(x[0]), COPY_IM_##SK(x[0]));  \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o[i] = v;                                                      \
+        } else if (step == 1) { /* the loops the compiler vectorises */        \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o[i] = COPY_MK_##DK(DT, DR, COPY_RE_##SK(x[i]),                \
+                                    COPY_IM_##SK(x[i]));                       \
+        } else {                                                               \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o[i] = COPY_MK_##DK(DT, DR, COPY_RE_##SK(x[i * step]),         \
+                                    COPY_IM_##SK(x[i * step]));                \
         }                                                                      \
     }
 #define DEFINE_COPY_RUNS_FROM(SS, ST, SR, SK)                                  \
