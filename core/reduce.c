@@ -16,9 +16,10 @@
  * Summation order. Every output element is a sum of n inputs, taken in
  * row-major order of the reduced dimensions (r = 0 .. n-1). That sequence
  * is cut into chunks of SUM_CHUNK = 256 consecutive r. A chunk is summed
- * in SUM_LANES = 8 lanes: lane j adds v[j], v[j+8], v[j+16], ... left to
- * right, and the lanes are then added as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)).
- * Chunk sums are then added left to right. Complex values are summed as
+ * in SUM_LANES = 16 lanes: lane j adds v[j], v[j+16], v[j+32], ... left to
+ * right, and the lanes are then added pairwise in a balanced tree:
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), the same for l8..l15, then the two
+ * halves. Chunk sums are then added left to right. Complex values are summed as
  * their real and imaginary parts, each in that order. (The lanes are what
  * vector registers hold: the order is the one a vectorised loop computes
  * anyway, fixed here so that every instruction set gives the same bits.)
@@ -27,7 +28,7 @@
  * sums float32 in float with a cascade that is itself accurate to a few
  * ulp, so the two agree well within float32's 1e-5 test tolerance, and
  * our result does not depend on how the work is split. float64 sums
- * grow their error with n/8 within a chunk and with the number of chunks
+ * grow their error with n/16 within a chunk and with the number of chunks
  * across them, as PyTorch's own float64 cascade roughly does.
  *   Parallel split: the work is a list of tasks (output element, chunk);
  * blocks of consecutive tasks go to the thread pool, each task writes its
@@ -45,7 +46,8 @@
 
 enum {
     SUM_CHUNK = 256,           /* inputs per chunk (see the order above) */
-    SUM_LANES = 8,             /* running sums per chunk (idem) */
+    SUM_LANES = 16,            /* running sums per chunk (idem): as many
+                                  as keep the adder busy */
     SUM_BLOCK_ELEMS = 1 << 16, /* inputs read per pool chunk, about: a
                                   smaller sum runs on the calling thread,
                                   quicker than the pool can wake one */
@@ -113,9 +115,12 @@ SUM_TYPES(DEFINE_GATHER)
  * left empty by a short chunk change nothing. The same C code serves
  * every instruction set: the compiler keeps each lane's additions in
  * order, whatever vector width it gives the lanes. */
-static double lanes_combine(const double *l)
+static double lanes_combine(double *l)
 {
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (int w = 1; w < SUM_LANES; w *= 2)
+        for (int j = 0; j < SUM_LANES; j += 2 * w)
+            l[j] = l[j] + l[j + w];
+    return l[0];
 }
 
 #define DEFINE_LANES(S, T)                                                     \

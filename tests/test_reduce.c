@@ -60,19 +60,27 @@ static const tu_fixture_set torch_cases = {"ops/reduce", "reduce", reduce_op,
  * order
  * ====================================================================== */
 
+/* The balanced pairwise sum of l[lo .. lo + n), n a power of two. */
+static double model_tree(const double *l, int lo, int n)
+{
+    return n == 1 ? l[lo]
+                  : model_tree(l, lo, n / 2) + model_tree(l, lo + n / 2, n / 2);
+}
+
 /* The documented order, computed here independently: per chunk of 256,
- * 8 lanes (lane j: x[j], x[j+8], ... left to right, from -0.0), the lanes
- * as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); chunks left to right. */
+ * 16 lanes (lane j: x[j], x[j+16], ... left to right, from -0.0), the
+ * lanes as a balanced pairwise tree; chunks left to right. */
 static double model_sum(const double *x, int64_t n)
 {
     double total = 0.0;
     for (int64_t c0 = 0; c0 < n; c0 += 256) {
         int64_t m = n - c0 < 256 ? n - c0 : 256;
-        double l[8] = {-0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0, -0.0};
+        double l[16];
+        for (int j = 0; j < 16; j++)
+            l[j] = -0.0;
         for (int64_t i = 0; i < m; i++)
-            l[i % 8] = l[i % 8] + x[c0 + i];
-        double v =
-            ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+            l[i % 16] = l[i % 16] + x[c0 + i];
+        double v = model_tree(l, 0, 16);
         total = c0 == 0 ? v : total + v;
     }
     return total;
