@@ -26,9 +26,10 @@
  * of elements go to the thread pool; each element is written once, by one
  * thread. */
 
-/* n elements from src, `step` elements apart, converted into out. */
-typedef void (*copy_run_fn)(char *out, const char *src, int64_t n,
-                            int64_t step);
+/* n elements from src, `step` elements apart, converted into out,
+ * `ostep` elements apart. */
+typedef void (*copy_run_fn)(char *out, int64_t ostep, const char *src,
+                            int64_t n, int64_t step);
 
 #define COPY_RE_real(v) (v)
 #define COPY_IM_real(v) 0
@@ -48,12 +49,16 @@ typedef void (*copy_run_fn)(char *out, const char *src, int64_t n,
     X(__VA_ARGS__, c64, cg_c64, float, cplx)                                   \
     X(__VA_ARGS__, c128, cg_c128, double, cplx)
 #define DEFINE_COPY_RUN(SS, ST, SR, SK, DS, DT, DR, DK)                        \
-    static void copy_##SS##_##DS(char *out, const char *src, int64_t n,        \
-                                 int64_t step)                                 \
+    static void copy_##SS##_##DS(char *out, int64_t ostep, const char *src,    \
+                                 int64_t n, int64_t step)                      \
     {                                                                          \
         DT *o = (DT *)out;                                                     \
         const ST *x = (const ST *)src;                                         \
-        if (step == 0) { /* a broadcast row: a fill */                         \
+        if (ostep != 1) { /* into a strided view */                            \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o[i * ostep] = COPY_MK_##DK(DT, DR, COPY_RE_##SK(x[i * step]), \
+                                            COPY_IM_##SK(x[i * step]));        \
+        } else if (step == 0) { /* a broadcast row: a fill */                  \
             const DT v =                                                       \
                 COPY_MK_##DK(DT, DR, COPY_RE_##SK(x[0]), COPY_IM_##SK(x[0]));  \
             for (int64_t i = 0; i < n; i++)                                    \
@@ -83,25 +88,25 @@ static const copy_run_fn COPY_RUNS[CG_DTYPE_COUNT][CG_DTYPE_COUNT] = {
     COPY_RUN_ROW(c128)};
 
 typedef struct row_copy {
-    const char *base; /* t's first element */
-    char *dst;
-    size_t ssz, dsz;  /* element sizes of t and dst */
+    const char *base; /* the source's first element */
+    char *dst;        /* the destination's first element */
+    size_t ssz, dsz;  /* element sizes of source and destination */
     copy_run_fn run;  /* the conversion; NULL for the same dtype */
     copy_run_fn same; /* the same-dtype strided copy */
     int nd;           /* merged dims; the last is the row */
-    int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS];
+    int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS], dstrides[CG_MAX_DIMS];
     int64_t numel;
 } row_copy;
 
 enum { ROW_COPY_BLOCK = 1 << 15 }; /* elements per pool chunk */
 
-static void copy_run(const row_copy *c, char *out, const char *src, int64_t n,
-                     int64_t step)
+static void copy_run(const row_copy *c, char *out, int64_t ostep,
+                     const char *src, int64_t n, int64_t step)
 {
-    if (!c->run && step == 1)
+    if (!c->run && step == 1 && ostep == 1)
         memcpy(out, src, (size_t)n * c->ssz);
     else
-        (c->run ? c->run : c->same)(out, src, n, step);
+        (c->run ? c->run : c->same)(out, ostep, src, n, step);
 }
 
 /* Output elements [begin, end) * ROW_COPY_BLOCK, run by run. */
@@ -109,7 +114,8 @@ static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
 {
     const row_copy *c = ctx;
     const int nd = c->nd;
-    const int64_t len = c->shape[nd - 1], step = c->strides[nd - 1];
+    const int64_t len = c->shape[nd - 1], step = c->strides[nd - 1],
+                  ostep = c->dstrides[nd - 1];
     int64_t e = begin * ROW_COPY_BLOCK;
     int64_t e1 =
         end * ROW_COPY_BLOCK < c->numel ? end * ROW_COPY_BLOCK : c->numel;
@@ -119,11 +125,13 @@ static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
         rest /= c->shape[d];
     }
     while (e < e1) {
-        int64_t off = i0 * step;
-        for (int d = 0; d + 1 < nd; d++)
+        int64_t off = i0 * step, doff = i0 * ostep;
+        for (int d = 0; d + 1 < nd; d++) {
             off += idx[d] * c->strides[d];
+            doff += idx[d] * c->dstrides[d];
+        }
         int64_t n = len - i0 < e1 - e ? len - i0 : e1 - e;
-        copy_run(c, c->dst + (size_t)e * c->dsz,
+        copy_run(c, c->dst + doff * (int64_t)c->dsz, ostep,
                  c->base + off * (int64_t)c->ssz, n, step);
         e += n;
         i0 = 0;
@@ -135,13 +143,14 @@ static void copy_row_blocks(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* dst (contiguous, dtype ddt) = t. */
-static void copy_rows(const cg_tensor *t, void *dst, cg_dtype ddt)
+/* dst = t (the same shape; dst has no stride-0 dimension). */
+static void copy_rows(const cg_tensor *t, cg_tensor *dst)
 {
+    const cg_dtype ddt = dst->dtype;
     row_copy c = {
         .base = (const char *)t->storage->data +
                 (size_t)t->offset * cg_dtype_size(t->dtype),
-        .dst = dst,
+        .dst = cg__elem_ptr(dst, dst->offset),
         .ssz = cg_dtype_size(t->dtype),
         .dsz = cg_dtype_size(ddt),
         .run = t->dtype == ddt ? NULL : COPY_RUNS[t->dtype][ddt],
@@ -149,12 +158,13 @@ static void copy_rows(const cg_tensor *t, void *dst, cg_dtype ddt)
         .nd = 1,
         .shape = {1},
         .strides = {0},
+        .dstrides = {0},
         .numel = 1,
     };
-    /* merge dim d into the last merged dim when stepping d steps over
-     * that dim's whole extent (size-1 dims merge with anything) */
+    /* merge dim d into the last merged dim when both tensors step d steps
+     * over that dim's whole extent (size-1 dims merge with anything) */
     for (int d = 0; d < t->ndim; d++) {
-        int64_t n = t->shape[d], st = t->strides[d];
+        int64_t n = t->shape[d], st = t->strides[d], dt = dst->strides[d];
         c.numel *= n;
         if (n == 1)
             continue;
@@ -162,12 +172,15 @@ static void copy_rows(const cg_tensor *t, void *dst, cg_dtype ddt)
         if (c.shape[k] == 1) {
             c.shape[k] = n;
             c.strides[k] = st;
-        } else if (c.strides[k] == n * st) {
+            c.dstrides[k] = dt;
+        } else if (c.strides[k] == n * st && c.dstrides[k] == n * dt) {
             c.shape[k] *= n;
             c.strides[k] = st;
+            c.dstrides[k] = dt;
         } else {
             c.shape[c.nd] = n;
-            c.strides[c.nd++] = st;
+            c.strides[c.nd] = st;
+            c.dstrides[c.nd++] = dt;
         }
     }
     if (c.numel == 0)
@@ -189,8 +202,13 @@ void cg__copy_values(cg_tensor *dst, const cg_tensor *src)
                (size_t)n * cg__elsize(dst));
         return;
     }
-    if (cg_tensor_is_contiguous(dst)) {
-        copy_rows(src, cg__elem_ptr(dst, dst->offset), dst->dtype);
+    /* a destination with overlapping elements (stride 0) is written
+     * element by element, in order, as before */
+    bool overlap = false;
+    for (int d = 0; d < dst->ndim; d++)
+        overlap |= dst->strides[d] == 0 && dst->shape[d] > 1;
+    if (!overlap) {
+        copy_rows(src, dst);
         return;
     }
     cg_iter a, b;
