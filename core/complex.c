@@ -47,8 +47,9 @@ static cg_status view_as_real_backward(cg_node *node, cg_tensor *gy,
 {
     (void)node;
     cg_tensor *c, *v;
-    cg_status st = cg__tensor_new(gy->shape, gy->ndim - 1,
-                                  cg_dtype_to_complex(gy->dtype), &c);
+    /* the copy below writes every component of c */
+    cg_status st = cg__tensor_new_uninit(gy->shape, gy->ndim - 1,
+                                         cg_dtype_to_complex(gy->dtype), &c);
     if (st != CG_OK)
         return st;
     if ((st = real_view(c, &v)) != CG_OK) {
