@@ -27,66 +27,6 @@
  * only to say how far off a failure is. */
 #define TOL_LR 1e-15
 
-/* ---- tab-separated tables (as in test_optim.c) ------------------------- */
-
-typedef struct table {
-    char *text;
-    int ncols, nrows;
-    char **cells;
-    char *head[16];
-} table;
-
-static int split(char *s, char sep, char **out, int cap)
-{
-    int n = 0;
-    while (n < cap) {
-        out[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            break;
-        *e = '\0';
-        s = e + 1;
-    }
-    return n;
-}
-
-static table load_table(const char *rel)
-{
-    table t = {0};
-    t.text = tu_read_text(tu_data_path(rel));
-    ck_assert_msg(t.text != NULL, "cannot read %s", rel);
-    int lines = 0;
-    for (char *p = t.text; *p; p++)
-        lines += *p == '\n';
-    char **rows = malloc(sizeof(char *) * (size_t)(lines + 1));
-    int nl = split(t.text, '\n', rows, lines + 1);
-    while (nl > 0 && rows[nl - 1][0] == '\0')
-        nl--;
-    t.ncols = split(rows[0], '\t', t.head, 16);
-    t.nrows = nl - 1;
-    t.cells = malloc(sizeof(char *) * (size_t)(t.nrows * t.ncols + 1));
-    for (int r = 0; r < t.nrows; r++)
-        ck_assert_int_eq(
-            split(rows[r + 1], '\t', t.cells + r * t.ncols, t.ncols), t.ncols);
-    free(rows);
-    return t;
-}
-
-static const char *cell(const table *t, int r, const char *col)
-{
-    for (int c = 0; c < t->ncols; c++)
-        if (strcmp(t->head[c], col) == 0)
-            return t->cells[r * t->ncols + c];
-    ck_abort_msg("no column %s", col);
-    return NULL;
-}
-
-static void free_table(table *t)
-{
-    free(t->text);
-    free(t->cells);
-}
-
 static int count_rows(const char *rel)
 {
     FILE *f = fopen(tu_data_path(rel), "rb");
@@ -99,29 +39,6 @@ static int count_rows(const char *rel)
     }
     fclose(f);
     return lines + (last != '\n') - 1;
-}
-
-/* "key=value" in a "k=v,k=v" list (values may hold '|'); NULL if absent. */
-static const char *arg(const char *list, const char *key, char *buf,
-                       size_t size)
-{
-    size_t kl = strlen(key);
-    const char *p = list;
-    while (p && *p) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t n = strcspn(v, ",");
-            if (n >= size)
-                n = size - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = strchr(p, ',');
-        if (p)
-            p++;
-    }
-    return NULL;
 }
 
 /* A '|'-separated list of numbers. */
@@ -219,21 +136,21 @@ static void free_rig(rig *r)
 static double num(const char *args, const char *key, double dflt)
 {
     char b[64];
-    const char *v = arg(args, key, b, sizeof b);
+    const char *v = tu_opt_value(args, key, b, sizeof b);
     return v ? strtod(v, NULL) : dflt;
 }
 
 static int64_t inum(const char *args, const char *key, int64_t dflt)
 {
     char b[64];
-    const char *v = arg(args, key, b, sizeof b);
+    const char *v = tu_opt_value(args, key, b, sizeof b);
     return v ? strtoll(v, NULL, 10) : dflt;
 }
 
 static bool flag(const char *args, const char *key, bool dflt)
 {
     char b[8];
-    const char *v = arg(args, key, b, sizeof b);
+    const char *v = tu_opt_value(args, key, b, sizeof b);
     return v ? strcmp(v, "1") == 0 : dflt;
 }
 
@@ -288,7 +205,7 @@ static cg_status build(cg_optimizer *opt, const char *spec,
     }
     if (strcmp(name, "MultiStepLR") == 0) {
         double m[16];
-        int nm = numbers(arg(body, "milestones", b, sizeof b), m, 16);
+        int nm = numbers(tu_opt_value(body, "milestones", b, sizeof b), m, 16);
         for (int i = 0; i < nm; i++)
             ilist[i] = (int64_t)m[i];
         cg_multi_step_lr_options o = cg_multi_step_lr_defaults(ilist, nm);
@@ -320,15 +237,15 @@ static cg_status build(cg_optimizer *opt, const char *spec,
     if (strcmp(name, "OneCycleLR") == 0) {
         cg_one_cycle_lr_options o =
             cg_one_cycle_lr_defaults(num(body, "max_lr", 0.1));
-        if (arg(body, "max_lrs", b, sizeof b)) {
+        if (tu_opt_value(body, "max_lrs", b, sizeof b)) {
             o.num_max_lrs = numbers(b, lists[0], 8);
             o.max_lrs = lists[0];
         }
-        if (arg(body, "base_momentums", b, sizeof b)) {
+        if (tu_opt_value(body, "base_momentums", b, sizeof b)) {
             o.num_base_momentums = numbers(b, lists[1], 8);
             o.base_momentums = lists[1];
         }
-        if (arg(body, "max_momentums", b, sizeof b)) {
+        if (tu_opt_value(body, "max_momentums", b, sizeof b)) {
             o.num_max_momentums = numbers(b, lists[2], 8);
             o.max_momentums = lists[2];
         }
@@ -341,7 +258,7 @@ static cg_status build(cg_optimizer *opt, const char *spec,
         o.base_momentum = num(body, "base_momentum", o.base_momentum);
         o.max_momentum = num(body, "max_momentum", o.max_momentum);
         static char strategy[32];
-        if (arg(body, "anneal_strategy", strategy, sizeof strategy))
+        if (tu_opt_value(body, "anneal_strategy", strategy, sizeof strategy))
             o.anneal_strategy = strategy;
         o.three_phase = flag(body, "three_phase", false);
         o.cycle_momentum = flag(body, "cycle_momentum", true);
@@ -356,11 +273,11 @@ static cg_status build(cg_optimizer *opt, const char *spec,
         o.patience = inum(body, "patience", o.patience);
         o.cooldown = inum(body, "cooldown", o.cooldown);
         static char mode[32], tmode[32];
-        if (arg(body, "mode", mode, sizeof mode))
+        if (tu_opt_value(body, "mode", mode, sizeof mode))
             o.mode = mode;
-        if (arg(body, "threshold_mode", tmode, sizeof tmode))
+        if (tu_opt_value(body, "threshold_mode", tmode, sizeof tmode))
             o.threshold_mode = tmode;
-        if (arg(body, "min_lrs", b, sizeof b)) {
+        if (tu_opt_value(body, "min_lrs", b, sizeof b)) {
             o.num_min_lrs = numbers(b, lists[0], 8);
             o.min_lrs = lists[0];
         }
@@ -371,7 +288,7 @@ static cg_status build(cg_optimizer *opt, const char *spec,
     char *parts[8];
     int np = split_top(body, parts, 8);
     double m[8];
-    int nm = numbers(arg(parts[0], "milestones", b, sizeof b), m, 8);
+    int nm = numbers(tu_opt_value(parts[0], "milestones", b, sizeof b), m, 8);
     int64_t ms[8];
     for (int i = 0; i < nm; i++)
         ms[i] = (int64_t)m[i];
@@ -412,18 +329,18 @@ static void assert_lr(double got, double want, const char *name, int row, int g,
 
 START_TEST(test_sequence)
 {
-    table t = load_table("optim/sched_cases.tsv");
+    tu_table t = tu_table_load("optim/sched_cases.tsv");
     int r = _i;
-    const char *name = cell(&t, r, "name");
-    const char *spec = cell(&t, r, "spec");
+    const char *name = tu_table_cell(&t, r, "name");
+    const char *spec = tu_table_cell(&t, r, "spec");
     double lrs[4];
-    int ng = numbers(cell(&t, r, "lrs"), lrs, 4);
-    int steps = atoi(cell(&t, r, "steps"));
+    int ng = numbers(tu_table_cell(&t, r, "lrs"), lrs, 4);
+    int steps = atoi(tu_table_cell(&t, r, "steps"));
     double metrics[64];
-    int nmetrics = strcmp(cell(&t, r, "metrics"), "-") == 0
+    int nmetrics = strcmp(tu_table_cell(&t, r, "metrics"), "-") == 0
                        ? 0
-                       : numbers(cell(&t, r, "metrics"), metrics, 64);
-    rig rg = make_rig(cell(&t, r, "optimizer"), lrs, ng);
+                       : numbers(tu_table_cell(&t, r, "metrics"), metrics, 64);
+    rig rg = make_rig(tu_table_cell(&t, r, "optimizer"), lrs, ng);
     cg_lr_scheduler *s = NULL;
     tu_ok(build(rg.opt, spec, &s));
     bool plateau = cg_lr_scheduler_kind_of(s) == CG_SCHED_REDUCE_LR_ON_PLATEAU;
@@ -480,7 +397,7 @@ START_TEST(test_sequence)
     free(mom);
     cg_lr_scheduler_free(s);
     free_rig(&rg);
-    free_table(&t);
+    tu_table_free(&t);
 }
 END_TEST
 
@@ -490,14 +407,14 @@ END_TEST
 
 START_TEST(test_errors)
 {
-    table t = load_table("optim/errors.tsv");
+    tu_table t = tu_table_load("optim/errors.tsv");
     int checked = 0;
     auto_initial_lr = false;
     for (int r = 0; r < t.nrows; r++) {
-        const char *what = cell(&t, r, "what");
-        const char *args = cell(&t, r, "args");
-        const char *msg = cell(&t, r, "message");
-        const char *exc = cell(&t, r, "exception");
+        const char *what = tu_table_cell(&t, r, "what");
+        const char *args = tu_table_cell(&t, r, "args");
+        const char *msg = tu_table_cell(&t, r, "message");
+        const char *exc = tu_table_cell(&t, r, "exception");
         cg_status want = strcmp(exc, "ValueError") == 0  ? CG_ERR_VALUE
                          : strcmp(exc, "KeyError") == 0  ? CG_ERR_INDEX
                          : strcmp(exc, "TypeError") == 0 ? CG_ERR_TYPE
@@ -563,7 +480,7 @@ START_TEST(test_errors)
         checked++;
     }
     ck_assert_int_eq(checked, 20);
-    free_table(&t);
+    tu_table_free(&t);
 }
 END_TEST
 

@@ -38,22 +38,6 @@ typedef struct table {
     char **cells; /* nrows * ncols */
 } table;
 
-/* Splits `s` at `sep` in place; returns the number of pieces, at most
- * `cap`, stored in `out`. */
-static int split(char *s, char sep, char **out, int cap)
-{
-    int n = 0;
-    while (n < cap) {
-        out[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            break;
-        *e = '\0';
-        s = e + 1;
-    }
-    return n;
-}
-
 /* The whole file as a NUL-terminated string, or NULL. tu_read_text would
  * do, but it uses Check's macros, which only work inside a test. */
 static char *slurp(const char *path)
@@ -99,11 +83,11 @@ static bool table_load(const char *path, table *t)
         nlines += *p == '\n';
     char **lines = malloc((size_t)nlines * sizeof *lines);
     char *head[64];
-    int n = lines ? split(t->text, '\n', lines, nlines) : 0;
+    int n = lines ? tu_split(t->text, '\n', lines, nlines) : 0;
     while (n > 0 && lines[n - 1][0] == '\0')
         n--;
     if (n > 0)
-        t->ncols = split(lines[0], '\t', head, 64);
+        t->ncols = tu_split(lines[0], '\t', head, 64);
     t->head = malloc((size_t)(t->ncols ? t->ncols : 1) * sizeof *t->head);
     t->cells = malloc((size_t)(n > 1 ? n - 1 : 1) *
                       (size_t)(t->ncols ? t->ncols : 1) * sizeof *t->cells);
@@ -116,8 +100,8 @@ static bool table_load(const char *path, table *t)
     memcpy(t->head, head, (size_t)t->ncols * sizeof *head);
     t->nrows = n - 1;
     for (int r = 0; r < t->nrows; r++) {
-        int got = split(lines[r + 1], '\t', t->cells + (size_t)r * t->ncols,
-                        t->ncols);
+        int got = tu_split(lines[r + 1], '\t', t->cells + (size_t)r * t->ncols,
+                           t->ncols);
         if (got != t->ncols) {
             snprintf(table_problem, sizeof table_problem,
                      "%s: line %d has %d fields, not %d", path, r + 2, got,
