@@ -381,37 +381,34 @@ struct cg__dist_work {
     struct cg__dist_work *next; /* in pg.active */
 };
 
-/* acc = c_0 op c_1 op ... op c_{P-1}, in rank order, into buf's chunk. */
+/* acc = c_0 op c_1 op ... op c_{P-1}, in rank order, into buf's chunk:
+ * one function per element type T. */
+#define DEFINE_REDUCE_CHUNK(NAME, T)                                           \
+    static void NAME(cg__dist_work *w)                                         \
+    {                                                                          \
+        int me = pg.rank, P = pg.size, len = w->counts[me];                    \
+        const T *c = (const T *)w->scratch;                                    \
+        T *acc = (T *)w->buf + w->displs[me];                                  \
+        for (int i = 0; i < len; i++) {                                        \
+            T a = c[i];                                                        \
+            for (int r = 1; r < P; r++) {                                      \
+                T x = c[(size_t)r * len + i];                                  \
+                a = w->op == CG_REDUCE_MIN   ? (x < a ? x : a)                 \
+                    : w->op == CG_REDUCE_MAX ? (x > a ? x : a)                 \
+                                             : a + x;                          \
+            }                                                                  \
+            acc[i] = w->op == CG_REDUCE_AVG ? a / (T)P : a;                    \
+        }                                                                      \
+    }
+DEFINE_REDUCE_CHUNK(reduce_chunk_f32, float)
+DEFINE_REDUCE_CHUNK(reduce_chunk_f64, double)
+
 static void reduce_chunk(cg__dist_work *w)
 {
-    int me = pg.rank, P = pg.size, len = w->counts[me];
-    if (w->dbl) {
-        const double *c = (const double *)w->scratch;
-        double *acc = (double *)w->buf + w->displs[me];
-        for (int i = 0; i < len; i++) {
-            double a = c[i];
-            for (int r = 1; r < P; r++) {
-                double x = c[(size_t)r * len + i];
-                a = w->op == CG_REDUCE_MIN   ? (x < a ? x : a)
-                    : w->op == CG_REDUCE_MAX ? (x > a ? x : a)
-                                             : a + x;
-            }
-            acc[i] = w->op == CG_REDUCE_AVG ? a / P : a;
-        }
-    } else {
-        const float *c = (const float *)w->scratch;
-        float *acc = (float *)w->buf + w->displs[me];
-        for (int i = 0; i < len; i++) {
-            float a = c[i];
-            for (int r = 1; r < P; r++) {
-                float x = c[(size_t)r * len + i];
-                a = w->op == CG_REDUCE_MIN   ? (x < a ? x : a)
-                    : w->op == CG_REDUCE_MAX ? (x > a ? x : a)
-                                             : a + x;
-            }
-            acc[i] = w->op == CG_REDUCE_AVG ? a / (float)P : a;
-        }
-    }
+    if (w->dbl)
+        reduce_chunk_f64(w);
+    else
+        reduce_chunk_f32(w);
 }
 
 bool cg__dist_work_free(cg__dist_work *w)
