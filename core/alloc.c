@@ -62,12 +62,15 @@ static bool is_std(void)
     return current.malloc_fn == std_malloc;
 }
 
-/* The size a block of `size` bytes is made with and kept at: whole pages
- * when the cache takes it, else `size`. */
-static size_t cache_size(size_t size)
+/* Whether the cache takes blocks of `size` bytes. */
+static bool cacheable(size_t size)
 {
-    if (size < CACHE_MIN_BLOCK || size > CACHE_MAX_BYTES || !is_std())
-        return size;
+    return size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std();
+}
+
+/* The size a cacheable block is made with and kept at: whole pages. */
+static size_t page_round(size_t size)
+{
     return (size + CACHE_PAGE - 1) / CACHE_PAGE * CACHE_PAGE;
 }
 
@@ -95,21 +98,21 @@ static void cache_flush(void)
 
 void *cg__storage_alloc(size_t size)
 {
-    const size_t bytes = cache_size(size);
-    if (size >= CACHE_MIN_BLOCK && size <= CACHE_MAX_BYTES && is_std()) {
-        void *p = NULL;
-        pthread_mutex_lock(&cache.lock);
-        for (int i = cache.n - 1; i >= 0; i--) { /* the newest first */
-            if (cache.size[i] == bytes) {
-                p = cache.block[i];
-                cache_remove(i);
-                break;
-            }
+    if (!cacheable(size))
+        return cg__malloc(size);
+    const size_t bytes = page_round(size);
+    void *p = NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = cache.n - 1; i >= 0; i--) { /* the newest first */
+        if (cache.size[i] == bytes) {
+            p = cache.block[i];
+            cache_remove(i);
+            break;
         }
-        pthread_mutex_unlock(&cache.lock);
-        if (p)
-            return p;
     }
+    pthread_mutex_unlock(&cache.lock);
+    if (p)
+        return p;
     return cg__malloc(bytes);
 }
 
@@ -117,11 +120,11 @@ void cg__storage_free(void *p, size_t size)
 {
     if (!p)
         return;
-    const size_t bytes = cache_size(size);
-    if (size < CACHE_MIN_BLOCK || size > CACHE_MAX_BYTES || !is_std()) {
+    if (!cacheable(size)) {
         cg__free(p);
         return;
     }
+    const size_t bytes = page_round(size);
     void *evicted[CACHE_SLOTS];
     int ne = 0;
     pthread_mutex_lock(&cache.lock);
