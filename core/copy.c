@@ -91,8 +91,8 @@ typedef struct row_copy {
     const char *base; /* the source's first element */
     char *dst;        /* the destination's first element */
     size_t ssz, dsz;  /* element sizes of source and destination */
-    copy_run_fn run;  /* the conversion; NULL for the same dtype */
-    copy_run_fn same; /* the same-dtype strided copy */
+    copy_run_fn run;  /* the typed loop from t's dtype to dst's */
+    bool same;        /* the same dtype: a unit-step run is a memcpy */
     int nd;           /* merged dims; the last is the row */
     int64_t shape[CG_MAX_DIMS], strides[CG_MAX_DIMS], dstrides[CG_MAX_DIMS];
     int64_t numel;
@@ -103,10 +103,10 @@ enum { ROW_COPY_BLOCK = 1 << 15 }; /* elements per pool chunk */
 static void copy_run(const row_copy *c, char *out, int64_t ostep,
                      const char *src, int64_t n, int64_t step)
 {
-    if (!c->run && step == 1 && ostep == 1)
+    if (c->same && step == 1 && ostep == 1)
         memcpy(out, src, (size_t)n * c->ssz);
     else
-        (c->run ? c->run : c->same)(out, ostep, src, n, step);
+        c->run(out, ostep, src, n, step);
 }
 
 /* Output elements [begin, end) * ROW_COPY_BLOCK, run by run. */
@@ -153,8 +153,8 @@ static void copy_rows(const cg_tensor *t, cg_tensor *dst)
         .dst = cg__elem_ptr(dst, dst->offset),
         .ssz = cg_dtype_size(t->dtype),
         .dsz = cg_dtype_size(ddt),
-        .run = t->dtype == ddt ? NULL : COPY_RUNS[t->dtype][ddt],
-        .same = COPY_RUNS[t->dtype][t->dtype],
+        .run = COPY_RUNS[t->dtype][ddt],
+        .same = t->dtype == ddt,
         .nd = 1,
         .shape = {1},
         .strides = {0},
