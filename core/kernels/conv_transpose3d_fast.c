@@ -318,7 +318,7 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
  * P == 2: both W-phases at once. */
 static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
                      int64_t jd, int64_t rd, int64_t rh, int64_t rw, int64_t JH,
-                     int64_t nvw)
+                     int64_t nvw, int nrmax)
 {
     const cg_conv_geom *g = c->g;
     const fwd_axis *A = c->ax;
@@ -336,8 +336,8 @@ static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
     a->nvalid = nvalid;
     a->src = c->xp + (size_t)((n * g->Cin + gi * Cig) * c->Xplane) * esz;
     const int64_t rowbase = (jd + A[0].lo) * c->Xhw;
-    for (int64_t q0 = 0; q0 < nvec; q0 += c->nr) {
-        const int nr = (int)min64(c->nr, nvec - q0);
+    for (int64_t q0 = 0; q0 < nvec; q0 += nrmax) {
+        const int nr = (int)min64(nrmax, nvec - q0);
         for (int r = 0; r < nr; r++) {
             int64_t q = q0 + r, jh = q / nvw, v = q % nvw;
             int64_t oh = jh * A[1].s + rh;
@@ -424,14 +424,18 @@ static void fwd_chunk(void *vctx, int64_t b, int64_t e)
         if (c->P == 2) {
             fwd_taps(c, jd, rd, rh, 0, &a, 0);
             fwd_taps(c, jd, rd, rh, 1, &a, 1);
-            fwd_rows(c, &a, n, gi, jd, rd, rh, 0, JH, ceil_div(A[2].J[0], V));
+            /* the kernel's paired path takes a taller tile */
+            bool pair =
+                a.nt[0] == 1 && a.nt[1] == 1 && a.toff[0][0] == a.toff[1][0];
+            fwd_rows(c, &a, n, gi, jd, rd, rh, 0, JH, ceil_div(A[2].J[0], V),
+                     pair ? c->cw->osx_pair_nr[c->mri] : c->nr);
         } else {
             for (int64_t rw = 0; rw < A[2].s; rw++) {
                 if (A[2].J[rw] == 0)
                     continue;
                 fwd_taps(c, jd, rd, rh, rw, &a, 0);
                 fwd_rows(c, &a, n, gi, jd, rd, rh, rw, JH,
-                         ceil_div(A[2].J[rw], V));
+                         ceil_div(A[2].J[rw], V), c->nr);
             }
         }
     }

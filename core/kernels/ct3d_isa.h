@@ -109,6 +109,9 @@ typedef struct ct_width {
      * the same interface as os, the bias added last */
     int osx_nr[2][2];
     ct_os_fn osx[2][2][CT_NR_CAP + 1];
+    /* max NR [mr] of osx[mr][1] when each W-phase has one tap and both
+     * read the same x (k = s = 2): no separate sums, x loaded once */
+    int osx_pair_nr[2];
     int bw_nr[2]; /* max NR [mr] */
     ct_bw_fn bw[2][CT_NR_CAP + 1];
     /* the W-split of nrows rows: row r from src + r*spitch to

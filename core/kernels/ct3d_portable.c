@@ -36,6 +36,8 @@
 #define CT_OSX4_NR2 1
 #define CT_OSX1_NR1 4
 #define CT_OSX1_NR2 2
+#define CT_OSXP4_NR 1
+#define CT_OSXP1_NR 2
 #define CT_BW1_NR 8
 
 #define CT_T float

@@ -26,6 +26,8 @@
  *   CT_BW4_NR, CT_BW1_NR  max NR of the bw kernels for MR = 4 / 1
  *   CT_OSX4_NR1, CT_OSX4_NR2, CT_OSX1_NR1, CT_OSX1_NR2  max NR of the
  *                   ordered forward (osx) kernels, each >= 1
+ *   CT_OSXP4_NR, CT_OSXP1_NR  max NR of their P = 2 paired path (one tap
+ *                   per W-phase, both reading the same x), each >= 1
  *
  * and it defines `static const ct_width CT_NAME(ct_width)`. The kernels are
  * one always-inline body per shape, specialised by constant MR, NR and P
@@ -177,6 +179,34 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
         CT_UNROLL
     for (int r = 0; r < NR; r++)
         acc[p][m][r] = V_ZERO();
+    if (P == 2 && a->nt[0] == 1 && a->nt[1] == 1 &&
+        a->toff[0][0] == a->toff[1][0]) {
+        /* One tap per W-phase, both reading the same x (k = s = 2 and
+         * the like): one channel loop for both, each x vector loaded
+         * once. A tap's dot product starts from +0, so it is never -0
+         * and 0 + dot is dot: the sum is the dot itself. */
+        const CT_T *s = src + a->toff[0][0];
+        const CT_T *w0 = wbase + a->wofs[0][0], *w1 = wbase + a->wofs[1][0];
+        for (int64_t c = 0; c < C; c++) {
+            CT_VEC xv[CT_NR_CAP];
+            CT_UNROLL
+            for (int r = 0; r < NR; r++)
+                xv[r] = V_LOAD(s + ro[r]);
+            CT_UNROLL
+            for (int m = 0; m < MR; m++) {
+                CT_VEC wb0 = V_SET1(w0[m]), wb1 = V_SET1(w1[m]);
+                CT_UNROLL
+                for (int r = 0; r < NR; r++) {
+                    acc[0][m][r] = V_ADD(acc[0][m][r], V_MUL(wb0, xv[r]));
+                    acc[1][m][r] = V_ADD(acc[1][m][r], V_MUL(wb1, xv[r]));
+                }
+            }
+            s += cs;
+            w0 += MR;
+            w1 += MR;
+        }
+        goto bias;
+    }
     CT_UNROLL
     for (int p = 0; p < P; p++) {
         const int nt = a->nt[p];
@@ -212,6 +242,7 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
                 acc[p][m][r] = V_ADD(acc[p][m][r], dot[m][r]);
         }
     }
+bias:
     if (bias) {
         CT_UNROLL
         for (int p = 0; p < P; p++)
@@ -506,8 +537,8 @@ CT_FAMILY(1, 12)
 #define CT_OSX_ENTRY(MR, I, NR)                                                \
     .osx[I][0][NR] = CT_NAME(osx_##MR##_##NR##_1),                             \
     .osx[I][1][NR] = CT_NAME(osx_##MR##_##NR##_2),
-#define CT_XNR4 (CT_OSX4_NR1 > CT_OSX4_NR2 ? CT_OSX4_NR1 : CT_OSX4_NR2)
-#define CT_XNR1 (CT_OSX1_NR1 > CT_OSX1_NR2 ? CT_OSX1_NR1 : CT_OSX1_NR2)
+#define CT_XNR4 CT_MAX3(CT_OSX4_NR1, CT_OSX4_NR2, CT_OSXP4_NR)
+#define CT_XNR1 CT_MAX3(CT_OSX1_NR1, CT_OSX1_NR2, CT_OSXP1_NR)
 #if CT_XNR4 >= 1
 CT_OSX_FAMILY(4, 1)
 #endif
@@ -570,6 +601,7 @@ static const ct_width
             .os_nr = {{CT_OS4_NR1, CT_OS4_NR2}, {CT_OS1_NR1, CT_OS1_NR2}},
             .bw_nr = {CT_BW4_NR, CT_BW1_NR},
             .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
+            .osx_pair_nr = {CT_OSXP4_NR, CT_OSXP1_NR},
 #if CT_XNR4 >= 1
             CT_OSX_ENTRY(4, CT_MR4, 1)
 #endif
