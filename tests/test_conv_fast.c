@@ -473,50 +473,127 @@ START_TEST(test_random)
 }
 END_TEST
 
-/* The benchmark's shapes (smaller batch) on every path: the long rows,
- * stride-2 interleave and channel blocks the workloads take. */
-START_TEST(test_workload_shapes)
+/* One geometry, per axis, on every path and thread count. */
+typedef struct shape {
+    int64_t N, Cin, Cout, G, in[3], k[3], s[3], p[3], op[3], d[3];
+} shape;
+
+static void check_shape(const shape *sh, cg_dtype dt, uint64_t seed,
+                        const char *name)
 {
-    static const struct {
-        int64_t N, Cin, Cout, G, in, k, s, p, op;
-    } w[] = {
-        {1, 32, 16, 1, 8, 2, 2, 0, 0}, /* A_unet_up_k2s2 */
-        {1, 16, 16, 1, 8, 3, 2, 1, 1}, /* B_k3s2p1op1 */
-        {1, 16, 16, 1, 8, 3, 1, 1, 0}, /* C_k3s1p1 */
-        {2, 16, 32, 2, 5, 4, 2, 1, 0}, /* D_k4s2p1_g2 */
-        {1, 1, 3, 1, 16, 3, 1, 0, 0},  /* E_small_c1 */
-    };
-    uint64_t s = 77 + (uint64_t)_i;
     conv_case c;
     memset(&c, 0, sizeof c);
-    c.dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    c.dt = dt;
     c.bias = true;
-    int i = _i / 2;
     c.g = (cg_conv_geom){
-        .N = w[i].N, .Cin = w[i].Cin, .Cout = w[i].Cout, .G = w[i].G};
+        .N = sh->N, .Cin = sh->Cin, .Cout = sh->Cout, .G = sh->G};
     for (int a = 0; a < 3; a++) {
-        c.g.in[a] = w[i].in;
-        c.g.k[a] = w[i].k;
-        c.g.s[a] = w[i].s;
-        c.g.p[a] = w[i].p;
-        c.g.op[a] = w[i].op;
-        c.g.d[a] = 1;
-        ck_assert(cg__ct3d_out_size(w[i].in, w[i].k, w[i].s, w[i].p, w[i].op, 1,
-                                    &c.g.out[a]));
+        c.g.in[a] = sh->in[a];
+        c.g.k[a] = sh->k[a];
+        c.g.s[a] = sh->s[a];
+        c.g.p[a] = sh->p[a];
+        c.g.op[a] = sh->op[a];
+        c.g.d[a] = sh->d[a];
+        ck_assert(cg__ct3d_out_size(sh->in[a], sh->k[a], sh->s[a], sh->p[a],
+                                    sh->op[a], sh->d[a], &c.g.out[a]));
     }
-    c.x = rng_fill(&s, n_x(&c.g), c.dt);
-    c.w = rng_fill(&s, n_w(&c.g), c.dt);
-    c.b = rng_fill(&s, c.g.Cout, c.dt);
-    c.gy = rng_fill(&s, n_y(&c.g), c.dt);
+    c.x = rng_fill(&seed, n_x(&c.g), c.dt);
+    c.w = rng_fill(&seed, n_w(&c.g), c.dt);
+    c.b = rng_fill(&seed, c.g.Cout, c.dt);
+    c.gy = rng_fill(&seed, n_y(&c.g), c.dt);
     results ref;
     results_alloc(&ref, &c);
     run_reference(&c, &ref);
-    check_case(&c, &ref, "workload shape");
+    check_case(&c, &ref, name);
     results_free(&ref);
     free(c.x);
     free(c.w);
     free(c.b);
     free(c.gy);
+}
+
+#define ALL3(v)                                                                \
+    {                                                                          \
+        v, v, v                                                                \
+    }
+
+/* The benchmark's shapes (smaller batch) on every path: the long rows,
+ * stride-2 interleave and channel blocks the workloads take. */
+START_TEST(test_workload_shapes)
+{
+    static const shape w[] = {
+        /* A_unet_up_k2s2 */
+        {1, 32, 16, 1, ALL3(8), ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        /* B_k3s2p1op1 */
+        {1, 16, 16, 1, ALL3(8), ALL3(3), ALL3(2), ALL3(1), ALL3(1), ALL3(1)},
+        /* C_k3s1p1 */
+        {1, 16, 16, 1, ALL3(8), ALL3(3), ALL3(1), ALL3(1), ALL3(0), ALL3(1)},
+        /* D_k4s2p1_g2 */
+        {2, 16, 32, 2, ALL3(5), ALL3(4), ALL3(2), ALL3(1), ALL3(0), ALL3(1)},
+        /* E_small_c1 */
+        {1, 1, 3, 1, ALL3(16), ALL3(3), ALL3(1), ALL3(0), ALL3(0), ALL3(1)},
+    };
+    check_shape(&w[_i / 2], _i % 2 ? CG_FLOAT64 : CG_FLOAT32, 77 + (uint64_t)_i,
+                "workload shape");
+}
+END_TEST
+
+/* Backward-data folds W's two taps into the lanes (reading gy unsplit)
+ * when along W k = s = 2, p = 0, d = 1 and along D and H every tap of
+ * every input row lands inside gy. Shapes that take it -- whole vectors
+ * of 16 and 8, row tails, one input channel per group (MR = 1), a partial
+ * channel block, other kernels, strides and dilations along D and H,
+ * output_padding -- and near misses that must not. */
+START_TEST(test_lane_shapes)
+{
+    static const shape w[] = {
+        {1, 8, 5, 1, {3, 4, 16}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        {2, 6, 4, 1, {2, 3, 13}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        {1, 2, 6, 2, {3, 2, 24}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        {1,
+         4,
+         4,
+         1,
+         {3, 3, 8},
+         {3, 1, 2},
+         {2, 1, 2},
+         ALL3(0),
+         {1, 0, 1},
+         {2, 1, 1}},
+        {1,
+         5,
+         3,
+         1,
+         {2, 2, 40},
+         {1, 3, 2},
+         {1, 3, 2},
+         ALL3(0),
+         {0, 2, 1},
+         {1, 2, 1}},
+        {1,
+         3,
+         2,
+         1,
+         {2, 3, 9},
+         ALL3(2),
+         ALL3(2),
+         {0, 1, 0},
+         {0, 1, 0},
+         ALL3(1)},
+        {1,
+         3,
+         2,
+         1,
+         {2, 3, 9},
+         ALL3(2),
+         ALL3(2),
+         {0, 0, 1},
+         {0, 0, 1},
+         ALL3(1)},
+        {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), {1, 1, 2}},
+    };
+    check_shape(&w[_i / 2], _i % 2 ? CG_FLOAT64 : CG_FLOAT32,
+                0x1a9e + (uint64_t)_i, "lane shape");
 }
 END_TEST
 
@@ -968,6 +1045,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("workloads");
     tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
+    tcase_add_loop_test(tc, test_lane_shapes, 0, 16);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("conv3d");

@@ -191,6 +191,65 @@ static int64_t skew_lines(int64_t n, size_t esz)
     return (lines | 1) * 64 / (int64_t)esz;
 }
 
+/* Reads ahead: the next window's source rows are fetched into L2 a few
+ * lines before each kernel call of the current window, so that memory
+ * works while the kernels compute (else every window starts with a wait
+ * for memory). A prefetch is only a hint: it changes no value. */
+typedef struct ahead_set {
+    const char *base; /* ranges [base + i*stride, + len) for i < n */
+    size_t stride, len;
+    int64_t n;
+} ahead_set;
+typedef struct ahead {
+    ahead_set set[2];
+    int nset;
+    int cur; /* set, range and line to fetch next */
+    int64_t i;
+    uintptr_t line;   /* address of that line */
+    int64_t per_call; /* lines per kernel call */
+} ahead;
+
+/* Plans the read-ahead of a->set over `calls` kernel calls. */
+static void ahead_begin(ahead *a, int64_t calls)
+{
+    int64_t lines = 0;
+    int kept = 0;
+    for (int k = 0; k < a->nset; k++)
+        if (a->set[k].n > 0 && a->set[k].len > 0) {
+            a->set[kept++] = a->set[k];
+            lines += a->set[k].n * ((int64_t)(a->set[k].len / 64) + 2);
+        }
+    a->nset = kept;
+    a->per_call = calls > 0 ? ceil_div(lines, calls) : lines;
+    a->cur = 0;
+    a->i = 0;
+    a->line = kept > 0 ? (uintptr_t)a->set[0].base & ~(uintptr_t)63 : 0;
+}
+
+/* The next kernel call's share: up to per_call lines of one range, from
+ * *p (*n = 0: nothing left). */
+static void ahead_next(ahead *a, const char **p, int *n)
+{
+    *n = 0;
+    if (a->cur >= a->nset)
+        return;
+    const ahead_set *s = &a->set[a->cur];
+    const uintptr_t end = (uintptr_t)(s->base + a->i * s->stride + s->len);
+    const int64_t left = (int64_t)((end - a->line + 63) / 64);
+    *p = (const char *)a->line;
+    *n = (int)min64(a->per_call, left);
+    a->line += (uintptr_t)*n * 64;
+    if (*n < left)
+        return;
+    if (++a->i == s->n) {
+        a->i = 0;
+        if (++a->cur == a->nset)
+            return;
+        s = &a->set[a->cur];
+    }
+    a->line = (uintptr_t)(s->base + a->i * s->stride) & ~(uintptr_t)63;
+}
+
 /* Valid input range [lo, hi) along an axis for tap t: outputs
  * o = i*s - p + t*d inside [0, out). */
 static void valid_range(int64_t in, int64_t out, int64_t s, int64_t p,
@@ -796,6 +855,11 @@ typedef struct bdata_ctx {
     char *win;     /* [slots][Cog][cwin] + slack */
     int64_t wsize; /* elements per slot */
     int stream;
+    /* W with k = s = 2, p = 0, d = 1 and no tap of any input D- or H-row
+     * outside gy: gy is read unsplit by the osl kernels, one item per
+     * (n, group, input D-row); wp is then [G][nmb][kD*kH][Cog][MR][V], the
+     * lanes alternating the two W-taps, and toff, wofs have kD*kH taps */
+    bool lane;
 } bdata_ctx;
 
 static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
@@ -872,6 +936,145 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     }
 }
 
+/* Along every axis, every tap of every input index reaches inside the
+ * output: o = i*s - p + t*d in [0, out) for all i < in, t < k. */
+static bool all_taps_inside(const cg_conv_geom *g, int a)
+{
+    return g->p[a] == 0 &&
+           (g->in[a] - 1) * g->s[a] + (g->k[a] - 1) * g->d[a] < g->out[a];
+}
+
+static bool lane_fold_ok(const cg_conv_geom *g, const ct_width *cw, int mri)
+{
+    return cw->V % 2 == 0 && cw->osl_nr[mri] > 0 && g->k[2] == 2 &&
+           g->s[2] == 2 && g->p[2] == 0 && g->d[2] == 1 &&
+           all_taps_inside(g, 0) && all_taps_inside(g, 1);
+}
+
+/* Lane-folded items (n, group, input D-row), gy read where it is. */
+static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e)
+{
+    const bdata_ctx *c = vctx;
+    const cg_conv_geom *g = c->g;
+    const size_t esz = c->esz;
+    const int V = c->cw->V, MR = c->MR;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t OHW = g->out[1] * g->out[2], OW = g->out[2];
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    const int64_t ntap = g->k[0] * g->k[1];
+    const int64_t nvw = ceil_div(IW, V), nvec = IH * nvw;
+    const int nrmax = c->cw->osl_nr[c->mri];
+    int64_t roff[CT_NR_CAP], doff[CT_NR_CAP];
+    int nvalid[CT_NR_CAP];
+    ct_os_args a;
+    memset(&a, 0, sizeof a);
+    a.roff = roff;
+    a.doff = doff;
+    a.nvalid = nvalid;
+    a.nt[0] = (int)ntap;
+    a.toff[0] = c->toff;
+    a.wofs[0] = c->wofs;
+    a.C = Cog;
+    a.cstride = c->gsc;
+    a.dmstride = ID * IH * IW;
+    a.dstride = 1;
+    a.stream = c->stream;
+    const int64_t span = ((g->k[0] - 1) * g->d[0] + 1) * OHW;
+    for (int64_t it = b; it < e; it++) {
+        const int64_t id = it % ID, gi = it / ID % g->G, n = it / ID / g->G;
+        a.src =
+            (const char *)c->gy +
+            (size_t)(n * c->gsn + gi * Cog * c->gsc + id * g->s[0] * OHW) * esz;
+        ahead ah = {.nset = 0};
+        if (it + 1 < e) {
+            const int64_t id2 = (it + 1) % ID, gi2 = (it + 1) / ID % g->G,
+                          n2 = (it + 1) / ID / g->G;
+            ah.set[0].base = (const char *)c->gy +
+                             (size_t)(n2 * c->gsn + gi2 * Cog * c->gsc +
+                                      id2 * g->s[0] * OHW) *
+                                 esz;
+            ah.set[0].stride = (size_t)c->gsc * esz;
+            ah.set[0].len = (size_t)span * esz;
+            ah.set[0].n = Cog;
+            ah.nset = 1;
+        }
+        ahead_begin(&ah, ceil_div(nvec, nrmax) * c->nmb);
+        /* channel blocks outside: the row's gy, read by every block,
+         * stays in L2, and the rows of a tile then come in order */
+        for (int64_t mb = 0; mb < c->nmb; mb++) {
+            a.wp = c->wp +
+                   (size_t)((gi * c->nmb + mb) * ntap * Cog * MR * V) * esz;
+            a.dst = (char *)c->gx +
+                    (size_t)((n * g->Cin + gi * Cig + mb * MR) * ID * IH * IW) *
+                        esz;
+            a.mvalid = (int)min64(MR, Cig - mb * MR);
+            for (int64_t q0 = 0; q0 < nvec; q0 += nrmax) {
+                const int nr = (int)min64(nrmax, nvec - q0);
+                for (int r = 0; r < nr; r++) {
+                    int64_t q = q0 + r, ih = q / nvw, v = q % nvw;
+                    roff[r] = ih * g->s[1] * OW + 2 * v * V;
+                    doff[r] = (id * IH + ih) * IW + v * V;
+                    nvalid[r] = (int)min64(V, IW - v * V);
+                }
+                ahead_next(&ah, &a.ahead, &a.nahead);
+                c->cw->osl[c->mri][nr](&a);
+            }
+        }
+    }
+    if (c->stream && c->cw->fence)
+        c->cw->fence();
+}
+
+/* The lane-folded packing of bdata_prepare. */
+static cg_status bdata_lane_prepare(bdata_ctx *c, const void *w, scratch *sc)
+{
+    const cg_conv_geom *g = c->g;
+    const size_t esz = c->esz;
+    const int V = c->cw->V;
+    const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
+    const int64_t ntap = g->k[0] * g->k[1], K3 = ntap * 2;
+    c->lane = true;
+    c->items = g->N * G * g->in[0];
+    const int64_t nwp = G * c->nmb * ntap * Cog * c->MR * V;
+    char *wp = scratch_alloc(sc, nwp, esz);
+    if (!wp)
+        return nomem(nwp, esz);
+    int64_t *tl = scratch_alloc(sc, 2 * ntap, sizeof(int64_t));
+    if (!tl)
+        return nomem(2 * ntap, sizeof(int64_t));
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t mb = 0; mb < c->nmb; mb++)
+            for (int64_t t = 0; t < ntap; t++)
+                for (int64_t co = 0; co < Cog; co++)
+                    for (int64_t m = 0; m < c->MR; m++)
+                        for (int64_t l = 0; l < V; l++) {
+                            const int64_t ci = mb * c->MR + m;
+                            const int64_t di =
+                                ((((gi * c->nmb + mb) * ntap + t) * Cog + co) *
+                                     c->MR +
+                                 m) *
+                                    V +
+                                l;
+                            if (ci < Cig)
+                                copy_el(wp, di, w,
+                                        ((gi * Cig + ci) * Cog + co) * K3 +
+                                            t * 2 + l % 2,
+                                        esz);
+                            else
+                                put(wp, di, esz, 0.0);
+                        }
+    c->wp = wp;
+    c->toff = tl;
+    c->wofs = tl + ntap;
+    for (int64_t td = 0, t = 0; td < g->k[0]; td++)
+        for (int64_t th = 0; th < g->k[1]; th++, t++) {
+            c->toff[t] =
+                td * g->d[0] * g->out[1] * g->out[2] + th * g->d[1] * g->out[2];
+            c->wofs[t] = t * Cog * c->MR * V;
+        }
+    return CG_OK;
+}
+
 static void bdata_chunk(void *vctx, int64_t b, int64_t e)
 {
     const bdata_ctx *c = vctx;
@@ -913,6 +1116,8 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
     c->stream =
         (size_t)(g->N * g->Cin * g->in[0] * g->in[1] * g->in[2]) * esz >=
         STREAM_BYTES;
+    if (lane_fold_ok(g, cw, c->mri))
+        return bdata_lane_prepare(c, w, sc);
     /* D-rows per item: more of them share the overlap of neighbouring
      * rows' windows, but a window must stay cache-sized and there should
      * be a few items per thread */
@@ -1287,7 +1492,8 @@ cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
         }
     }
     if (gx)
-        cg__parallel_for(bd.slots, bdata_chunk, &bd);
+        cg__parallel_for(bd.lane ? bd.items : bd.slots,
+                         bd.lane ? bdata_lane_chunk : bdata_chunk, &bd);
     if (gw)
         cg__parallel_for(bw.slots, bweight_chunk, &bw);
     if (gb)

@@ -38,6 +38,7 @@
 #ifndef CGRAD_CT3D_ISA_H
 #define CGRAD_CT3D_ISA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,8 @@ typedef struct ct_os_args {
     int mvalid;             /* channels to store (<= MR) */
     int stream;             /* non-temporal stores where aligned: a big
                                output; the chunk ends with fence() */
+    const char *ahead;      /* osl: one 64-byte line from here is fetched */
+    int nahead;             /* per channel step, nahead lines (a hint) */
 } ct_os_args;
 
 typedef struct ct_bw_args {
@@ -112,6 +115,11 @@ typedef struct ct_width {
     /* max NR [mr] of osx[mr][1] when each W-phase has one tap and both
      * read the same x (k = s = 2): no separate sums, x loaded once */
     int osx_pair_nr[2];
+    /* backward-data for W with k = s = 2, p = 0, d = 1, reading gy rows
+     * unsplit (see the template); osl[mr][nr] for 1 <= nr <= osl_nr[mr],
+     * none when osl_nr is 0 */
+    int osl_nr[2];
+    ct_os_fn osl[2][CT_NR_CAP + 1];
     int bw_nr[2]; /* max NR [mr] */
     ct_bw_fn bw[2][CT_NR_CAP + 1];
     /* the W-split of nrows rows: row r from src + r*spitch to

@@ -28,6 +28,8 @@
  *                   ordered forward (osx) kernels, each >= 1
  *   CT_OSXP4_NR, CT_OSXP1_NR  max NR of their P = 2 paired path (one tap
  *                   per W-phase, both reading the same x), each >= 1
+ *   CT_OSL4_NR, CT_OSL1_NR  max NR of the lane-folded backward-data
+ *                   kernels (<= 3 and <= 7; 0: none, as for CT_V = 1)
  *
  * and it defines `static const ct_width CT_NAME(ct_width)`. The kernels are
  * one always-inline body per shape, specialised by constant MR, NR and P
@@ -255,6 +257,103 @@ bias:
         }
     }
     CT_NAME(os_store)(a, acc, MR, NR, P);
+}
+
+/* ---- lane-folded backward-data (W: k = s = 2, p = 0, d = 1) ------------ */
+
+/* Along such a W axis input iw reads gy at ow = 2*iw + tw, so one gy row
+ * vector holds both W-taps of V/2 inputs. The kernel reads gy rows where
+ * they are (no split copy), multiplies them by weight vectors whose lanes
+ * alternate the two W-taps, and keeps two partial vectors per output
+ * vector, for gy lanes [0, V) and [V, 2V) of its 2V-wide segment; at the
+ * end the lane pairs are added, out[iw] = acc[2*iw] + acc[2*iw + 1].
+ * Interface as os with P = 1 and dstride 1, except: roff[r] is where
+ * output vector r's segment starts, wp is [tap][c][MR][V], and a tap is
+ * a (td, th) pair. V must be even. `full`: every nvalid[r] is V. */
+CT_INLINE void CT_NAME(osl_loop)(const ct_os_args *a,
+                                 CT_VEC acc[CT_MR_WIDE][2 * CT_NR_CAP],
+                                 const int MR, const int NR, const bool full)
+{
+    const CT_T *src = (const CT_T *)a->src;
+    const CT_T *wbase = (const CT_T *)a->wp;
+    const int64_t C = a->C, cs = a->cstride;
+    int64_t ro[2 * CT_NR_CAP];
+    int ln[2 * CT_NR_CAP]; /* valid lanes of each source vector */
+    CT_UNROLL
+    for (int r = 0; r < NR; r++) {
+        const int n2 = 2 * a->nvalid[r];
+        ro[2 * r] = a->roff[r];
+        ro[2 * r + 1] = a->roff[r] + CT_V;
+        ln[2 * r] = n2 < CT_V ? n2 : CT_V;
+        ln[2 * r + 1] = n2 > CT_V ? n2 - CT_V : 0;
+    }
+    const char *ahead = a->ahead;
+    int nahead = a->nahead;
+    for (int i = 0; i < a->nt[0]; i++) {
+        const CT_T *s = src + a->toff[0][i];
+        const CT_T *w = wbase + a->wofs[0][i];
+        for (int64_t c = 0; c < C; c++) {
+            if (nahead > 0) {
+                __builtin_prefetch(ahead, 0, 2);
+                ahead += 64;
+                nahead--;
+            }
+            CT_VEC gv[2 * CT_NR_CAP];
+            CT_UNROLL
+            for (int j = 0; j < 2 * NR; j++) {
+                if (full || ln[j] == CT_V)
+                    gv[j] = V_LOAD(s + ro[j]);
+                else if (ln[j] > 0)
+                    gv[j] = V_LOADN(s + ro[j], ln[j]);
+                else
+                    gv[j] = V_ZERO();
+            }
+            CT_UNROLL
+            for (int m = 0; m < MR; m++) {
+                const CT_VEC wv = V_LOAD(w + m * CT_V);
+                CT_UNROLL
+                for (int j = 0; j < 2 * NR; j++)
+                    acc[m][j] = V_FMA(wv, gv[j], acc[m][j]);
+            }
+            s += cs;
+            w += MR * CT_V;
+        }
+    }
+}
+
+CT_INLINE void CT_NAME(osl_body)(const ct_os_args *a, const int MR,
+                                 const int NR)
+{
+    CT_VEC acc[CT_MR_WIDE][2 * CT_NR_CAP];
+    CT_UNROLL
+    for (int m = 0; m < MR; m++)
+        CT_UNROLL
+    for (int j = 0; j < 2 * NR; j++)
+        acc[m][j] = V_ZERO();
+    bool full = true;
+    for (int r = 0; r < NR; r++)
+        full = full && a->nvalid[r] == CT_V;
+    if (full)
+        CT_NAME(osl_loop)(a, acc, MR, NR, true);
+    else
+        CT_NAME(osl_loop)(a, acc, MR, NR, false);
+    CT_T *dst = (CT_T *)a->dst;
+    CT_UNROLL
+    for (int r = 0; r < NR; r++) {
+        const int nv = a->nvalid[r];
+        CT_UNROLL
+        for (int m = 0; m < MR; m++) {
+            if (m >= a->mvalid)
+                break;
+            CT_VEC ev, od;
+            V_UNZIP(acc[m][2 * r], acc[m][2 * r + 1], ev, od);
+            CT_T *d = dst + a->doff[r] + m * a->dmstride;
+            if (nv >= CT_V)
+                CT_STORE_FULL(d, V_ADD(ev, od), a->stream);
+            else
+                V_STOREN(d, V_ADD(ev, od), nv);
+        }
+    }
 }
 
 /* ---- weight-gradient tile ---------------------------------------------- */
@@ -594,6 +693,42 @@ CT_OSX_FAMILY(1, 11)
 CT_OSX_FAMILY(1, 12)
 #endif
 
+#define CT_OSL_DEF(MR, NR)                                                     \
+    CT_TARGET static void CT_NAME(osl_##MR##_##NR)(const ct_os_args *a)        \
+    {                                                                          \
+        CT_NAME(osl_body)(a, MR, NR);                                          \
+    }
+#if CT_OSL4_NR >= 1
+CT_OSL_DEF(4, 1)
+#endif
+#if CT_OSL4_NR >= 2
+CT_OSL_DEF(4, 2)
+#endif
+#if CT_OSL4_NR >= 3
+CT_OSL_DEF(4, 3)
+#endif
+#if CT_OSL1_NR >= 1
+CT_OSL_DEF(1, 1)
+#endif
+#if CT_OSL1_NR >= 2
+CT_OSL_DEF(1, 2)
+#endif
+#if CT_OSL1_NR >= 3
+CT_OSL_DEF(1, 3)
+#endif
+#if CT_OSL1_NR >= 4
+CT_OSL_DEF(1, 4)
+#endif
+#if CT_OSL1_NR >= 5
+CT_OSL_DEF(1, 5)
+#endif
+#if CT_OSL1_NR >= 6
+CT_OSL_DEF(1, 6)
+#endif
+#if CT_OSL1_NR >= 7
+CT_OSL_DEF(1, 7)
+#endif
+
 static const ct_width
     CT_NAME(ct_width) =
         {
@@ -602,6 +737,37 @@ static const ct_width
             .bw_nr = {CT_BW4_NR, CT_BW1_NR},
             .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
             .osx_pair_nr = {CT_OSXP4_NR, CT_OSXP1_NR},
+            .osl_nr = {CT_OSL4_NR, CT_OSL1_NR},
+#if CT_OSL4_NR >= 1
+            .osl[CT_MR4][1] = CT_NAME(osl_4_1),
+#endif
+#if CT_OSL4_NR >= 2
+            .osl[CT_MR4][2] = CT_NAME(osl_4_2),
+#endif
+#if CT_OSL4_NR >= 3
+            .osl[CT_MR4][3] = CT_NAME(osl_4_3),
+#endif
+#if CT_OSL1_NR >= 1
+            .osl[CT_MR1][1] = CT_NAME(osl_1_1),
+#endif
+#if CT_OSL1_NR >= 2
+            .osl[CT_MR1][2] = CT_NAME(osl_1_2),
+#endif
+#if CT_OSL1_NR >= 3
+            .osl[CT_MR1][3] = CT_NAME(osl_1_3),
+#endif
+#if CT_OSL1_NR >= 4
+            .osl[CT_MR1][4] = CT_NAME(osl_1_4),
+#endif
+#if CT_OSL1_NR >= 5
+            .osl[CT_MR1][5] = CT_NAME(osl_1_5),
+#endif
+#if CT_OSL1_NR >= 6
+            .osl[CT_MR1][6] = CT_NAME(osl_1_6),
+#endif
+#if CT_OSL1_NR >= 7
+            .osl[CT_MR1][7] = CT_NAME(osl_1_7),
+#endif
 #if CT_XNR4 >= 1
             CT_OSX_ENTRY(4, CT_MR4, 1)
 #endif
