@@ -35,7 +35,10 @@
  * where tap t reads phase r(t) = (t*d - p) mod s at u = i + q(t) - qmin,
  * q(t) = floor((t*d - p)/s): again every tap is a shift along every axis,
  * and the same micro-kernel runs with MR input channels and vectors along
- * the input's W.
+ * the input's W. For the U-Net upsampling shape (along W k = s = 2,
+ * p = 0, d = 1; along D and H every tap inside gy) there is no split:
+ * the two W-taps are folded into the lanes of gy's own rows (the osl
+ * kernels), and the next row's gy is prefetched while one is computed.
  *
  * Backward-weights: gw[ci, co, t] = sum over n, i of x[ci, i] *
  * gyp[co, r(t), i + q(t) - qmin], vectors along the input's W rows, a
