@@ -538,60 +538,40 @@ START_TEST(test_workload_shapes)
 }
 END_TEST
 
-/* Backward-data folds W's two taps into the lanes (reading gy unsplit)
- * when along W k = s = 2, p = 0, d = 1 and along D and H every tap of
- * every input row lands inside gy. Shapes that take it -- whole vectors
- * of 16 and 8, row tails, one input channel per group (MR = 1), a partial
- * channel block, other kernels, strides and dilations along D and H,
- * output_padding -- and near misses that must not. */
+/* The paths that read gy unsplit. Backward-data folds W's two taps into
+ * the lanes when along W k = s = 2, p = 0, d = 1 and along D and H every
+ * tap of every input row lands inside gy: shapes that take it -- whole
+ * vectors of 16 and 8, row tails, one input channel per group (MR = 1),
+ * a partial channel block, other kernels, strides and dilations along D
+ * and H, output_padding -- and near misses that must not. With s = 1,
+ * p = 0 and no output_padding along H and W a split row is gy's own
+ * plane, and both backward passes read gy where it is (backward-data
+ * only with no D padding and whole vectors along W). */
 START_TEST(test_lane_shapes)
 {
+    /* N, Cin, Cout, G, in, k, s, p, output_padding, dilation */
+    /* clang-format off */
     static const shape w[] = {
+        /* W: k = s = 2, p = 0, d = 1 */
         {1, 8, 5, 1, {3, 4, 16}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
         {2, 6, 4, 1, {2, 3, 13}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
         {1, 2, 6, 2, {3, 2, 24}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
-        {1,
-         4,
-         4,
-         1,
-         {3, 3, 8},
-         {3, 1, 2},
-         {2, 1, 2},
-         ALL3(0),
-         {1, 0, 1},
-         {2, 1, 1}},
-        {1,
-         5,
-         3,
-         1,
-         {2, 2, 40},
-         {1, 3, 2},
-         {1, 3, 2},
-         ALL3(0),
-         {0, 2, 1},
-         {1, 2, 1}},
-        {1,
-         3,
-         2,
-         1,
-         {2, 3, 9},
-         ALL3(2),
-         ALL3(2),
-         {0, 1, 0},
-         {0, 1, 0},
-         ALL3(1)},
-        {1,
-         3,
-         2,
-         1,
-         {2, 3, 9},
-         ALL3(2),
-         ALL3(2),
-         {0, 0, 1},
-         {0, 0, 1},
-         ALL3(1)},
+        {1, 4, 4, 1, {3, 3, 8}, {3, 1, 2}, {2, 1, 2}, ALL3(0), {1, 0, 1}, {2, 1, 1}},
+        {1, 5, 3, 1, {2, 2, 40}, {1, 3, 2}, {1, 3, 2}, ALL3(0), {0, 2, 1}, {1, 2, 1}},
+        /* near misses: H padding, W padding, W dilation */
+        {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), {0, 1, 0}, {0, 1, 0}, ALL3(1)},
+        {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), {0, 0, 1}, {0, 0, 1}, ALL3(1)},
         {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), {1, 1, 2}},
+        /* H and W: s = 1, p = 0, no output_padding */
+        {2, 5, 6, 1, {3, 4, 16}, ALL3(3), {2, 1, 1}, ALL3(0), {1, 0, 0}, ALL3(1)},
+        {1, 4, 3, 1, {3, 3, 8}, {2, 3, 2}, ALL3(1), ALL3(0), ALL3(0), {1, 2, 2}},
+        /* near misses for backward-data: D padding, a row tail; and for
+         * both: output_padding along H */
+        {1, 2, 4, 2, {4, 2, 8}, ALL3(3), ALL3(1), {1, 0, 0}, ALL3(0), ALL3(1)},
+        {1, 3, 5, 1, {2, 3, 11}, ALL3(2), ALL3(1), ALL3(0), ALL3(0), ALL3(1)},
+        {1, 3, 3, 1, {2, 3, 8}, ALL3(2), ALL3(1), ALL3(0), {0, 1, 0}, ALL3(2)},
     };
+    /* clang-format on */
     check_shape(&w[_i / 2], _i % 2 ? CG_FLOAT64 : CG_FLOAT32,
                 0x1a9e + (uint64_t)_i, "lane shape");
 }
@@ -1045,7 +1025,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("workloads");
     tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
-    tcase_add_loop_test(tc, test_lane_shapes, 0, 16);
+    tcase_add_loop_test(tc, test_lane_shapes, 0, 26);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("conv3d");

@@ -674,7 +674,9 @@ out:
  * reads gy row od = id*s - p + td*d, an affine function of the input row.
  * The split is done per window of D-rows, by the thread that then reads
  * it from its own cache: gy is read once from memory, and no gy-sized
- * copy is ever written.
+ * copy is ever written. With s = 1, p = 0 and no output_padding along H
+ * and W the split would copy gy unchanged (hw_split.identity): the passes
+ * then read gy where it is.
  * ====================================================================== */
 
 /* One of the H and W axes of the split. */
@@ -725,6 +727,10 @@ typedef struct hw_split {
     int64_t *hdst; /* [OH] where row oh goes in a split row, -1: unused */
     int64_t *zrow; /* [nz] split rows no oh fills: zeros */
     int64_t nz;
+    /* along H and W s = 1, p = 0 and no output_padding: a split row is
+     * the gy plane itself (RP = OH*OW, no zeros), so the passes read gy
+     * where it is instead of splitting it */
+    bool identity;
 } hw_split;
 
 /* W positions [*u0, *u1) of phase rw that hold gy values. */
@@ -790,6 +796,8 @@ static void hw_split_init(hw_split *S, const cg_conv_geom *g, size_t esz,
                 S->zrow[S->nz++] = (H->pidx[rh] * H->Gn + uh) * S->HP;
         }
     }
+    S->identity = g->s[1] == 1 && g->s[2] == 1 && g->p[1] == 0 &&
+                  g->p[2] == 0 && H->Gn == g->out[1] && W->Gn == g->out[2];
 }
 
 static int64_t split_axes_size(const cg_conv_geom *g)
@@ -858,6 +866,10 @@ typedef struct bdata_ctx {
     char *win;     /* [slots][Cog][cwin] + slack */
     int64_t wsize; /* elements per slot */
     int stream;
+    /* gy is read where it is, not split: S.identity, no D padding (rows
+     * id*s - p + td*d from od_lo = id0*s on) and whole vectors along W
+     * (a vector never reads past its row) */
+    bool direct;
     /* W with k = s = 2, p = 0, d = 1 and no tap of any input D- or H-row
      * outside gy: gy is read unsplit by the osl kernels, one item per
      * (n, group, input D-row); wp is then [G][nmb][kD*kH][Cog][MR][V], the
@@ -884,8 +896,14 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     const int64_t od_lo = id0 * g->s[0] - g->p[0];
     /* the window: its rows that exist in gy */
     const int64_t r0 = max64(0, -od_lo), r1 = min64(c->nrow, OD - od_lo);
-    const int64_t cwin = c->cwin;
-    for (int64_t co = 0; co < Cog; co++) {
+    const int64_t cwin = c->direct ? c->gsc : c->cwin;
+    /* the window: gy's own planes, or the split rows */
+    const char *wbase =
+        c->direct
+            ? (const char *)c->gy +
+                  (size_t)(n * c->gsn + gi * Cog * c->gsc + od_lo * S->RP) * esz
+            : win;
+    for (int64_t co = 0; co < Cog && !c->direct; co++) {
         const char *plane =
             (const char *)c->gy +
             (size_t)(n * c->gsn + (gi * Cog + co) * c->gsc) * esz;
@@ -915,7 +933,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
         a.nt[0] = (int)((t1 - t0) * khw);
         a.toff[0] = c->toff + t0 * khw;
         a.wofs[0] = c->wofs + t0 * khw;
-        a.src = win + (size_t)((base - od_lo) * S->RP) * esz;
+        a.src = wbase + (size_t)((base - od_lo) * S->RP) * esz;
         for (int64_t q0 = 0; q0 < nvec; q0 += c->nr) {
             const int nr = (int)min64(c->nr, nvec - q0);
             for (int r = 0; r < nr; r++) {
@@ -1083,7 +1101,7 @@ static void bdata_chunk(void *vctx, int64_t b, int64_t e)
     const bdata_ctx *c = vctx;
     /* the slots [b, e) run in turn on one thread: slot b's window serves
      * them all and stays in that thread's caches */
-    char *win = c->win + (size_t)(b * c->wsize) * c->esz;
+    char *win = c->win ? c->win + (size_t)(b * c->wsize) * c->esz : NULL;
     for (int64_t sl = b; sl < e; sl++) {
         int64_t i0 = sl * c->items / c->slots,
                 i1 = (sl + 1) * c->items / c->slots;
@@ -1136,11 +1154,14 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
     c->nrow = (c->B - 1) * s + ext + 1;
     c->items = g->N * G * ceil_div(ID, c->B);
     c->slots = min64(c->items, MAX_SLOTS);
-    c->cwin = skew_lines(c->nrow * c->S.RP, esz);
-    c->wsize = Cog * c->cwin + 2 * cw->V;
-    c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
-    if (!c->win)
-        return nomem(c->slots * c->wsize, esz);
+    c->direct = c->S.identity && g->p[0] == 0 && g->in[2] % cw->V == 0;
+    if (!c->direct) {
+        c->cwin = skew_lines(c->nrow * c->S.RP, esz);
+        c->wsize = Cog * c->cwin + 2 * cw->V;
+        c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
+        if (!c->win)
+            return nomem(c->slots * c->wsize, esz);
+    }
 
     int64_t nwp = G * c->nmb * K3 * Cog * c->MR;
     char *wp = scratch_alloc(sc, nwp, esz);
@@ -1256,7 +1277,8 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
      * of x's channels in a row, so those x rows stay in L1 while the taps
      * shift over the window */
     const int64_t tdn = td1 - td0, ntiles = c->ncib * tdn * khw;
-    const int64_t cwin = c->cwin;
+    const bool direct = S->identity; /* gy read where it is */
+    const int64_t cwin = direct ? c->gsc : c->cwin;
     ct_bw_args a;
     memset(&a, 0, sizeof a);
     a.mcs = cwin;
@@ -1283,7 +1305,16 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                               r1 = min64((i1 - i0 - 1) * s +
                                              (td1 - 1) * g->d[0] + 1,
                                          OD - od_lo);
-                for (int64_t m = 0; m < MR; m++) {
+                /* row r of the window is gy row od_lo + r: split, or gy's
+                 * own (then od_lo + r, not r, is the row's index) */
+                const char *wbase =
+                    direct
+                        ? (const char *)c->gy +
+                              (size_t)(n * c->gsn + (gi * Cog + co0) * c->gsc) *
+                                  esz
+                        : win;
+                const int64_t wrow = direct ? od_lo : 0;
+                for (int64_t m = 0; m < MR && !direct; m++) {
                     const char *plane =
                         (const char *)c->gy +
                         (size_t)(n * c->gsn + (gi * Cog + co0 + m) * c->gsc) *
@@ -1312,10 +1343,11 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                     a.part_in = !(n == 0 && ia == c->d0[td]);
                     a.part_out = !(n == g->N - 1 && ib == c->d1[td]);
                     a.pm =
-                        win + (size_t)(((ia - i0) * s + td * g->d[0]) * S->RP +
-                                       (h0 - S->ax[0].qmin) * S->HP -
-                                       S->ax[1].qmin + tap_hw(S, th, tw)) *
-                                  esz;
+                        wbase +
+                        (size_t)((wrow + (ia - i0) * s + td * g->d[0]) * S->RP +
+                                 (h0 - S->ax[0].qmin) * S->HP - S->ax[1].qmin +
+                                 tap_hw(S, th, tw)) *
+                            esz;
                     a.pj = (const char *)c->x +
                            (size_t)((n * g->Cin + gi * Cig + ci0) * Iplane +
                                     ia * IH * IW + h0 * IW) *
@@ -1334,7 +1366,7 @@ static void bweight_chunk(void *vctx, int64_t b, int64_t e)
     const bweight_ctx *c = vctx;
     /* one thread runs the slots [b, e) in turn: they share slot b's
      * scratch, which stays in that thread's caches */
-    char *win = c->win + (size_t)(b * c->wsize) * c->esz;
+    char *win = c->win ? c->win + (size_t)(b * c->wsize) * c->esz : NULL;
     char *part = c->part + (size_t)(b * c->psize) * c->esz;
     for (int64_t sl = b; sl < e; sl++) {
         int64_t c0 = sl * c->chunks / c->slots,
@@ -1386,13 +1418,15 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->nrow = (c->B - 1) * s + ext + 1;
     c->chunks = G * c->ncob * ceil_div(kD, c->tdg);
     c->slots = min64(c->chunks, MAX_SLOTS);
-    c->cwin = skew_lines(c->nrow * c->S.RP, esz);
-    c->wsize = c->MR * c->cwin + 2 * cw->V;
     c->psize = min64(BW_TILES, c->tdg * g->k[1] * g->k[2] * c->ncib) * c->MR *
                c->nr * cw->V;
-    c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
-    if (!c->win)
-        return nomem(c->slots * c->wsize, esz);
+    if (!c->S.identity) {
+        c->cwin = skew_lines(c->nrow * c->S.RP, esz);
+        c->wsize = c->MR * c->cwin + 2 * cw->V;
+        c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
+        if (!c->win)
+            return nomem(c->slots * c->wsize, esz);
+    }
     c->part = scratch_alloc(sc, c->slots * c->psize, esz);
     if (!c->part)
         return nomem(c->slots * c->psize, esz);
