@@ -116,7 +116,7 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define CT_OS1_NR2 12
 #define CT_BW4_NR 6
 #define CT_OSX4_NR1 3
-#define CT_OSX4_NR2 2
+#define CT_OSX4_NR2 3
 #define CT_OSX1_NR1 12
 #define CT_OSX1_NR2 8
 #define CT_OSXP4_NR 3
