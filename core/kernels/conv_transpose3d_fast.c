@@ -545,6 +545,8 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     c.mri = Cog == 1 ? CT_MR1 : CT_MR4;
     c.MR = Cog == 1 ? 1 : CT_MR_WIDE;
     c.nr = c.cw->osx_nr[c.mri][c.P - 1];
+    if (c.P == 1 && c.mri == CT_MR4 && Cig >= CT_TALL_C)
+        c.nr = c.cw->osx_tall_nr;
     c.nmb = ceil_div(Cog, c.MR);
 
     /* x: read directly when no tap leaves it and no vector runs past a

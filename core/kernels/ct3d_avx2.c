@@ -84,6 +84,7 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #define CT_OSX1_NR2 4
 #define CT_OSXP4_NR 1
 #define CT_OSXP1_NR 4
+#define CT_OSX4_TALL 2
 #define CT_OSL4_NR 1
 #define CT_OSL1_NR 3
 #define CT_BW1_NR 12

@@ -121,6 +121,7 @@ CT_HELPER void unzip8d(__m512d a, __m512d b, __m512d *ev, __m512d *od)
 #define CT_OSX1_NR2 8
 #define CT_OSXP4_NR 3
 #define CT_OSXP1_NR 8
+#define CT_OSX4_TALL 6
 #define CT_OSL4_NR 3
 #define CT_OSL1_NR 7
 #define CT_BW1_NR 12

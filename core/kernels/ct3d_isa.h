@@ -99,6 +99,8 @@ typedef void (*ct_bw_fn)(const ct_bw_args *a);
 /* MR of the two kernel families: a wide one, and MR = 1 for problems
  * with a single channel on the broadcast side. */
 #define CT_MR_WIDE 4
+/* Channels per tap from which the forward takes the tall osx tiles. */
+#define CT_TALL_C 8
 enum { CT_MR4 = 0, CT_MR1 = 1 };
 
 /** The kernels of one vector width of one instruction set and dtype.
@@ -115,6 +117,10 @@ typedef struct ct_width {
     /* max NR [mr] of osx[mr][1] when each W-phase has one tap and both
      * read the same x (k = s = 2): no separate sums, x loaded once */
     int osx_pair_nr[2];
+    /* max NR of osx[CT_MR4][0] when a tap sums at least CT_TALL_C
+     * channels: its dot products take the registers, the running sums
+     * are spilled and reloaded once per tap */
+    int osx_tall_nr;
     /* backward-data for W with k = s = 2, p = 0, d = 1, reading gy rows
      * unsplit (see the template); osl[mr][nr] for 1 <= nr <= osl_nr[mr],
      * none when osl_nr is 0 */

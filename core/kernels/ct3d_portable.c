@@ -38,6 +38,7 @@
 #define CT_OSX1_NR2 2
 #define CT_OSXP4_NR 1
 #define CT_OSXP1_NR 2
+#define CT_OSX4_TALL 2
 #define CT_OSL4_NR 0
 #define CT_OSL1_NR 0
 #define CT_BW1_NR 8

@@ -28,6 +28,9 @@
  *                   ordered forward (osx) kernels, each >= 1
  *   CT_OSXP4_NR, CT_OSXP1_NR  max NR of their P = 2 paired path (one tap
  *                   per W-phase, both reading the same x), each >= 1
+ *   CT_OSX4_TALL    max NR of osx for MR = 4, P = 1 when each tap sums many
+ *                   channels (>= 1; the tile's running sums then wait in
+ *                   memory while the taps' dot products fill the registers)
  *   CT_OSL4_NR, CT_OSL1_NR  max NR of the lane-folded backward-data
  *                   kernels (<= 3 and <= 7; 0: none, as for CT_V = 1)
  *
@@ -636,7 +639,8 @@ CT_FAMILY(1, 12)
 #define CT_OSX_ENTRY(MR, I, NR)                                                \
     .osx[I][0][NR] = CT_NAME(osx_##MR##_##NR##_1),                             \
     .osx[I][1][NR] = CT_NAME(osx_##MR##_##NR##_2),
-#define CT_XNR4 CT_MAX3(CT_OSX4_NR1, CT_OSX4_NR2, CT_OSXP4_NR)
+#define CT_XNR4                                                                \
+    CT_MAX3(CT_MAX3(CT_OSX4_NR1, CT_OSX4_NR2, CT_OSXP4_NR), CT_OSX4_TALL, 0)
 #define CT_XNR1 CT_MAX3(CT_OSX1_NR1, CT_OSX1_NR2, CT_OSXP1_NR)
 #if CT_XNR4 >= 1
 CT_OSX_FAMILY(4, 1)
@@ -737,6 +741,7 @@ static const ct_width
             .bw_nr = {CT_BW4_NR, CT_BW1_NR},
             .osx_nr = {{CT_OSX4_NR1, CT_OSX4_NR2}, {CT_OSX1_NR1, CT_OSX1_NR2}},
             .osx_pair_nr = {CT_OSXP4_NR, CT_OSXP1_NR},
+            .osx_tall_nr = CT_OSX4_TALL,
             .osl_nr = {CT_OSL4_NR, CT_OSL1_NR},
 #if CT_OSL4_NR >= 1
             .osl[CT_MR4][1] = CT_NAME(osl_4_1),
