@@ -545,7 +545,7 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     c.mri = Cog == 1 ? CT_MR1 : CT_MR4;
     c.MR = Cog == 1 ? 1 : CT_MR_WIDE;
     c.nr = c.cw->osx_nr[c.mri][c.P - 1];
-    if (c.P == 1 && c.mri == CT_MR4 && Cig >= CT_TALL_C)
+    if (c.P == 1 && c.mri == CT_MR4 && (Cig >= CT_TALL_C || Cig == 1))
         c.nr = c.cw->osx_tall_nr;
     c.nmb = ceil_div(Cog, c.MR);
 

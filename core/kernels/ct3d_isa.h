@@ -118,8 +118,8 @@ typedef struct ct_width {
      * read the same x (k = s = 2): no separate sums, x loaded once */
     int osx_pair_nr[2];
     /* max NR of osx[CT_MR4][0] when a tap sums at least CT_TALL_C
-     * channels: its dot products take the registers, the running sums
-     * are spilled and reloaded once per tap */
+     * channels (its dot products take the registers, the running sums
+     * are spilled and reloaded once per tap) or one (no dot products) */
     int osx_tall_nr;
     /* backward-data for W with k = s = 2, p = 0, d = 1, reading gy rows
      * unsplit (see the template); osl[mr][nr] for 1 <= nr <= osl_nr[mr],

@@ -212,6 +212,29 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
         }
         goto bias;
     }
+    if (C == 1) {
+        /* One channel per tap: its dot product is the rounded product,
+         * and a running sum from +0 is never -0, so adding the product
+         * itself gives the same bits as adding it to +0 first. */
+        CT_UNROLL
+        for (int p = 0; p < P; p++)
+            for (int i = 0; i < a->nt[p]; i++) {
+                const CT_T *s = src + a->toff[p][i];
+                const CT_T *w = wbase + a->wofs[p][i];
+                CT_VEC xv[CT_NR_CAP];
+                CT_UNROLL
+                for (int r = 0; r < NR; r++)
+                    xv[r] = V_LOAD(s + ro[r]);
+                CT_UNROLL
+                for (int m = 0; m < MR; m++) {
+                    CT_VEC wb = V_SET1(w[m]);
+                    CT_UNROLL
+                    for (int r = 0; r < NR; r++)
+                        acc[p][m][r] = V_ADD(acc[p][m][r], V_MUL(wb, xv[r]));
+                }
+            }
+        goto bias;
+    }
     CT_UNROLL
     for (int p = 0; p < P; p++) {
         const int nt = a->nt[p];
