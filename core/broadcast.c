@@ -146,8 +146,14 @@ void cg__loop_init(cg_loop *l, cg_tensor *out, const cg_tensor *const *ins,
     }
 }
 
-void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
-                  int64_t begin, int64_t end)
+/* One run of a loop: n elements, operand k from ptr[k], strides[k] bytes
+ * apart. */
+typedef void (*run_fn)(void *ctx, char *const *ptr, const int64_t *strides,
+                       int64_t n);
+
+/* Walks out's elements [begin, end) in row-major order, run by run. */
+static void loop_walk(const cg_loop *l, run_fn run, void *ctx, int64_t begin,
+                      int64_t end)
 {
     char *ptr[CG_LOOP_MAX_ARGS];
     int64_t inner[CG_LOOP_MAX_ARGS] = {0}, off[CG_LOOP_MAX_ARGS] = {0};
@@ -159,7 +165,7 @@ void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
     if (nd == 0) { /* one element */
         for (int k = 0; k < na; k++)
             ptr[k] = l->data[k];
-        fn(ptr, inner, 1, params);
+        run(ctx, ptr, inner, 1);
         return;
     }
     int64_t idx[CG_MAX_DIMS], rest = begin;
@@ -178,7 +184,7 @@ void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
             n = end - pos;
         for (int k = 0; k < na; k++)
             ptr[k] = l->data[k] + off[k];
-        fn(ptr, inner, n, params);
+        run(ctx, ptr, inner, n);
         pos += n;
         if (pos >= end)
             return;
@@ -195,20 +201,83 @@ void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
     }
 }
 
+typedef struct plain_run {
+    cg_loop_fn fn;
+    const cg_kparams *params;
+} plain_run;
+
+static void run_plain(void *ctx, char *const *ptr, const int64_t *strides,
+                      int64_t n)
+{
+    const plain_run *p = ctx;
+    p->fn(ptr, strides, n, p->params);
+}
+
+void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
+                  int64_t begin, int64_t end)
+{
+    plain_run p = {fn, params};
+    loop_walk(l, run_plain, &p, begin, end);
+}
+
+/* Elements an input is converted in at a time (see cg__map): a piece of
+ * each converted input stays in L1. */
+#define CONVERT_PIECE 256
+
+/* A run whose inputs of another dtype are converted piece by piece into
+ * buffers, which the kernel then reads as contiguous inputs of its own
+ * dtype: the values a whole converted copy would give, without writing
+ * and reading back a temporary the size of the tensor. */
+typedef struct convert_run {
+    cg_loop_fn fn;
+    const cg_kparams *params;
+    int nargs;
+    cg_dtype in_dt;
+    cg_dtype from[CG_LOOP_MAX_ARGS]; /* operand k's dtype (0: the output) */
+} convert_run;
+
+static void run_converting(void *ctx, char *const *ptr, const int64_t *strides,
+                           int64_t n)
+{
+    const convert_run *c = ctx;
+    const size_t isz = cg_dtype_size(c->in_dt);
+    /* 16-byte elements at most: complex128 */
+    _Alignas(64) unsigned char buf[CG_LOOP_MAX_ARGS - 1][CONVERT_PIECE * 16];
+    char *p[CG_LOOP_MAX_ARGS];
+    int64_t st[CG_LOOP_MAX_ARGS];
+    for (int64_t off = 0; off < n; off += CONVERT_PIECE) {
+        const int64_t m = n - off < CONVERT_PIECE ? n - off : CONVERT_PIECE;
+        for (int k = 0; k < c->nargs; k++) {
+            char *at = ptr[k] + off * strides[k];
+            if (k == 0 || c->from[k] == c->in_dt) {
+                p[k] = at;
+                st[k] = strides[k];
+                continue;
+            }
+            const int64_t fsz = (int64_t)cg_dtype_size(c->from[k]);
+            cg__convert_run(buf[k - 1], c->in_dt, at, c->from[k], m,
+                            strides[k] / fsz);
+            p[k] = (char *)buf[k - 1];
+            st[k] = (int64_t)isz;
+        }
+        c->fn(p, st, m, c->params);
+    }
+}
+
 /* Elements per chunk of a parallel elementwise loop: large enough that a
  * chunk outweighs the cost of handing it to a thread. */
 #define MAP_CHUNK ((int64_t)1 << 15)
 
 typedef struct map_job {
     const cg_loop *loop;
-    cg_loop_fn fn;
-    const cg_kparams *params;
+    run_fn run;
+    void *ctx;
 } map_job;
 
 static void map_chunks(void *ctx, int64_t begin, int64_t end)
 {
     const map_job *j = ctx;
-    cg__loop_run(j->loop, j->fn, j->params, begin * MAP_CHUNK, end * MAP_CHUNK);
+    loop_walk(j->loop, j->run, j->ctx, begin * MAP_CHUNK, end * MAP_CHUNK);
 }
 
 cg_status cg__map(const int64_t *shape, int ndim, cg_dtype out_dt,
@@ -220,33 +289,25 @@ cg_status cg__map(const int64_t *shape, int ndim, cg_dtype out_dt,
                          "internal error: elementwise loop with %d inputs "
                          "and %s kernel",
                          nin, fn ? "a" : "no");
-    cg_tensor *tmp[CG_LOOP_MAX_ARGS] = {NULL}, *r = NULL;
-    const cg_tensor *use[CG_LOOP_MAX_ARGS];
-    cg_status st = CG_OK;
-    for (int i = 0; i < nin; i++) {
-        use[i] = ins[i];
-        if (ins[i]->dtype == in_dt)
-            continue;
-        if ((st = cg__tensor_new_uninit(ins[i]->shape, ins[i]->ndim, in_dt,
-                                        &tmp[i])) != CG_OK)
-            goto fail;
-        cg__copy_values(tmp[i], ins[i]);
-        use[i] = tmp[i];
-    }
+    cg_tensor *r = NULL;
     /* the loop writes every element of r */
-    if ((st = cg__tensor_new_uninit(shape, ndim, out_dt, &r)) != CG_OK)
-        goto fail;
+    cg_status st = cg__tensor_new_uninit(shape, ndim, out_dt, &r);
+    if (st != CG_OK)
+        return st;
     cg_loop l;
-    cg__loop_init(&l, r, use, nin);
-    map_job job = {&l, fn, params};
+    cg__loop_init(&l, r, ins, nin);
+    plain_run plain = {fn, params};
+    convert_run conv = {fn, params, nin + 1, in_dt, {out_dt}};
+    bool convert = false;
+    for (int i = 0; i < nin; i++) {
+        conv.from[i + 1] = ins[i]->dtype;
+        convert = convert || ins[i]->dtype != in_dt;
+    }
+    map_job job = {&l, convert ? run_converting : run_plain,
+                   convert ? (void *)&conv : (void *)&plain};
     cg__parallel_for((l.numel + MAP_CHUNK - 1) / MAP_CHUNK, map_chunks, &job);
     *out = r;
-    r = NULL;
-fail:
-    for (int i = 0; i < nin; i++)
-        cg_tensor_release(tmp[i]);
-    cg_tensor_release(r);
-    return st;
+    return CG_OK;
 }
 
 /* ---- complex functions (see ops_internal.h) ---------------------------------

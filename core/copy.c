@@ -87,6 +87,12 @@ static const copy_run_fn COPY_RUNS[CG_DTYPE_COUNT][CG_DTYPE_COUNT] = {
     COPY_RUN_ROW(f32), COPY_RUN_ROW(f64), COPY_RUN_ROW(c64),
     COPY_RUN_ROW(c128)};
 
+void cg__convert_run(void *out, cg_dtype to, const void *src, cg_dtype from,
+                     int64_t n, int64_t step)
+{
+    COPY_RUNS[from][to]((char *)out, 1, (const char *)src, n, step);
+}
+
 typedef struct row_copy {
     const char *base; /* the source's first element */
     char *dst;        /* the destination's first element */

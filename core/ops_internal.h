@@ -86,8 +86,9 @@ void cg__loop_run(const cg_loop *l, cg_loop_fn fn, const cg_kparams *params,
                   int64_t begin, int64_t end);
 
 /** A new contiguous tensor of shape/out_dt with out[i] = fn(ins[..][i]):
- *  inputs not of dtype in_dt are converted first (a temporary copy); they
- *  must broadcast to `shape`. Large loops run on the thread pool in fixed
+ *  inputs not of dtype in_dt are converted as they are read (a few hundred
+ *  elements at a time, never a whole copy); they must broadcast to
+ *  `shape`. Large loops run on the thread pool in fixed
  *  chunks (bitwise the same for any thread count). No autograd. */
 cg_status cg__map(const int64_t *shape, int ndim, cg_dtype out_dt,
                   const cg_tensor *const *ins, int nin, cg_dtype in_dt,

@@ -198,6 +198,11 @@ void cg__store(cg_tensor *t, int64_t i, double re, double im);
 /** dst[...] = src[...] elementwise over dst's shape (src same shape or
  *  broadcast by stride 0), converting dtypes; no autograd. */
 void cg__copy_values(cg_tensor *dst, const cg_tensor *src);
+/** n elements of dtype `from`, `step` elements apart (0: one element
+ *  repeated), converted to dtype `to` into contiguous out, each as
+ *  cg__copy_values converts it. */
+void cg__convert_run(void *out, cg_dtype to, const void *src, cg_dtype from,
+                     int64_t n, int64_t step);
 /** The geometry of t.expand(shape) (PyTorch's rules and messages). */
 cg_status cg__expand_geometry(const cg_tensor *t, const int64_t *shape,
                               int ndim, int64_t *res, int64_t *strides);

@@ -168,6 +168,48 @@ START_TEST(test_broadcast_shapes)
 }
 END_TEST
 
+/* Mixed dtypes: an input of another dtype than the result is converted as
+ * it is read, a few hundred elements at a time. The values must be those
+ * of converting it whole first, bit for bit: a transposed input spanning
+ * several pieces and pool chunks, against a broadcast row of another
+ * dtype, for every ordered pair of dtypes and all four operators. */
+START_TEST(test_promotion_values)
+{
+    static const int64_t big[2] = {2, 40001}, row[2] = {1, 2};
+    cg_status (*ops[])(cg_tensor *, cg_tensor *,
+                       cg_tensor **) = {cg_add, cg_sub, cg_mul, cg_div};
+    for (int i = 0; i < CG_DTYPE_COUNT; i++)
+        for (int j = 0; j < CG_DTYPE_COUNT; j++) {
+            if (i == j)
+                continue;
+            cg_tensor *a2 = NULL, *a = NULL, *b = NULL;
+            tu_ok(cg_randn(big, 2, (cg_dtype)i, NULL, &a2));
+            tu_ok(cg_tensor_t(a2, &a)); /* [40001, 2], not contiguous */
+            tu_ok(cg_randn(row, 2, (cg_dtype)j, NULL, &b));
+            for (int o = 0; o < 4; o++) {
+                cg_tensor *y = NULL, *ac = NULL, *bc = NULL, *want = NULL;
+                tu_ok(ops[o](a, b, &y));
+                tu_ok(cg_tensor_to(a, cg_tensor_dtype(y), &ac));
+                tu_ok(cg_tensor_to(b, cg_tensor_dtype(y), &bc));
+                tu_ok(ops[o](ac, bc, &want));
+                tu_assert_bitwise(y, want, "converted as read");
+                cg_tensor_release(y);
+                tu_ok(ops[o](b, a, &y)); /* the other side converted */
+                cg_tensor_release(want);
+                tu_ok(ops[o](bc, ac, &want));
+                tu_assert_bitwise(y, want, "converted as read (swapped)");
+                cg_tensor_release(y);
+                cg_tensor_release(want);
+                cg_tensor_release(ac);
+                cg_tensor_release(bc);
+            }
+            cg_tensor_release(a);
+            cg_tensor_release(a2);
+            cg_tensor_release(b);
+        }
+}
+END_TEST
+
 /* result dtype of (dimensioned | 0-d) x (dimensioned | 0-d) for every pair,
  * as torch 1.13 prints it (float32 [2] * complex128 0-d = complex64). */
 START_TEST(test_promotion)
@@ -867,6 +909,7 @@ Suite *arithmetic_suite(void)
     TCase *tc = tu_suite_tcase(s, "rules", 0);
     tcase_add_test(tc, test_broadcast_shapes);
     tcase_add_test(tc, test_promotion);
+    tcase_add_test(tc, test_promotion_values);
     tcase_add_test(tc, test_scalar_rounding);
     tcase_add_test(tc, test_empty_and_scalar);
     tc = tu_suite_tcase(s, "autograd", 0);
