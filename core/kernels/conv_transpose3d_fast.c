@@ -879,6 +879,24 @@ typedef struct bdata_ctx {
     bool lane;
 } bdata_ctx;
 
+/* The kernel arguments every backward-data tile shares: Cog channels
+ * `cstride` apart in the source, gx's channels one input volume apart,
+ * the tile's offsets and lane counts in roff, doff, nvalid. */
+static void bdata_args(const bdata_ctx *c, ct_os_args *a, int64_t *roff,
+                       int64_t *doff, int *nvalid, int64_t cstride)
+{
+    const cg_conv_geom *g = c->g;
+    memset(a, 0, sizeof *a);
+    a->roff = roff;
+    a->doff = doff;
+    a->nvalid = nvalid;
+    a->C = g->Cout / g->G;
+    a->cstride = cstride;
+    a->dmstride = g->in[0] * g->in[1] * g->in[2];
+    a->dstride = 1;
+    a->stream = c->stream;
+}
+
 static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
 {
     const cg_conv_geom *g = c->g;
@@ -916,15 +934,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     int64_t roff[CT_NR_CAP], doff[CT_NR_CAP];
     int nvalid[CT_NR_CAP];
     ct_os_args a;
-    memset(&a, 0, sizeof a);
-    a.roff = roff;
-    a.doff = doff;
-    a.nvalid = nvalid;
-    a.C = Cog;
-    a.cstride = cwin;
-    a.dmstride = ID * IH * IW;
-    a.dstride = 1;
-    a.stream = c->stream;
+    bdata_args(c, &a, roff, doff, nvalid, cwin);
     for (int64_t id = id0; id < id1; id++) {
         /* taps whose gy row id*s - p + td*d exists */
         const int64_t base = id * g->s[0] - g->p[0];
@@ -990,18 +1000,10 @@ static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e)
     int64_t roff[CT_NR_CAP], doff[CT_NR_CAP];
     int nvalid[CT_NR_CAP];
     ct_os_args a;
-    memset(&a, 0, sizeof a);
-    a.roff = roff;
-    a.doff = doff;
-    a.nvalid = nvalid;
+    bdata_args(c, &a, roff, doff, nvalid, c->gsc);
     a.nt[0] = (int)ntap;
     a.toff[0] = c->toff;
     a.wofs[0] = c->wofs;
-    a.C = Cog;
-    a.cstride = c->gsc;
-    a.dmstride = ID * IH * IW;
-    a.dstride = 1;
-    a.stream = c->stream;
     const int64_t span = ((g->k[0] - 1) * g->d[0] + 1) * OHW;
     for (int64_t it = b; it < e; it++) {
         const int64_t id = it % ID, gi = it / ID % g->G, n = it / ID / g->G;
@@ -1048,45 +1050,57 @@ static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e)
         c->cw->fence();
 }
 
-/* The lane-folded packing of bdata_prepare. */
-static cg_status bdata_lane_prepare(bdata_ctx *c, const void *w, scratch *sc)
+/* Packs w (Cin, Cog, taps) for backward-data into c->wp,
+ * [G][nmb][nt][Cog][MR][L]: input channels in blocks of MR (zeros past
+ * Cig), and lane l of packed tap t holding tap t*fold + l % fold (fold 1:
+ * one lane per tap; fold 2 with L = V: the W-taps alternating, for the
+ * lane-folded kernels). */
+static cg_status bdata_pack(bdata_ctx *c, const void *w, int64_t nt, int L,
+                            int fold, scratch *sc)
 {
     const cg_conv_geom *g = c->g;
     const size_t esz = c->esz;
-    const int V = c->cw->V;
     const int64_t G = g->G, Cig = g->Cin / G, Cog = g->Cout / G;
-    const int64_t ntap = g->k[0] * g->k[1], K3 = ntap * 2;
-    c->lane = true;
-    c->items = g->N * G * g->in[0];
-    const int64_t nwp = G * c->nmb * ntap * Cog * c->MR * V;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
+    const int64_t nwp = G * c->nmb * nt * Cog * c->MR * L;
     char *wp = scratch_alloc(sc, nwp, esz);
     if (!wp)
         return nomem(nwp, esz);
-    int64_t *tl = scratch_alloc(sc, 2 * ntap, sizeof(int64_t));
-    if (!tl)
-        return nomem(2 * ntap, sizeof(int64_t));
+    int64_t di = 0;
     for (int64_t gi = 0; gi < G; gi++)
         for (int64_t mb = 0; mb < c->nmb; mb++)
-            for (int64_t t = 0; t < ntap; t++)
+            for (int64_t t = 0; t < nt; t++)
                 for (int64_t co = 0; co < Cog; co++)
                     for (int64_t m = 0; m < c->MR; m++)
-                        for (int64_t l = 0; l < V; l++) {
+                        for (int64_t l = 0; l < L; l++, di++) {
                             const int64_t ci = mb * c->MR + m;
-                            const int64_t di =
-                                ((((gi * c->nmb + mb) * ntap + t) * Cog + co) *
-                                     c->MR +
-                                 m) *
-                                    V +
-                                l;
                             if (ci < Cig)
                                 copy_el(wp, di, w,
                                         ((gi * Cig + ci) * Cog + co) * K3 +
-                                            t * 2 + l % 2,
+                                            t * fold + l % fold,
                                         esz);
                             else
                                 put(wp, di, esz, 0.0);
                         }
     c->wp = wp;
+    return CG_OK;
+}
+
+/* The lane-folded packing of bdata_prepare. */
+static cg_status bdata_lane_prepare(bdata_ctx *c, const void *w, scratch *sc)
+{
+    const cg_conv_geom *g = c->g;
+    const int V = c->cw->V;
+    const int64_t G = g->G, Cog = g->Cout / G;
+    const int64_t ntap = g->k[0] * g->k[1];
+    c->lane = true;
+    c->items = g->N * G * g->in[0];
+    int64_t *tl = scratch_alloc(sc, 2 * ntap, sizeof(int64_t));
+    if (!tl)
+        return nomem(2 * ntap, sizeof(int64_t));
+    cg_status st = bdata_pack(c, w, ntap, V, 2, sc);
+    if (st != CG_OK)
+        return st;
     c->toff = tl;
     c->wofs = tl + ntap;
     for (int64_t td = 0, t = 0; td < g->k[0]; td++)
@@ -1165,29 +1179,12 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
             return nomem(c->slots * c->wsize, esz);
     }
 
-    int64_t nwp = G * c->nmb * K3 * Cog * c->MR;
-    char *wp = scratch_alloc(sc, nwp, esz);
-    if (!wp)
-        return nomem(nwp, esz);
     int64_t *tl = scratch_alloc(sc, 2 * K3, sizeof(int64_t));
     if (!tl)
         return nomem(2 * K3, sizeof(int64_t));
-    for (int64_t gi = 0; gi < G; gi++)
-        for (int64_t mb = 0; mb < c->nmb; mb++)
-            for (int64_t t = 0; t < K3; t++)
-                for (int64_t co = 0; co < Cog; co++)
-                    for (int64_t m = 0; m < c->MR; m++) {
-                        int64_t ci = mb * c->MR + m;
-                        int64_t di =
-                            (((gi * c->nmb + mb) * K3 + t) * Cog + co) * c->MR +
-                            m;
-                        if (ci < Cig)
-                            copy_el(wp, di, w,
-                                    ((gi * Cig + ci) * Cog + co) * K3 + t, esz);
-                        else
-                            put(wp, di, esz, 0.0);
-                    }
-    c->wp = wp;
+    cg_status st = bdata_pack(c, w, K3, 1, 1, sc);
+    if (st != CG_OK)
+        return st;
     c->toff = tl;
     c->wofs = tl + K3;
     for (int64_t td = 0, t = 0; td < g->k[0]; td++)
