@@ -194,39 +194,33 @@ static int64_t skew_lines(int64_t n, size_t esz)
     return (lines | 1) * 64 / (int64_t)esz;
 }
 
-/* Reads ahead: the next window's source rows are fetched into L2 a few
- * lines before each kernel call of the current window, so that memory
- * works while the kernels compute (else every window starts with a wait
- * for memory). A prefetch is only a hint: it changes no value. */
-typedef struct ahead_set {
+/* Reads ahead: the next item's source rows (n ranges of len bytes,
+ * stride apart) are fetched into L2 a few lines per kernel call of the
+ * current item, so that memory works while the kernels compute (else
+ * every item starts with a wait for memory). A prefetch is only a hint:
+ * it changes no value. */
+typedef struct ahead {
     const char *base; /* ranges [base + i*stride, + len) for i < n */
     size_t stride, len;
     int64_t n;
-} ahead_set;
-typedef struct ahead {
-    ahead_set set[2];
-    int nset;
-    int cur; /* set, range and line to fetch next */
-    int64_t i;
-    uintptr_t line;   /* address of that line */
+    int64_t i; /* range and line to fetch next */
+    uintptr_t line;
     int64_t per_call; /* lines per kernel call */
 } ahead;
 
-/* Plans the read-ahead of a->set over `calls` kernel calls. */
-static void ahead_begin(ahead *a, int64_t calls)
+/* Plans the read-ahead of n ranges over `calls` kernel calls (n = 0:
+ * nothing). */
+static void ahead_begin(ahead *a, const char *base, size_t stride, size_t len,
+                        int64_t n, int64_t calls)
 {
-    int64_t lines = 0;
-    int kept = 0;
-    for (int k = 0; k < a->nset; k++)
-        if (a->set[k].n > 0 && a->set[k].len > 0) {
-            a->set[kept++] = a->set[k];
-            lines += a->set[k].n * ((int64_t)(a->set[k].len / 64) + 2);
-        }
-    a->nset = kept;
-    a->per_call = calls > 0 ? ceil_div(lines, calls) : lines;
-    a->cur = 0;
+    a->base = base;
+    a->stride = stride;
+    a->len = len;
+    a->n = len > 0 ? n : 0;
     a->i = 0;
-    a->line = kept > 0 ? (uintptr_t)a->set[0].base & ~(uintptr_t)63 : 0;
+    a->line = (uintptr_t)base & ~(uintptr_t)63;
+    const int64_t lines = a->n * ((int64_t)(len / 64) + 2);
+    a->per_call = calls > 0 ? ceil_div(lines, calls) : lines;
 }
 
 /* The next kernel call's share: up to per_call lines of one range, from
@@ -234,23 +228,15 @@ static void ahead_begin(ahead *a, int64_t calls)
 static void ahead_next(ahead *a, const char **p, int *n)
 {
     *n = 0;
-    if (a->cur >= a->nset)
+    if (a->i >= a->n)
         return;
-    const ahead_set *s = &a->set[a->cur];
-    const uintptr_t end = (uintptr_t)(s->base + a->i * s->stride + s->len);
+    const uintptr_t end = (uintptr_t)(a->base + a->i * a->stride + a->len);
     const int64_t left = (int64_t)((end - a->line + 63) / 64);
     *p = (const char *)a->line;
     *n = (int)min64(a->per_call, left);
     a->line += (uintptr_t)*n * 64;
-    if (*n < left)
-        return;
-    if (++a->i == s->n) {
-        a->i = 0;
-        if (++a->cur == a->nset)
-            return;
-        s = &a->set[a->cur];
-    }
-    a->line = (uintptr_t)(s->base + a->i * s->stride) & ~(uintptr_t)63;
+    if (*n == left && ++a->i < a->n)
+        a->line = (uintptr_t)(a->base + a->i * a->stride) & ~(uintptr_t)63;
 }
 
 /* Valid input range [lo, hi) along an axis for tap t: outputs
@@ -969,7 +955,7 @@ static void bdata_item(const bdata_ctx *c, int64_t it, char *win)
     }
 }
 
-/* Along every axis, every tap of every input index reaches inside the
+/* Along axis a, every tap of every input index reaches inside the
  * output: o = i*s - p + t*d in [0, out) for all i < in, t < k. */
 static bool all_taps_inside(const cg_conv_geom *g, int a)
 {
@@ -982,6 +968,19 @@ static bool lane_fold_ok(const cg_conv_geom *g, const ct_width *cw, int mri)
     return cw->V % 2 == 0 && cw->osl_nr[mri] > 0 && g->k[2] == 2 &&
            g->s[2] == 2 && g->p[2] == 0 && g->d[2] == 1 &&
            all_taps_inside(g, 0) && all_taps_inside(g, 1);
+}
+
+/* The gy rows lane-folded item it = (n, group, input D-row id) reads:
+ * D-rows id*s + td*d of its group's channels, from the first. */
+static const char *lane_rows(const bdata_ctx *c, int64_t it)
+{
+    const cg_conv_geom *g = c->g;
+    const int64_t ID = g->in[0], Cog = g->Cout / g->G;
+    const int64_t n = it / ID / g->G, gi = it / ID % g->G, id = it % ID;
+    return (const char *)c->gy +
+           (size_t)(n * c->gsn + gi * Cog * c->gsc +
+                    id * g->s[0] * g->out[1] * g->out[2]) *
+               c->esz;
 }
 
 /* Lane-folded items (n, group, input D-row), gy read where it is. */
@@ -1007,23 +1006,11 @@ static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e)
     const int64_t span = ((g->k[0] - 1) * g->d[0] + 1) * OHW;
     for (int64_t it = b; it < e; it++) {
         const int64_t id = it % ID, gi = it / ID % g->G, n = it / ID / g->G;
-        a.src =
-            (const char *)c->gy +
-            (size_t)(n * c->gsn + gi * Cog * c->gsc + id * g->s[0] * OHW) * esz;
-        ahead ah = {.nset = 0};
-        if (it + 1 < e) {
-            const int64_t id2 = (it + 1) % ID, gi2 = (it + 1) / ID % g->G,
-                          n2 = (it + 1) / ID / g->G;
-            ah.set[0].base = (const char *)c->gy +
-                             (size_t)(n2 * c->gsn + gi2 * Cog * c->gsc +
-                                      id2 * g->s[0] * OHW) *
-                                 esz;
-            ah.set[0].stride = (size_t)c->gsc * esz;
-            ah.set[0].len = (size_t)span * esz;
-            ah.set[0].n = Cog;
-            ah.nset = 1;
-        }
-        ahead_begin(&ah, ceil_div(nvec, nrmax) * c->nmb);
+        a.src = lane_rows(c, it);
+        ahead ah;
+        ahead_begin(&ah, it + 1 < e ? lane_rows(c, it + 1) : a.src,
+                    (size_t)c->gsc * esz, (size_t)span * esz,
+                    it + 1 < e ? Cog : 0, ceil_div(nvec, nrmax) * c->nmb);
         /* channel blocks outside: the row's gy, read by every block,
          * stays in L2, and the rows of a tile then come in order */
         for (int64_t mb = 0; mb < c->nmb; mb++) {
