@@ -21,6 +21,9 @@
  *   V_HSUM(v)       sum of the lanes in a fixed order, as CT_T
  *   V_STREAM(p, v)  (optional) non-temporal store to aligned p, and
  *   V_FENCE()       what orders those stores before other threads read
+ *   V_MULS(v, p)    (optional) v times the scalar at p, rounded, for when
+ *                   the broadcast is better read with the multiply than
+ *                   kept in a register (default V_MUL(V_SET1(*p), v))
  *   CT_OS4_NR1, CT_OS4_NR2, CT_OS1_NR1, CT_OS1_NR2  max NR of the os
  *                   kernels for MR = 4 / 1 and P = 1 / 2 (each <= 12)
  *   CT_BW4_NR, CT_BW1_NR  max NR of the bw kernels for MR = 4 / 1
@@ -60,6 +63,13 @@
     } while (0)
 #else
 #define CT_STORE_FULL(p, v, stream) ((void)(stream), V_STORE((p), (v)))
+#endif
+
+/* v times the scalar at p, each product rounded. */
+#ifdef V_MULS
+#define CT_MULS(v, p) V_MULS((v), (p))
+#else
+#define CT_MULS(v, p) V_MUL(V_SET1(*(p)), (v))
 #endif
 
 /* ---- output-stationary tile (forward, backward-data) ------------------ */
@@ -198,13 +208,11 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
             for (int r = 0; r < NR; r++)
                 xv[r] = V_LOAD(s + ro[r]);
             CT_UNROLL
-            for (int m = 0; m < MR; m++) {
-                CT_VEC wb0 = V_SET1(w0[m]), wb1 = V_SET1(w1[m]);
+            for (int m = 0; m < MR; m++)
                 CT_UNROLL
-                for (int r = 0; r < NR; r++) {
-                    acc[0][m][r] = V_ADD(acc[0][m][r], V_MUL(wb0, xv[r]));
-                    acc[1][m][r] = V_ADD(acc[1][m][r], V_MUL(wb1, xv[r]));
-                }
+            for (int r = 0; r < NR; r++) {
+                acc[0][m][r] = V_ADD(acc[0][m][r], CT_MULS(xv[r], &w0[m]));
+                acc[1][m][r] = V_ADD(acc[1][m][r], CT_MULS(xv[r], &w1[m]));
             }
             s += cs;
             w0 += MR;
@@ -226,12 +234,10 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
                 for (int r = 0; r < NR; r++)
                     xv[r] = V_LOAD(s + ro[r]);
                 CT_UNROLL
-                for (int m = 0; m < MR; m++) {
-                    CT_VEC wb = V_SET1(w[m]);
+                for (int m = 0; m < MR; m++)
                     CT_UNROLL
-                    for (int r = 0; r < NR; r++)
-                        acc[p][m][r] = V_ADD(acc[p][m][r], V_MUL(wb, xv[r]));
-                }
+                for (int r = 0; r < NR; r++)
+                    acc[p][m][r] = V_ADD(acc[p][m][r], CT_MULS(xv[r], &w[m]));
             }
         goto bias;
     }
@@ -254,12 +260,10 @@ CT_INLINE void CT_NAME(osx_body)(const ct_os_args *a, const int MR,
                 for (int r = 0; r < NR; r++)
                     xv[r] = V_LOAD(s + ro[r]);
                 CT_UNROLL
-                for (int m = 0; m < MR; m++) {
-                    CT_VEC wb = V_SET1(w[m]);
+                for (int m = 0; m < MR; m++)
                     CT_UNROLL
-                    for (int r = 0; r < NR; r++)
-                        dot[m][r] = V_ADD(dot[m][r], V_MUL(wb, xv[r]));
-                }
+                for (int r = 0; r < NR; r++)
+                    dot[m][r] = V_ADD(dot[m][r], CT_MULS(xv[r], &w[m]));
                 s += cs;
                 w += MR;
             }
@@ -980,6 +984,7 @@ static const ct_width
 
 #undef CT_INLINE
 #undef CT_STORE_FULL
+#undef CT_MULS
 #undef CT_UNROLL
 #undef CT_OS_DEF
 #undef CT_BW_DEF
