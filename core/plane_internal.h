@@ -45,4 +45,22 @@ static inline void cg__plane_for(int64_t planes, int64_t per_block,
         cg__parallel_for((planes + per_block - 1) / per_block, fn, ctx);
 }
 
+/** Defines NAME, a cg_parallel_fn for a job of type JOB, that calls
+ *  PLANE(j, pl, src, dst) for each plane pl of chunks [begin, end) in
+ *  order: the prologue every plane kernel shares. JOB holds `g` (a
+ *  geometry with `planes`, `per_block` and the plane sizes), `src` and
+ *  `dst`; src and dst point at plane pl's first element, as const T * and
+ *  T *, planes g->SRC_N and g->DST_N elements apart. PLANE is a static
+ *  function of one dtype, which the compiler inlines into the loop. */
+#define CG__PLANE_KERNEL(NAME, JOB, T, SRC_N, DST_N, PLANE)                    \
+    static void NAME(void *ctx, int64_t begin, int64_t end)                    \
+    {                                                                          \
+        const JOB *j = ctx;                                                    \
+        cg__plane_span r =                                                     \
+            cg__plane_range(begin, end, j->g->per_block, j->g->planes);        \
+        for (int64_t pl = r.first; pl < r.last; pl++)                          \
+            PLANE(j, pl, (const T *)j->src + pl * j->g->SRC_N,                 \
+                  (T *)j->dst + pl * j->g->DST_N);                             \
+    }
+
 #endif

@@ -347,102 +347,89 @@ static bool avg_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e,
     return true;
 }
 
+/* One plane of each pass; CG__PLANE_KERNEL makes the pool's chunk
+ * functions (max_fwd_f32, ...) from them. pl is the plane's index. */
 #define DEFINE_POOL(S, T)                                                      \
-    static void max_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    static void max_fwd_plane_##S(const pool_job *j, int64_t pl, const T *x,   \
+                                  T *y)                                        \
     {                                                                          \
-        const pool_job *j = ctx;                                               \
         const pool_geom *g = j->g;                                             \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *x = (const T *)j->src + pl * ip;                          \
-            T *y = (T *)j->dst + pl * op;                                      \
-            int64_t *ix = j->idx ? j->idx + pl * op : NULL;                    \
-            for (int64_t o = 0; o < op; o++) {                                 \
-                int64_t b[3], e[3];                                            \
-                max_window3(g, o, b, e);                                       \
-                int64_t best = (b[0] * g->in[1] + b[1]) * g->in[2] + b[2];     \
-                T m = -(T)INFINITY;                                            \
-                for (int64_t t = b[0]; t < e[0]; t += g->d[0])                 \
-                    for (int64_t h = b[1]; h < e[1]; h += g->d[1])             \
-                        for (int64_t w = b[2]; w < e[2]; w += g->d[2]) {       \
-                            int64_t at = (t * g->in[1] + h) * g->in[2] + w;    \
-                            T v = x[at];                                       \
-                            if (v > m || isnan(v)) {                           \
-                                m = v;                                         \
-                                best = at;                                     \
-                            }                                                  \
+        const int64_t op = g->out_plane;                                       \
+        int64_t *ix = j->idx ? j->idx + pl * op : NULL;                        \
+        for (int64_t o = 0; o < op; o++) {                                     \
+            int64_t b[3], e[3];                                                \
+            max_window3(g, o, b, e);                                           \
+            int64_t best = (b[0] * g->in[1] + b[1]) * g->in[2] + b[2];         \
+            T m = -(T)INFINITY;                                                \
+            for (int64_t t = b[0]; t < e[0]; t += g->d[0])                     \
+                for (int64_t h = b[1]; h < e[1]; h += g->d[1])                 \
+                    for (int64_t w = b[2]; w < e[2]; w += g->d[2]) {           \
+                        int64_t at = (t * g->in[1] + h) * g->in[2] + w;        \
+                        T v = x[at];                                           \
+                        if (v > m || isnan(v)) {                               \
+                            m = v;                                             \
+                            best = at;                                         \
                         }                                                      \
-                y[o] = m;                                                      \
-                if (ix)                                                        \
-                    ix[o] = best;                                              \
-            }                                                                  \
+                    }                                                          \
+            y[o] = m;                                                          \
+            if (ix)                                                            \
+                ix[o] = best;                                                  \
         }                                                                      \
     }                                                                          \
-    static void max_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    static void max_bwd_plane_##S(const pool_job *j, int64_t pl, const T *gy,  \
+                                  T *gx)                                       \
     {                                                                          \
-        const pool_job *j = ctx;                                               \
+        const int64_t ip = j->g->in_plane, op = j->g->out_plane;               \
+        const int64_t *ix = j->cidx + pl * op;                                 \
+        for (int64_t o = 0; o < op; o++)                                       \
+            if (ix[o] >= 0 && ix[o] < ip) /* a window always has a tap */      \
+                gx[ix[o]] += gy[o];                                            \
+    }                                                                          \
+    static void avg_fwd_plane_##S(const pool_job *j, int64_t pl, const T *x,   \
+                                  T *y)                                        \
+    {                                                                          \
+        (void)pl;                                                              \
         const pool_geom *g = j->g;                                             \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *gy = (const T *)j->src + pl * op;                         \
-            T *gx = (T *)j->dst + pl * ip;                                     \
-            const int64_t *ix = j->cidx + pl * op;                             \
-            for (int64_t o = 0; o < op; o++)                                   \
-                if (ix[o] >= 0 && ix[o] < ip) /* a window always has a tap */  \
-                    gx[ix[o]] += gy[o];                                        \
+        const int64_t op = g->out_plane;                                       \
+        for (int64_t o = 0; o < op; o++) {                                     \
+            int64_t b[3], e[3], divisor;                                       \
+            if (!avg_window3(g, o, b, e, &divisor)) {                          \
+                y[o] = 0;                                                      \
+                continue;                                                      \
+            }                                                                  \
+            T sum = 0;                                                         \
+            for (int64_t t = b[0]; t < e[0]; t++)                              \
+                for (int64_t h = b[1]; h < e[1]; h++)                          \
+                    for (int64_t w = b[2]; w < e[2]; w++)                      \
+                        sum += x[(t * g->in[1] + h) * g->in[2] + w];           \
+            y[o] = sum / (T)divisor;                                           \
         }                                                                      \
     }                                                                          \
-    static void avg_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    static void avg_bwd_plane_##S(const pool_job *j, int64_t pl, const T *gy,  \
+                                  T *gx)                                       \
     {                                                                          \
-        const pool_job *j = ctx;                                               \
+        (void)pl;                                                              \
         const pool_geom *g = j->g;                                             \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *x = (const T *)j->src + pl * ip;                          \
-            T *y = (T *)j->dst + pl * op;                                      \
-            for (int64_t o = 0; o < op; o++) {                                 \
-                int64_t b[3], e[3], divisor;                                   \
-                if (!avg_window3(g, o, b, e, &divisor)) {                      \
-                    y[o] = 0;                                                  \
-                    continue;                                                  \
-                }                                                              \
-                T sum = 0;                                                     \
-                for (int64_t t = b[0]; t < e[0]; t++)                          \
-                    for (int64_t h = b[1]; h < e[1]; h++)                      \
-                        for (int64_t w = b[2]; w < e[2]; w++)                  \
-                            sum += x[(t * g->in[1] + h) * g->in[2] + w];       \
-                y[o] = sum / (T)divisor;                                       \
-            }                                                                  \
+        const int64_t op = g->out_plane;                                       \
+        for (int64_t o = 0; o < op; o++) {                                     \
+            int64_t b[3], e[3], divisor;                                       \
+            if (!avg_window3(g, o, b, e, &divisor))                            \
+                continue;                                                      \
+            T v = gy[o] / (T)divisor;                                          \
+            for (int64_t t = b[0]; t < e[0]; t++)                              \
+                for (int64_t h = b[1]; h < e[1]; h++)                          \
+                    for (int64_t w = b[2]; w < e[2]; w++)                      \
+                        gx[(t * g->in[1] + h) * g->in[2] + w] += v;            \
         }                                                                      \
     }                                                                          \
-    static void avg_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
-    {                                                                          \
-        const pool_job *j = ctx;                                               \
-        const pool_geom *g = j->g;                                             \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *gy = (const T *)j->src + pl * op;                         \
-            T *gx = (T *)j->dst + pl * ip;                                     \
-            for (int64_t o = 0; o < op; o++) {                                 \
-                int64_t b[3], e[3], divisor;                                   \
-                if (!avg_window3(g, o, b, e, &divisor))                        \
-                    continue;                                                  \
-                T v = gy[o] / (T)divisor;                                      \
-                for (int64_t t = b[0]; t < e[0]; t++)                          \
-                    for (int64_t h = b[1]; h < e[1]; h++)                      \
-                        for (int64_t w = b[2]; w < e[2]; w++)                  \
-                            gx[(t * g->in[1] + h) * g->in[2] + w] += v;        \
-            }                                                                  \
-        }                                                                      \
-    }
+    CG__PLANE_KERNEL(max_fwd_##S, pool_job, T, in_plane, out_plane,            \
+                     max_fwd_plane_##S)                                        \
+    CG__PLANE_KERNEL(max_bwd_##S, pool_job, T, out_plane, in_plane,            \
+                     max_bwd_plane_##S)                                        \
+    CG__PLANE_KERNEL(avg_fwd_##S, pool_job, T, in_plane, out_plane,            \
+                     avg_fwd_plane_##S)                                        \
+    CG__PLANE_KERNEL(avg_bwd_##S, pool_job, T, out_plane, in_plane,            \
+                     avg_bwd_plane_##S)
 
 DEFINE_POOL(f32, float)
 DEFINE_POOL(f64, double)

@@ -83,45 +83,39 @@ typedef struct up_job {
     void *dst; /* forward: y; backward: gx (zeroed) */
 } up_job;
 
+/* One plane of each pass; CG__PLANE_KERNEL makes the chunk functions
+ * (up_fwd_f32, ...) from them. */
 #define DEFINE_UPSAMPLE(S, T)                                                  \
-    static void up_fwd_##S(void *ctx, int64_t begin, int64_t end)              \
+    static void up_fwd_plane_##S(const up_job *j, int64_t pl, const T *x,      \
+                                 T *y)                                         \
     {                                                                          \
-        const up_job *j = ctx;                                                 \
+        (void)pl;                                                              \
         const up_geom *g = j->g;                                               \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *x = (const T *)j->src + pl * ip;                          \
-            T *y = (T *)j->dst + pl * op;                                      \
-            for (int64_t t = 0; t < g->out[0]; t++)                            \
-                for (int64_t h = 0; h < g->out[1]; h++) {                      \
-                    const T *row =                                             \
-                        x + (j->src_t[t] * g->in[1] + j->src_h[h]) * g->in[2]; \
-                    for (int64_t w = 0; w < g->out[2]; w++)                    \
-                        *y++ = row[j->src_w[w]];                               \
-                }                                                              \
-        }                                                                      \
+        for (int64_t t = 0; t < g->out[0]; t++)                                \
+            for (int64_t h = 0; h < g->out[1]; h++) {                          \
+                const T *row =                                                 \
+                    x + (j->src_t[t] * g->in[1] + j->src_h[h]) * g->in[2];     \
+                for (int64_t w = 0; w < g->out[2]; w++)                        \
+                    *y++ = row[j->src_w[w]];                                   \
+            }                                                                  \
     }                                                                          \
-    static void up_bwd_##S(void *ctx, int64_t begin, int64_t end)              \
+    static void up_bwd_plane_##S(const up_job *j, int64_t pl, const T *gy,     \
+                                 T *gx)                                        \
     {                                                                          \
-        const up_job *j = ctx;                                                 \
+        (void)pl;                                                              \
         const up_geom *g = j->g;                                               \
-        const int64_t ip = g->in_plane, op = g->out_plane;                     \
-        cg__plane_span r =                                                     \
-            cg__plane_range(begin, end, g->per_block, g->planes);              \
-        for (int64_t pl = r.first; pl < r.last; pl++) {                        \
-            const T *gy = (const T *)j->src + pl * op;                         \
-            T *gx = (T *)j->dst + pl * ip;                                     \
-            for (int64_t t = 0; t < g->out[0]; t++)                            \
-                for (int64_t h = 0; h < g->out[1]; h++) {                      \
-                    T *row = gx + (j->src_t[t] * g->in[1] + j->src_h[h]) *     \
-                                      g->in[2];                                \
-                    for (int64_t w = 0; w < g->out[2]; w++)                    \
-                        row[j->src_w[w]] += *gy++;                             \
-                }                                                              \
-        }                                                                      \
-    }
+        for (int64_t t = 0; t < g->out[0]; t++)                                \
+            for (int64_t h = 0; h < g->out[1]; h++) {                          \
+                T *row =                                                       \
+                    gx + (j->src_t[t] * g->in[1] + j->src_h[h]) * g->in[2];    \
+                for (int64_t w = 0; w < g->out[2]; w++)                        \
+                    row[j->src_w[w]] += *gy++;                                 \
+            }                                                                  \
+    }                                                                          \
+    CG__PLANE_KERNEL(up_fwd_##S, up_job, T, in_plane, out_plane,               \
+                     up_fwd_plane_##S)                                         \
+    CG__PLANE_KERNEL(up_bwd_##S, up_job, T, out_plane, in_plane,               \
+                     up_bwd_plane_##S)
 
 DEFINE_UPSAMPLE(f32, float)
 DEFINE_UPSAMPLE(f64, double)

@@ -33,15 +33,50 @@ static cg_status sb_int_or_tuple(cg__strbuf *sb, const cg_ints *v)
     return cg__sb_tuple(sb, v->v, v->n);
 }
 
-static cg_status check_opts_ints(const cg_ints *const *v,
-                                 const char *const *names, int n)
+/* "kernel_size=2, stride=2, padding=0": how both extra_reprs start. */
+static cg_status sb_window(cg__strbuf *sb, const cg_ints *kernel_size,
+                           const cg_ints *stride, const cg_ints *padding)
+{
+    cg__sb_puts(sb, "kernel_size=");
+    sb_int_or_tuple(sb, kernel_size);
+    cg__sb_puts(sb, ", stride=");
+    sb_int_or_tuple(sb, stride);
+    cg__sb_puts(sb, ", padding=");
+    return sb_int_or_tuple(sb, padding);
+}
+
+/* The attributes both pools have (kernel_size, stride, padding,
+ * ceil_mode); *found is false when `name` is none of them. */
+static cg_status window_getattr(const cg_ints *kernel_size,
+                                const cg_ints *stride, const cg_ints *padding,
+                                bool ceil_mode, const char *name,
+                                cg__strbuf *sb, bool *found)
+{
+    *found = true;
+    if (strcmp(name, "kernel_size") == 0)
+        return sb_int_or_tuple(sb, kernel_size);
+    if (strcmp(name, "stride") == 0)
+        return sb_int_or_tuple(sb, stride);
+    if (strcmp(name, "padding") == 0)
+        return sb_int_or_tuple(sb, padding);
+    if (strcmp(name, "ceil_mode") == 0)
+        return cg__sb_puts(sb, ceil_mode ? "True" : "False");
+    *found = false;
+    return CG_OK;
+}
+
+/* What both constructors do first: check the n cg_ints arguments v
+ * (named `names` in the message), then allocate the module. */
+static cg_status pool_alloc(const cg_ints *const *v, const char *const *names,
+                            int n, size_t size, const cg__module_vtable *vt,
+                            cg_module **out)
 {
     for (int i = 0; i < n; i++) {
         cg_status st = cg__conv_check_ints(v[i], names[i]);
         if (st != CG_OK)
             return st;
     }
-    return CG_OK;
+    return cg__module_alloc(size, vt, out);
 }
 
 /* ======================================================================
@@ -58,12 +93,7 @@ static cg_status max_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
 static cg_status max_extra_repr(const cg_module *m, cg__strbuf *sb)
 {
     const cg_max_pool3d_opts *o = &((const max_pool3d *)m)->o;
-    cg__sb_puts(sb, "kernel_size=");
-    sb_int_or_tuple(sb, &o->kernel_size);
-    cg__sb_puts(sb, ", stride=");
-    sb_int_or_tuple(sb, &o->stride);
-    cg__sb_puts(sb, ", padding=");
-    sb_int_or_tuple(sb, &o->padding);
+    sb_window(sb, &o->kernel_size, &o->stride, &o->padding);
     cg__sb_puts(sb, ", dilation=");
     sb_int_or_tuple(sb, &o->dilation);
     return cg__sb_printf(sb, ", ceil_mode=%s", o->ceil_mode ? "True" : "False");
@@ -73,17 +103,13 @@ static cg_status max_getattr(const cg_module *m, const char *name,
                              cg__strbuf *sb, bool *found)
 {
     const cg_max_pool3d_opts *o = &((const max_pool3d *)m)->o;
+    cg_status st = window_getattr(&o->kernel_size, &o->stride, &o->padding,
+                                  o->ceil_mode, name, sb, found);
+    if (*found)
+        return st;
     *found = true;
-    if (strcmp(name, "kernel_size") == 0)
-        return sb_int_or_tuple(sb, &o->kernel_size);
-    if (strcmp(name, "stride") == 0)
-        return sb_int_or_tuple(sb, &o->stride);
-    if (strcmp(name, "padding") == 0)
-        return sb_int_or_tuple(sb, &o->padding);
     if (strcmp(name, "dilation") == 0)
         return sb_int_or_tuple(sb, &o->dilation);
-    if (strcmp(name, "ceil_mode") == 0)
-        return cg__sb_puts(sb, o->ceil_mode ? "True" : "False");
     if (strcmp(name, "return_indices") == 0)
         return cg__sb_puts(sb, "False");
     *found = false;
@@ -115,16 +141,14 @@ cg_status cg_max_pool3d_new(const cg_max_pool3d_opts *opts, cg_module **out)
                                  &opts->padding, &opts->dilation};
     static const char *const names[4] = {"kernel_size", "stride", "padding",
                                          "dilation"};
-    cg_status st = check_opts_ints(v, names, 4);
-    if (st != CG_OK)
-        return st;
     cg_module *m = NULL;
-    if ((st = cg__module_alloc(sizeof(max_pool3d), &max_vtable, &m)) != CG_OK)
+    cg_status st = pool_alloc(v, names, 4, sizeof(max_pool3d), &max_vtable, &m);
+    if (st != CG_OK)
         return st;
     max_pool3d *p = (max_pool3d *)m;
     p->o = *opts;
-    if (opts->stride.n ==
-        0) /* stride if (stride is not None) else kernel_size */
+    /* stride if (stride is not None) else kernel_size */
+    if (opts->stride.n == 0)
         p->o.stride = opts->kernel_size;
     *out = m;
     return CG_OK;
@@ -151,27 +175,18 @@ static cg_status avg_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
 static cg_status avg_extra_repr(const cg_module *m, cg__strbuf *sb)
 {
     const cg_avg_pool3d_opts *o = &((const avg_pool3d *)m)->o;
-    cg__sb_puts(sb, "kernel_size=");
-    sb_int_or_tuple(sb, &o->kernel_size);
-    cg__sb_puts(sb, ", stride=");
-    sb_int_or_tuple(sb, &o->stride);
-    cg__sb_puts(sb, ", padding=");
-    return sb_int_or_tuple(sb, &o->padding);
+    return sb_window(sb, &o->kernel_size, &o->stride, &o->padding);
 }
 
 static cg_status avg_getattr(const cg_module *m, const char *name,
                              cg__strbuf *sb, bool *found)
 {
     const cg_avg_pool3d_opts *o = &((const avg_pool3d *)m)->o;
+    cg_status st = window_getattr(&o->kernel_size, &o->stride, &o->padding,
+                                  o->ceil_mode, name, sb, found);
+    if (*found)
+        return st;
     *found = true;
-    if (strcmp(name, "kernel_size") == 0)
-        return sb_int_or_tuple(sb, &o->kernel_size);
-    if (strcmp(name, "stride") == 0)
-        return sb_int_or_tuple(sb, &o->stride);
-    if (strcmp(name, "padding") == 0)
-        return sb_int_or_tuple(sb, &o->padding);
-    if (strcmp(name, "ceil_mode") == 0)
-        return cg__sb_puts(sb, o->ceil_mode ? "True" : "False");
     if (strcmp(name, "count_include_pad") == 0)
         return cg__sb_puts(sb, o->count_include_pad ? "True" : "False");
     if (strcmp(name, "divisor_override") == 0)
@@ -208,11 +223,9 @@ cg_status cg_avg_pool3d_new(const cg_avg_pool3d_opts *opts, cg_module **out)
     const cg_ints *const v[3] = {&opts->kernel_size, &opts->stride,
                                  &opts->padding};
     static const char *const names[3] = {"kernel_size", "stride", "padding"};
-    cg_status st = check_opts_ints(v, names, 3);
-    if (st != CG_OK)
-        return st;
     cg_module *m = NULL;
-    if ((st = cg__module_alloc(sizeof(avg_pool3d), &avg_vtable, &m)) != CG_OK)
+    cg_status st = pool_alloc(v, names, 3, sizeof(avg_pool3d), &avg_vtable, &m);
+    if (st != CG_OK)
         return st;
     avg_pool3d *p = (avg_pool3d *)m;
     p->o = *opts;
