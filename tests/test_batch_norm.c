@@ -13,7 +13,7 @@
  * TCases: torch, repr, errors, gradcheck, threads, alloc.
  */
 #include "cgrad_nn.h"
-#include "fixture.h"
+#include "spatial.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +24,6 @@
  * rounding. */
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
-
-#define DIR "nn/spatial/"
 
 static cg_module *make_bn(const tu_fixture_case *c, cg_dtype dt)
 {
@@ -62,11 +60,11 @@ static const char *const cases[] = {"bn1", "bn2", "bn3", "bn4"};
 
 START_TEST(torch_case)
 {
-    const char *id = cases[_i / 2];
-    const char *dt = _i % 2 ? "f64" : "f32";
-    double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
-    cg_module *m = make_bn(c, _i % 2 ? CG_FLOAT64 : CG_FLOAT32);
+    tu_spatial_case sc = tu_spatial_case_open(_i);
+    const tu_fixture_case *c = sc.c;
+    const char *dt = sc.dt;
+    double tol = sc.tol;
+    cg_module *m = make_bn(c, sc.dtype);
     cg_tensor *w = cg_batch_norm3d_weight(m), *b = cg_batch_norm3d_bias(m);
     if (w) { /* the generator's weight and bias */
         cg_tensor *wr = tu_fixture_npy(c, dt, "w"),
@@ -135,7 +133,7 @@ START_TEST(torch_case)
         cg_tensor_release(y_ref);
         cg_tensor_release(y);
     }
-    tu_fixture_close(c);
+    tu_spatial_case_close(&sc);
     cg_tensor_release(x);
     cg_tensor_release(gy);
     cg_module_free(m);
@@ -149,11 +147,7 @@ static void check_repr(const cg_batch_norm3d_opts *o, const char *id)
 {
     cg_module *m = NULL;
     tu_ok(cg_batch_norm3d_new(o, &m));
-    char buf[512];
-    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
-    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
-    tu_fixture_close(c);
+    tu_spatial_assert_repr(m, id);
     cg_module_free(m);
 }
 
@@ -218,14 +212,6 @@ END_TEST
 /* ---- errors
  * ------------------------------------------------------------------ */
 
-static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
-{
-    cg_tensor *t = NULL;
-    cg_manual_seed(7);
-    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
-    return t;
-}
-
 /* Everything a forward could change, as doubles. */
 typedef struct bn_state {
     double rm[4], rv[4], nbt;
@@ -259,8 +245,8 @@ static cg_status error_call(const char *id)
     cg_tensor *y = NULL;
     if (!strncmp(id, "fbn_", 4)) { /* the functional form */
         const char *c = id + 4;
-        cg_tensor *x = randn(strcmp(c, "1d") ? f2 : f1, strcmp(c, "1d") ? 2 : 1,
-                             CG_FLOAT32);
+        cg_tensor *x = tu_randn(strcmp(c, "1d") ? f2 : f1,
+                                strcmp(c, "1d") ? 2 : 1, CG_FLOAT32);
         cg_tensor *z3 = NULL, *o3 = NULL, *o4 = NULL, *o3d = NULL;
         tu_ok(cg_zeros(n3, 1, CG_FLOAT32, &z3));
         tu_ok(cg_ones(n3, 1, CG_FLOAT32, &o3));
@@ -322,7 +308,7 @@ static cg_status error_call(const char *id)
     tu_ok(cg_batch_norm3d_new(&o, &m));
     if (eval)
         tu_ok(cg_module_eval(m));
-    cg_tensor *x = randn(shape, ndim, dt);
+    cg_tensor *x = tu_randn(shape, ndim, dt);
     tu_ok(cg_tensor_requires_grad_(x, true));
     bn_state before = state_of(m);
     st = cg_module_forward(m, x, &y);
@@ -342,13 +328,6 @@ static const char *const error_ids[] = {
     "bn_complex",    "bn_neg",          "fbn_eval_none", "fbn_rv",
     "fbn_bias",      "fbn_1d",          "fbn_rv64",
 };
-
-START_TEST(error_row)
-{
-    const char *id = error_ids[_i];
-    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
-}
-END_TEST
 
 /* An empty batch takes PyTorch's clone * weight[0] + bias[0] path: an
  * empty result, AddBackward0, the batch counted, statistics untouched. */
@@ -399,7 +378,7 @@ START_TEST(gradcheck)
     tu_ok(cg_tensor_from_data(rvv, c3, 1, CG_FLOAT64, &rv));
     for (int training = 0; training < 2; training++) {
         cg_tensor *in[3];
-        in[0] = randn(s5, 5, CG_FLOAT64);
+        in[0] = tu_randn(s5, 5, CG_FLOAT64);
         cg_manual_seed(11);
         tu_ok(cg_randn(c3, 1, CG_FLOAT64, NULL, &in[1]));
         tu_ok(cg_randn(c3, 1, CG_FLOAT64, NULL, &in[2]));
@@ -417,45 +396,32 @@ START_TEST(gradcheck)
 }
 END_TEST
 
-START_TEST(threads)
+/* One run on a new module: y, x's gradient and the running variance. */
+static void threads_run(void *ctx, cg_tensor **res)
 {
+    (void)ctx;
     static const int64_t s5[] = {3, 9, 5, 6, 7};
-    int saved = cg_get_num_threads();
-    cg_tensor *res[2][3];
-    for (int t = 0; t < 2; t++) {
-        tu_ok(cg_set_num_threads(t ? 3 : 1));
-        cg_batch_norm3d_opts o = cg_batch_norm3d_options(9);
-        cg_module *m = NULL;
-        tu_ok(cg_batch_norm3d_new(&o, &m));
-        cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL,
-                  *sum = NULL;
-        tu_ok(cg_tensor_requires_grad_(x, true));
-        tu_ok(cg_module_forward(m, x, &y));
-        tu_ok(cg_mul(y, x, &s));
-        tu_ok(cg_sum(s, &sum));
-        tu_ok(cg_tensor_backward(sum, NULL, false));
-        res[t][0] = y;
-        res[t][1] = cg_tensor_retain(cg_tensor_grad(x));
-        res[t][2] = cg_tensor_retain(cg_batch_norm3d_running_var(m));
-        cg_tensor_release(sum);
-        cg_tensor_release(s);
-        cg_tensor_release(x);
-        cg_module_free(m);
-    }
-    tu_ok(cg_set_num_threads(saved));
-    for (int i = 0; i < 3; i++) {
-        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
-        cg_tensor_release(res[0][i]);
-        cg_tensor_release(res[1][i]);
-    }
+    cg_batch_norm3d_opts o = cg_batch_norm3d_options(9);
+    cg_module *m = NULL;
+    tu_ok(cg_batch_norm3d_new(&o, &m));
+    cg_tensor *x = tu_randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL;
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_ok(cg_module_forward(m, x, &y));
+    tu_ok(cg_mul(y, x, &s));
+    tu_ok(tu_sum_backward(s));
+    res[0] = y;
+    res[1] = cg_tensor_retain(cg_tensor_grad(x));
+    res[2] = cg_tensor_retain(cg_batch_norm3d_running_var(m));
+    cg_tensor_release(s);
+    cg_tensor_release(x);
+    cg_module_free(m);
 }
-END_TEST
 
 static cg_status alloc_scenario(void *ctx)
 {
     (void)ctx;
     static const int64_t s5[] = {2, 2, 2, 1, 2};
-    cg_tensor *x = NULL, *y = NULL, *sum = NULL;
+    cg_tensor *x = NULL, *y = NULL;
     cg_module *m = NULL;
     cg_batch_norm3d_opts o = cg_batch_norm3d_options(2);
     cg_status st = cg_arange(16, CG_FLOAT32, &x);
@@ -469,10 +435,7 @@ static cg_status alloc_scenario(void *ctx)
     if (st == CG_OK)
         st = cg_module_forward(m, xv, &y);
     if (st == CG_OK)
-        st = cg_sum(y, &sum);
-    if (st == CG_OK)
-        st = cg_tensor_backward(sum, NULL, false);
-    cg_tensor_release(sum);
+        st = tu_sum_backward(y);
     cg_tensor_release(y);
     cg_tensor_release(xv);
     cg_tensor_release(x);
@@ -480,28 +443,25 @@ static cg_status alloc_scenario(void *ctx)
     return st;
 }
 
-START_TEST(alloc)
-{
-    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "batch_norm"), 10);
-}
-END_TEST
-
 Suite *batch_norm_suite(void)
 {
-    Suite *s = suite_create("batch_norm");
-    TCase *tc = tu_suite_tcase(s, "torch", 0);
-    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
-    tc = tu_suite_tcase(s, "repr", 0);
-    tcase_add_test(tc, reprs);
-    tc = tu_suite_tcase(s, "errors", 0);
-    tcase_add_loop_test(tc, error_row, 0,
-                        (int)(sizeof error_ids / sizeof *error_ids));
-    tcase_add_test(tc, empty_batch);
-    tc = tu_suite_tcase(s, "gradcheck", 60);
-    tcase_add_test(tc, gradcheck);
-    tc = tu_suite_tcase(s, "threads", 60);
-    tcase_add_test(tc, threads);
-    tc = tu_suite_tcase(s, "alloc", 120);
-    tcase_add_test(tc, alloc);
-    return s;
+    const tu_spatial_suite d = {
+        .name = "batch_norm",
+        .cases = cases,
+        .ncases = NCASES,
+        .tol_f32 = TOL_F32,
+        .tol_f64 = TOL_F64,
+        .torch_case = torch_case,
+        .reprs = reprs,
+        .error_ids = error_ids,
+        .nerrors = (int)(sizeof error_ids / sizeof *error_ids),
+        .error_call = error_call,
+        .more_errors = empty_batch,
+        .gradcheck = gradcheck,
+        .threads_run = threads_run,
+        .n_threads_res = 3,
+        .alloc_scenario = alloc_scenario,
+        .alloc_min = 10,
+    };
+    return tu_spatial_suite_create(&d);
 }

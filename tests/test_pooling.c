@@ -10,7 +10,7 @@
  * TCases: torch, repr, errors, gradcheck, threads, alloc.
  */
 #include "cgrad_nn.h"
-#include "fixture.h"
+#include "spatial.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,55 +68,35 @@ static const char *const cases[] = {"mp1", "mp2", "mp3", "mp4",
 /* Row _i / 2 in float32 (even) or float64 (odd). */
 START_TEST(torch_case)
 {
-    const char *id = cases[_i / 2];
-    const char *dt = _i % 2 ? "f64" : "f32";
-    double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
-    cg_tensor *x = tu_fixture_npy(c, dt, "x"),
-              *y_ref = tu_fixture_npy(c, dt, "y");
-    cg_tensor *gy = tu_fixture_npy(c, dt, "gy"),
-              *gx_ref = tu_fixture_npy(c, dt, "gx");
-    cg_module *m = make_pool(c);
-    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_spatial_case sc = tu_spatial_case_open(_i);
+    tu_spatial_case_load_io(&sc);
+    cg_module *m = make_pool(sc.c);
     cg_tensor *y = NULL;
-    tu_ok(cg_module_forward(m, x, &y));
-    tu_assert_close(y, y_ref, tol, id);
+    tu_ok(cg_module_forward(m, sc.x, &y));
+    tu_assert_close(y, sc.y_ref, sc.tol, sc.id);
     ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)),
-                     tu_fixture_field(c, "grad_fn"));
+                     tu_fixture_field(sc.c, "grad_fn"));
     /* PyTorch's node has the input's AccumulateGrad as its only edge */
     ck_assert_int_eq(cg_node_num_next(cg_tensor_grad_fn(y)), 1);
-    tu_ok(cg_tensor_backward(y, gy, false));
-    tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
+    tu_ok(cg_tensor_backward(y, sc.gy, false));
+    tu_assert_close(cg_tensor_grad(sc.x), sc.gx_ref, sc.tol, "gx");
     /* a second backward finds the saved input freed, as in PyTorch */
-    ck_assert_int_eq(cg_tensor_backward(y, gy, false), CG_ERR_RUNTIME);
-    tu_fixture_close(c);
+    ck_assert_int_eq(cg_tensor_backward(y, sc.gy, false), CG_ERR_RUNTIME);
     cg_tensor_release(y);
     cg_module_free(m);
-    cg_tensor_release(x);
-    cg_tensor_release(y_ref);
-    cg_tensor_release(gy);
-    cg_tensor_release(gx_ref);
+    tu_spatial_case_close(&sc);
 }
 END_TEST
 
 /* ---- reprs and attributes -------------------------------------------------
  */
 
-static void check_repr(const cg_module *m, const char *id)
-{
-    char buf[512];
-    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
-    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
-    tu_fixture_close(c);
-}
-
 START_TEST(reprs)
 {
     cg_module *m = NULL;
     cg_max_pool3d_opts mo = cg_max_pool3d_options(CG_INTS(1, 2));
     tu_ok(cg_max_pool3d_new(&mo, &m));
-    check_repr(m, "mp_int");
+    tu_spatial_assert_repr(m, "mp_int");
     char buf[64];
     tu_ok(cg_module_getattr(m, "stride", buf, sizeof buf, NULL));
     ck_assert_str_eq(buf, "2");
@@ -131,14 +111,14 @@ START_TEST(reprs)
     mo.dilation = CG_INTS(1, 2);
     mo.ceil_mode = true;
     tu_ok(cg_max_pool3d_new(&mo, &m));
-    check_repr(m, "mp_tuple");
+    tu_spatial_assert_repr(m, "mp_tuple");
     tu_ok(cg_module_getattr(m, "kernel_size", buf, sizeof buf, NULL));
     ck_assert_str_eq(buf, "(2, 1, 3)");
     cg_module_free(m);
 
     cg_avg_pool3d_opts ao = cg_avg_pool3d_options(CG_INTS(1, 2));
     tu_ok(cg_avg_pool3d_new(&ao, &m));
-    check_repr(m, "ap_int");
+    tu_spatial_assert_repr(m, "ap_int");
     tu_ok(cg_module_getattr(m, "divisor_override", buf, sizeof buf, NULL));
     ck_assert_str_eq(buf, "None");
     tu_ok(cg_module_getattr(m, "count_include_pad", buf, sizeof buf, NULL));
@@ -153,7 +133,7 @@ START_TEST(reprs)
     ao.has_divisor_override = true;
     ao.divisor_override = 3;
     tu_ok(cg_avg_pool3d_new(&ao, &m));
-    check_repr(m, "ap_tuple");
+    tu_spatial_assert_repr(m, "ap_tuple");
     tu_ok(cg_module_getattr(m, "divisor_override", buf, sizeof buf, NULL));
     ck_assert_str_eq(buf, "3");
     ck_assert_ptr_null(cg_max_pool3d_config(m));
@@ -164,14 +144,6 @@ END_TEST
 
 /* ---- errors
  * ------------------------------------------------------------------ */
-
-static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
-{
-    cg_tensor *t = NULL;
-    cg_manual_seed(7);
-    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
-    return t;
-}
 
 /* Rebuilds the call of errors.tsv row `id`; returns its status. */
 static cg_status error_call(const char *id)
@@ -225,7 +197,7 @@ static cg_status error_call(const char *id)
         shape = c5, dt = CG_COMPLEX64;
     else
         ck_assert_msg(!strcmp(c, "div0"), "unknown error row %s", id);
-    x = randn(shape, ndim, dt);
+    x = tu_randn(shape, ndim, dt);
     if (is_max)
         st = cg_max_pool3d(x, k, s, p, d, false, &y);
     else
@@ -244,13 +216,6 @@ static const char *const error_ids[] = {
     "ap_small_pad", "ap_div0",  "ap_3d",        "ap_zero_spatial", "ap_complex",
 };
 
-START_TEST(error_row)
-{
-    const char *id = error_ids[_i];
-    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
-}
-END_TEST
-
 /* A module's forward fails the same way, and the module is unchanged. */
 START_TEST(module_error)
 {
@@ -259,7 +224,7 @@ START_TEST(module_error)
     o.dilation = CG_INTS(1, 2);
     tu_ok(cg_max_pool3d_new(&o, &m));
     static const int64_t s5[] = {2, 3, 4, 4, 4};
-    cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL;
+    cg_tensor *x = tu_randn(s5, 5, CG_FLOAT32), *y = NULL;
     tu_fixture_case *c = tu_fixture_row(DIR "errors.tsv", "mp_small");
     tu_fails(cg_module_forward(m, x, &y), CG_ERR_RUNTIME,
              tu_fixture_field(c, "message"));
@@ -353,40 +318,27 @@ END_TEST
 
 /* ---- threads: bitwise the same for 1 and 3 threads ----------------------- */
 
-START_TEST(threads)
+/* One run: max then avg pooling, each y and x's gradient. */
+static void threads_run(void *ctx, cg_tensor **res)
 {
+    (void)ctx;
     static const int64_t s5[] = {3, 5, 9, 8, 7};
-    int saved = cg_get_num_threads();
-    cg_tensor *res[2][4];
-    for (int t = 0; t < 2; t++) {
-        tu_ok(cg_set_num_threads(t ? 3 : 1));
-        for (int which = 0; which < 2; which++) {
-            cg_tensor *x = distinct(s5, 5), *y = NULL, *s = NULL;
-            if (which == 0)
-                tu_ok(cg_max_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 2),
-                                    CG_INTS(1, 1), CG_INTS(1, 1), true, &y));
-            else
-                tu_ok(cg_avg_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 1),
-                                    CG_INTS(1, 1), false, false, NULL, &y));
-            tu_ok(cg_mul(y, y, &s));
-            cg_tensor *sum = NULL;
-            tu_ok(cg_sum(s, &sum));
-            tu_ok(cg_tensor_backward(sum, NULL, false));
-            res[t][2 * which] = y;
-            res[t][2 * which + 1] = cg_tensor_retain(cg_tensor_grad(x));
-            cg_tensor_release(sum);
-            cg_tensor_release(s);
-            cg_tensor_release(x);
-        }
-    }
-    tu_ok(cg_set_num_threads(saved));
-    for (int i = 0; i < 4; i++) {
-        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
-        cg_tensor_release(res[0][i]);
-        cg_tensor_release(res[1][i]);
+    for (int which = 0; which < 2; which++) {
+        cg_tensor *x = distinct(s5, 5), *y = NULL, *s = NULL;
+        if (which == 0)
+            tu_ok(cg_max_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 2), CG_INTS(1, 1),
+                                CG_INTS(1, 1), true, &y));
+        else
+            tu_ok(cg_avg_pool3d(x, CG_INTS(1, 3), CG_INTS(1, 1), CG_INTS(1, 1),
+                                false, false, NULL, &y));
+        tu_ok(cg_mul(y, y, &s));
+        tu_ok(tu_sum_backward(s));
+        res[2 * which] = y;
+        res[2 * which + 1] = cg_tensor_retain(cg_tensor_grad(x));
+        cg_tensor_release(s);
+        cg_tensor_release(x);
     }
 }
-END_TEST
 
 /* ---- allocation failures
  * ----------------------------------------------------- */
@@ -408,12 +360,8 @@ static cg_status alloc_scenario(void *ctx)
     if (st == CG_OK)
         st = cg_avg_pool3d(y, CG_INTS(1, 2), CG_INTS(1, 1), CG_INTS(1, 1),
                            false, true, NULL, &s);
-    cg_tensor *sum = NULL;
     if (st == CG_OK)
-        st = cg_sum(s, &sum);
-    if (st == CG_OK)
-        st = cg_tensor_backward(sum, NULL, false);
-    cg_tensor_release(sum);
+        st = tu_sum_backward(s);
     cg_tensor_release(s);
     cg_tensor_release(y);
     cg_tensor_release(x);
@@ -421,28 +369,25 @@ static cg_status alloc_scenario(void *ctx)
     return st;
 }
 
-START_TEST(alloc)
-{
-    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "pooling"), 10);
-}
-END_TEST
-
 Suite *pooling_suite(void)
 {
-    Suite *s = suite_create("pooling");
-    TCase *tc = tu_suite_tcase(s, "torch", 0);
-    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
-    tc = tu_suite_tcase(s, "repr", 0);
-    tcase_add_test(tc, reprs);
-    tc = tu_suite_tcase(s, "errors", 0);
-    tcase_add_loop_test(tc, error_row, 0,
-                        (int)(sizeof error_ids / sizeof *error_ids));
-    tcase_add_test(tc, module_error);
-    tc = tu_suite_tcase(s, "gradcheck", 60);
-    tcase_add_test(tc, gradcheck);
-    tc = tu_suite_tcase(s, "threads", 60);
-    tcase_add_test(tc, threads);
-    tc = tu_suite_tcase(s, "alloc", 120);
-    tcase_add_test(tc, alloc);
-    return s;
+    const tu_spatial_suite d = {
+        .name = "pooling",
+        .cases = cases,
+        .ncases = NCASES,
+        .tol_f32 = TOL_F32,
+        .tol_f64 = TOL_F64,
+        .torch_case = torch_case,
+        .reprs = reprs,
+        .error_ids = error_ids,
+        .nerrors = (int)(sizeof error_ids / sizeof *error_ids),
+        .error_call = error_call,
+        .more_errors = module_error,
+        .gradcheck = gradcheck,
+        .threads_run = threads_run,
+        .n_threads_res = 4,
+        .alloc_scenario = alloc_scenario,
+        .alloc_min = 10,
+    };
+    return tu_spatial_suite_create(&d);
 }

@@ -11,7 +11,7 @@
  * TCases: torch, repr, errors, gradcheck, threads, alloc.
  */
 #include "cgrad_nn.h"
-#include "fixture.h"
+#include "spatial.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +21,6 @@
  * PyTorch's order. */
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
-
-#define DIR "nn/spatial/"
 
 static cg_module *make_upsample(const tu_fixture_case *c)
 {
@@ -46,31 +44,20 @@ static const char *const cases[] = {"up1", "up2", "up3", "up4",
 
 START_TEST(torch_case)
 {
-    const char *id = cases[_i / 2];
-    const char *dt = _i % 2 ? "f64" : "f32";
-    double tol = _i % 2 ? TOL_F64 : TOL_F32;
-    tu_fixture_case *c = tu_fixture_row(DIR "cases.tsv", id);
-    cg_tensor *x = tu_fixture_npy(c, dt, "x"),
-              *y_ref = tu_fixture_npy(c, dt, "y");
-    cg_tensor *gy = tu_fixture_npy(c, dt, "gy"),
-              *gx_ref = tu_fixture_npy(c, dt, "gx");
-    cg_module *m = make_upsample(c);
-    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_spatial_case sc = tu_spatial_case_open(_i);
+    tu_spatial_case_load_io(&sc);
+    cg_module *m = make_upsample(sc.c);
     cg_tensor *y = NULL;
-    tu_ok(cg_module_forward(m, x, &y));
+    tu_ok(cg_module_forward(m, sc.x, &y));
     /* nearest neighbour copies: the output is exact */
-    tu_assert_bitwise(y, y_ref, id);
+    tu_assert_bitwise(y, sc.y_ref, sc.id);
     ck_assert_str_eq(cg_node_name(cg_tensor_grad_fn(y)),
-                     tu_fixture_field(c, "grad_fn"));
-    tu_ok(cg_tensor_backward(y, gy, true));
-    tu_assert_close(cg_tensor_grad(x), gx_ref, tol, "gx");
-    tu_fixture_close(c);
+                     tu_fixture_field(sc.c, "grad_fn"));
+    tu_ok(cg_tensor_backward(y, sc.gy, true));
+    tu_assert_close(cg_tensor_grad(sc.x), sc.gx_ref, sc.tol, "gx");
     cg_tensor_release(y);
     cg_module_free(m);
-    cg_tensor_release(x);
-    cg_tensor_release(y_ref);
-    cg_tensor_release(gy);
-    cg_tensor_release(gx_ref);
+    tu_spatial_case_close(&sc);
 }
 END_TEST
 
@@ -81,11 +68,7 @@ static void check_repr(const cg_upsample_opts *o, const char *id)
 {
     cg_module *m = NULL;
     tu_ok(cg_upsample_new(o, &m));
-    char buf[512];
-    tu_ok(cg_module_repr(m, buf, sizeof buf, NULL));
-    tu_fixture_case *c = tu_fixture_row(DIR "reprs.tsv", id);
-    ck_assert_str_eq(buf, tu_fixture_field(c, "repr"));
-    tu_fixture_close(c);
+    tu_spatial_assert_repr(m, id);
     cg_module_free(m);
 }
 
@@ -128,14 +111,6 @@ END_TEST
 
 /* ---- errors
  * ------------------------------------------------------------------ */
-
-static cg_tensor *randn(const int64_t *shape, int ndim, cg_dtype dt)
-{
-    cg_tensor *t = NULL;
-    cg_manual_seed(7);
-    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
-    return t;
-}
 
 static cg_status error_call(const char *id)
 {
@@ -188,7 +163,7 @@ static cg_status error_call(const char *id)
     }
     cg_module *m = NULL;
     tu_ok(cg_upsample_new(&o, &m));
-    cg_tensor *x = randn(shape, ndim, dt), *y = NULL;
+    cg_tensor *x = tu_randn(shape, ndim, dt), *y = NULL;
     cg_status st = cg_module_forward(m, x, &y);
     ck_assert_ptr_null(y);
     cg_tensor_release(x);
@@ -203,17 +178,10 @@ static const char *const error_ids[] = {
     "up_recompute_size",
 };
 
-START_TEST(error_row)
-{
-    const char *id = error_ids[_i];
-    tu_fixture_assert_error(DIR "errors.tsv", id, error_call(id));
-}
-END_TEST
-
 START_TEST(c_errors)
 {
     static const int64_t s5[] = {1, 1, 2, 2, 2};
-    cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL;
+    cg_tensor *x = tu_randn(s5, 5, CG_FLOAT32), *y = NULL;
     int64_t size[3] = {3, 3, 3};
     double sc[3] = {2, 2, 2};
     ck_assert_int_eq(cg_upsample_nearest(x, size, NULL, 2, &y), CG_ERR_MISUSE);
@@ -258,7 +226,7 @@ START_TEST(gradcheck)
     };
     const int64_t *shapes[] = {s5, s5, s5, s4, s3};
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
-        cg_tensor *x = randn(shapes[i], cfgs[i].n + 2, CG_FLOAT64);
+        cg_tensor *x = tu_randn(shapes[i], cfgs[i].n + 2, CG_FLOAT64);
         tu_ok(cg_tensor_requires_grad_(x, true));
         cg_gradcheck_result r;
         tu_ok(cg_gradcheck(up_fn, (void *)&cfgs[i], &x, 1, NULL, &r));
@@ -268,41 +236,28 @@ START_TEST(gradcheck)
 }
 END_TEST
 
-START_TEST(threads)
+/* One run: y and x's gradient. */
+static void threads_run(void *ctx, cg_tensor **res)
 {
+    (void)ctx;
     static const int64_t s5[] = {3, 7, 6, 5, 7};
     double sc[3] = {1.7, 2.0, 0.8};
-    int saved = cg_get_num_threads();
-    cg_tensor *res[2][2];
-    for (int t = 0; t < 2; t++) {
-        tu_ok(cg_set_num_threads(t ? 3 : 1));
-        cg_tensor *x = randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL,
-                  *sum = NULL;
-        tu_ok(cg_tensor_requires_grad_(x, true));
-        tu_ok(cg_upsample_nearest(x, NULL, sc, 3, &y));
-        tu_ok(cg_mul(y, y, &s));
-        tu_ok(cg_sum(s, &sum));
-        tu_ok(cg_tensor_backward(sum, NULL, false));
-        res[t][0] = y;
-        res[t][1] = cg_tensor_retain(cg_tensor_grad(x));
-        cg_tensor_release(sum);
-        cg_tensor_release(s);
-        cg_tensor_release(x);
-    }
-    tu_ok(cg_set_num_threads(saved));
-    for (int i = 0; i < 2; i++) {
-        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
-        cg_tensor_release(res[0][i]);
-        cg_tensor_release(res[1][i]);
-    }
+    cg_tensor *x = tu_randn(s5, 5, CG_FLOAT32), *y = NULL, *s = NULL;
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_ok(cg_upsample_nearest(x, NULL, sc, 3, &y));
+    tu_ok(cg_mul(y, y, &s));
+    tu_ok(tu_sum_backward(s));
+    res[0] = y;
+    res[1] = cg_tensor_retain(cg_tensor_grad(x));
+    cg_tensor_release(s);
+    cg_tensor_release(x);
 }
-END_TEST
 
 static cg_status alloc_scenario(void *ctx)
 {
     (void)ctx;
     static const int64_t s5[] = {1, 2, 2, 3, 2};
-    cg_tensor *x = NULL, *y = NULL, *sum = NULL;
+    cg_tensor *x = NULL, *y = NULL;
     cg_module *m = NULL;
     cg_upsample_opts o = cg_upsample_options();
     o.scale_n = 1;
@@ -315,38 +270,32 @@ static cg_status alloc_scenario(void *ctx)
     if (st == CG_OK)
         st = cg_module_forward(m, x, &y);
     if (st == CG_OK)
-        st = cg_sum(y, &sum);
-    if (st == CG_OK)
-        st = cg_tensor_backward(sum, NULL, false);
-    cg_tensor_release(sum);
+        st = tu_sum_backward(y);
     cg_tensor_release(y);
     cg_tensor_release(x);
     cg_module_free(m);
     return st;
 }
 
-START_TEST(alloc)
-{
-    ck_assert_int_gt(tu_alloc_sweep(alloc_scenario, NULL, "upsample"), 5);
-}
-END_TEST
-
 Suite *upsample_suite(void)
 {
-    Suite *s = suite_create("upsample");
-    TCase *tc = tu_suite_tcase(s, "torch", 0);
-    tcase_add_loop_test(tc, torch_case, 0, 2 * NCASES);
-    tc = tu_suite_tcase(s, "repr", 0);
-    tcase_add_test(tc, reprs);
-    tc = tu_suite_tcase(s, "errors", 0);
-    tcase_add_loop_test(tc, error_row, 0,
-                        (int)(sizeof error_ids / sizeof *error_ids));
-    tcase_add_test(tc, c_errors);
-    tc = tu_suite_tcase(s, "gradcheck", 60);
-    tcase_add_test(tc, gradcheck);
-    tc = tu_suite_tcase(s, "threads", 60);
-    tcase_add_test(tc, threads);
-    tc = tu_suite_tcase(s, "alloc", 120);
-    tcase_add_test(tc, alloc);
-    return s;
+    const tu_spatial_suite d = {
+        .name = "upsample",
+        .cases = cases,
+        .ncases = NCASES,
+        .tol_f32 = TOL_F32,
+        .tol_f64 = TOL_F64,
+        .torch_case = torch_case,
+        .reprs = reprs,
+        .error_ids = error_ids,
+        .nerrors = (int)(sizeof error_ids / sizeof *error_ids),
+        .error_call = error_call,
+        .more_errors = c_errors,
+        .gradcheck = gradcheck,
+        .threads_run = threads_run,
+        .n_threads_res = 2,
+        .alloc_scenario = alloc_scenario,
+        .alloc_min = 5,
+    };
+    return tu_spatial_suite_create(&d);
 }

@@ -128,6 +128,43 @@ char *tu_repr(const cg_tensor *t)
     return s;
 }
 
+cg_tensor *tu_randn(const int64_t *shape, int ndim, cg_dtype dt)
+{
+    cg_tensor *t = NULL;
+    cg_manual_seed(7);
+    tu_ok(cg_randn(shape, ndim, dt, NULL, &t));
+    return t;
+}
+
+cg_status tu_sum_backward(cg_tensor *y)
+{
+    cg_tensor *sum = NULL;
+    cg_status st = cg_sum(y, &sum);
+    if (st == CG_OK)
+        st = cg_tensor_backward(sum, NULL, false);
+    cg_tensor_release(sum);
+    return st;
+}
+
+void tu_assert_same_for_threads(void (*run)(void *ctx, cg_tensor **res),
+                                void *ctx, int n)
+{
+    enum { MAX_RES = 8 };
+    ck_assert_int_le(n, MAX_RES);
+    cg_tensor *res[2][MAX_RES];
+    int saved = cg_get_num_threads();
+    for (int t = 0; t < 2; t++) {
+        tu_ok(cg_set_num_threads(t ? 3 : 1));
+        run(ctx, res[t]);
+    }
+    tu_ok(cg_set_num_threads(saved));
+    for (int i = 0; i < n; i++) {
+        tu_assert_bitwise(res[1][i], res[0][i], "1 vs 3 threads");
+        cg_tensor_release(res[0][i]);
+        cg_tensor_release(res[1][i]);
+    }
+}
+
 /* ---- allocation failure injection ------------------------------------ */
 
 static long alloc_count, alloc_fail_at, alloc_live;

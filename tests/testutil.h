@@ -64,6 +64,19 @@ void tu_assert_shape(const cg_tensor *t, const int64_t *shape, int ndim);
 /** repr(t) into a malloc'd string. */
 char *tu_repr(const cg_tensor *t);
 
+/** cg_randn after cg_manual_seed(7): the same values for the same shape
+ *  and dtype on every call. Fails the test on error. */
+cg_tensor *tu_randn(const int64_t *shape, int ndim, cg_dtype dt);
+/** sum(y).backward(), the sum freed again; the first failing status, so
+ *  that an allocation-failure scenario can chain it. */
+cg_status tu_sum_backward(cg_tensor *y);
+/** Runs `run` with 1 thread and then with 3 (the thread count is restored
+ *  after); each run stores n (at most 8) new references in res. Asserts
+ *  that the two runs' tensors are bit-identical ("1 vs 3 threads") and
+ *  releases them. */
+void tu_assert_same_for_threads(void (*run)(void *ctx, cg_tensor **res),
+                                void *ctx, int n);
+
 /* ---- allocation failure injection ------------------------------------ */
 
 /** Installs the counting allocator; allocation number `fail_at` (1-based)
