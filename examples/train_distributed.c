@@ -23,12 +23,14 @@
  *             opt.step()
  *         sched.step()
  *
- * The data is train_upsampler's denoising task (noisy volumes of spheres
- * and cubes -> clean ones). Every rank makes the whole data set from the
- * same seed (it is small); the sampler gives each rank its share, so one
- * epoch covers the data set once across all ranks and --batch is the
- * per-rank batch (global batch = batch x ranks). Each rank seeds its model
- * differently on purpose: DDP's broadcast makes them all rank 0's.
+ * The task is train_upsampler's denoising (noisy volumes of spheres and
+ * cubes -> clean ones), with its data and model made by the same code,
+ * denoising.c, which both examples share. Every rank makes the whole data
+ * set from the same seed (it is small); the sampler gives each rank its
+ * share, so one epoch covers the data set once across all ranks and
+ * --batch is the per-rank batch (global batch = batch x ranks). Each rank
+ * seeds its model differently on purpose: DDP's broadcast makes them all
+ * rank 0's.
  *
  * Rank 0 prints the mean training loss of each epoch over all ranks, and
  * at the end the samples/s of the whole job and the share of the step
@@ -60,9 +62,9 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, sysconf */
 #include "cgrad_distributed.h"
 #include "cgrad_optim.h"
+#include "denoising.h" /* the data and the model, as train_upsampler.c */
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,89 +195,6 @@ static bool parse_args(int argc, char **argv, settings *s)
     return true;
 }
 
-/* ---- data (as train_upsampler.c)
- * ---------------------------------------------
- */
-
-static double uniform(cg_generator *g, double lo, double hi)
-{
-    double u = (double)(cg_generator_random64(g) >> 11) * 0x1p-53;
-    return lo + (hi - lo) * u;
-}
-
-/* One S^3 volume: 2 to 4 spheres or cubes of random place, size and
- * brightness; the brighter shape shows where they overlap. */
-static void draw_volume(cg_generator *g, int S, float *v)
-{
-    memset(v, 0, (size_t)S * S * S * sizeof *v);
-    int shapes = 2 + (int)(cg_generator_random(g) % 3);
-    for (int k = 0; k < shapes; k++) {
-        bool sphere = cg_generator_random(g) % 2 == 0;
-        double c[3];
-        for (int a = 0; a < 3; a++)
-            c[a] = uniform(g, 0.25 * S, 0.75 * S);
-        double r = uniform(g, 0.125 * S, 0.25 * S);
-        float value = (float)uniform(g, 0.5, 1.0);
-        for (int z = 0; z < S; z++)
-            for (int y = 0; y < S; y++)
-                for (int x = 0; x < S; x++) {
-                    double dz = z + 0.5 - c[0], dy = y + 0.5 - c[1],
-                           dx = x + 0.5 - c[2];
-                    bool in =
-                        sphere ? dz * dz + dy * dy + dx * dx < r * r
-                               : fabs(dz) < r && fabs(dy) < r && fabs(dx) < r;
-                    float *p = &v[((size_t)z * S + y) * S + x];
-                    if (in && value > *p)
-                        *p = value;
-                }
-    }
-}
-
-/* n clean volumes (n, 1, S, S, S) and noisy = clean + noise * randn. */
-static void make_data(cg_generator *g, int n, int S, double noise,
-                      cg_tensor **noisy, cg_tensor **clean)
-{
-    size_t vox = (size_t)S * S * S;
-    float *buf = cg_malloc((size_t)n * vox * sizeof *buf);
-    if (!buf)
-        die("make_data", cg_error(CG_ERR_NOMEM, "out of memory"));
-    for (int i = 0; i < n; i++)
-        draw_volume(g, S, buf + i * vox);
-    const int64_t shape[5] = {n, 1, S, S, S};
-    cg_tensor *eps = NULL, *scaled = NULL;
-    TRY(cg_tensor_from_data(buf, shape, 5, CG_FLOAT32, clean));
-    TRY(cg_randn(shape, 5, CG_FLOAT32, g, &eps));
-    TRY(cg_mul_scalar(eps, noise, &scaled));
-    TRY(cg_add(*clean, scaled, noisy));
-    cg_free(buf);
-    cg_tensor_release(eps);
-    cg_tensor_release(scaled);
-}
-
-/* Conv3d(1, C, 3, s2, p1) -> ReLU -> ConvTranspose3d(C, 1, 4, s2, p1) */
-static cg_module *make_model(int channels)
-{
-    cg_module *seq = NULL, *down = NULL, *relu = NULL, *up = NULL;
-    cg_conv3d_opts co = cg_conv3d_options(1, channels, CG_INT3(3));
-    co.stride = CG_INT3(2);
-    co.padding = CG_INT3(1);
-    cg_conv_transpose3d_opts uo =
-        cg_conv_transpose3d_options(channels, 1, CG_INT3(4));
-    uo.stride = CG_INT3(2);
-    uo.padding = CG_INT3(1);
-    TRY(cg_sequential_new(&seq));
-    TRY(cg_conv3d_new(&co, &down));
-    TRY(cg_relu_new(&relu));
-    TRY(cg_conv_transpose3d_new(&uo, &up));
-    TRY(cg_sequential_append(seq, down));
-    TRY(cg_sequential_append(seq, relu));
-    TRY(cg_sequential_append(seq, up));
-    cg_module_free(down);
-    cg_module_free(relu);
-    cg_module_free(up);
-    return seq;
-}
-
 /* Threads per rank: max(1, cores / ranks on this machine). Open MPI and
  * MPICH say how many ranks share the node; otherwise assume all do. */
 static int default_threads(void)
@@ -325,11 +244,12 @@ int main(int argc, char **argv)
     cg_generator *data_gen = NULL;
     cg_tensor *noisy = NULL, *clean = NULL;
     TRY(cg_generator_new((uint64_t)s.seed, &data_gen));
-    make_data(data_gen, s.samples, S, s.noise, &noisy, &clean);
+    TRY(denoising_make_data(data_gen, s.samples, S, s.noise, &noisy, &clean));
 
     /* a different init per rank on purpose: DDP broadcasts rank 0's */
     cg_manual_seed((uint64_t)s.seed + 1000u * (uint64_t)rank);
-    cg_module *model = make_model(s.channels);
+    cg_module *model = NULL;
+    TRY(denoising_make_model(s.channels, &model));
     cg_ddp *ddp = NULL;
     cg_ddp_options dopt = cg_ddp_defaults();
     TRY(cg_ddp_new(model, &dopt, &ddp));
