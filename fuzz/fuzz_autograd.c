@@ -29,9 +29,6 @@
 
 #include <math.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* how many programs were judged, skipped as unsafe, or failed to run */
 static long judged, unsafe_runs, not_run;
 

@@ -16,19 +16,12 @@
 
 static fuzz_memfile in_file, out_file;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     cg_set_num_threads(1);
-    if (fz_memfile_open(&in_file, "st_in") != 0 ||
-        fz_memfile_open(&out_file, "st_out") != 0) {
-        perror("memfd_create");
-        __builtin_trap();
-    }
+    fz_memfiles_open(&in_file, &out_file, "st");
     return 0;
 }
 
@@ -53,16 +46,7 @@ static void check_same(const cg_state_dict *a, const cg_state_dict *b)
             continue;
         }
         FUZZ_CHECK(ta && tb);
-        FUZZ_CHECK(cg_tensor_dtype(ta) == cg_tensor_dtype(tb));
-        int nd = cg_tensor_dim(ta);
-        FUZZ_CHECK(nd == cg_tensor_dim(tb));
-        FUZZ_CHECK(nd == 0 || memcmp(cg_tensor_shape(ta), cg_tensor_shape(tb),
-                                     (size_t)nd * sizeof(int64_t)) == 0);
-        FUZZ_CHECK(cg_tensor_is_contiguous(ta) && cg_tensor_is_contiguous(tb));
-        size_t bytes =
-            (size_t)cg_tensor_numel(ta) * cg_dtype_size(cg_tensor_dtype(ta));
-        FUZZ_CHECK(bytes == 0 ||
-                   memcmp(cg_tensor_data(ta), cg_tensor_data(tb), bytes) == 0);
+        fz_check_same_tensor(ta, tb);
     }
 }
 
@@ -71,41 +55,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fz_memfile_write(&in_file, data, size) != 0)
         return 0;
     cg_state_dict *sd = NULL, *back = NULL;
-    uint8_t *saved1 = NULL, *saved2 = NULL;
-    size_t n1 = 0, n2 = 0;
+    uint8_t *saved = NULL;
+    size_t n = 0;
     if (cg_safetensors_load(in_file.path, &sd) != CG_OK)
         return 0;
 
-    cg_status st = cg_safetensors_save(sd, out_file.path);
-    if (st == CG_ERR_NOMEM)
+    if (!fz_must_succeed(cg_safetensors_save(sd, out_file.path),
+                         "save of a loaded dict"))
         goto done;
-    if (st != CG_OK) {
-        fprintf(stderr, "save of a loaded dict failed: %s: %s\n",
-                cg_status_name(st), cg_last_error());
-        FUZZ_CHECK(st == CG_OK);
-    }
-    saved1 = fz_memfile_read(&out_file, &n1);
-    if (!saved1 || fz_memfile_write(&in_file, saved1, n1) != 0)
+    saved = fz_memfile_read(&out_file, &n);
+    if (!saved || fz_memfile_write(&in_file, saved, n) != 0)
         goto done;
-    st = cg_safetensors_load(in_file.path, &back);
-    if (st == CG_ERR_NOMEM)
+    if (!fz_must_succeed(cg_safetensors_load(in_file.path, &back),
+                         "reload of a saved dict"))
         goto done;
-    if (st != CG_OK) {
-        fprintf(stderr, "reload of a saved dict failed: %s: %s\n",
-                cg_status_name(st), cg_last_error());
-        FUZZ_CHECK(st == CG_OK);
-    }
     check_same(sd, back);
-    if (cg_safetensors_save(back, out_file.path) != CG_OK)
-        goto done;
-    saved2 = fz_memfile_read(&out_file, &n2);
-    if (!saved2)
-        goto done;
-    FUZZ_CHECK(n1 == n2 && memcmp(saved1, saved2, n1) == 0);
+    if (cg_safetensors_save(back, out_file.path) == CG_OK)
+        fz_check_same_file(&out_file, saved, n);
 
 done:
-    free(saved1);
-    free(saved2);
+    free(saved);
     cg_state_dict_free(back);
     cg_state_dict_free(sd);
     cg_clear_error();

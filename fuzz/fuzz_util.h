@@ -1,8 +1,10 @@
 /*
- * fuzz_util.h -- what the libFuzzer harnesses in fuzz/ share: a reader that
+ * fuzz_util.h -- what the libFuzzer harnesses in fuzz/ share: libFuzzer's
+ * two entry points (each fuzz_<target>.c defines both), a reader that
  * turns the fuzzer's bytes into small decisions (running out of bytes reads
  * zeros, so every input decodes), a memory file the path-based loaders can
- * open, and the one way a harness reports a finding.
+ * open, the load/save round trip checks of the file-format targets (npy,
+ * safetensors), and the one way a harness reports a finding.
  *
  * A harness returns 0 for every library error status: a failing call is
  * the library doing its job. A finding is a crash, a sanitizer report, a
@@ -13,6 +15,8 @@
 #ifndef CGRAD_FUZZ_UTIL_H
 #define CGRAD_FUZZ_UTIL_H
 
+#include "cgrad.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +24,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* ---- the entry points ---------------------------------------------------- */
+
+/* libFuzzer calls LLVMFuzzerInitialize once, then LLVMFuzzerTestOneInput
+ * with each input; every harness defines both. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- a finding ----------------------------------------------------------- */
 
@@ -128,6 +139,69 @@ static inline uint8_t *fz_memfile_read(fuzz_memfile *m, size_t *n)
     }
     *n = (size_t)size;
     return buf;
+}
+
+/* ---- the file-format targets (npy, safetensors): set-up, round trip ------ */
+
+/* Opens the two memory files of a file-format target: in ("<name>_in"),
+ * which the input is written to and loaded from, and out ("<name>_out"),
+ * which what was loaded is saved to. Traps when it cannot: without them
+ * nothing can be fuzzed. For LLVMFuzzerInitialize. */
+static inline void fz_memfiles_open(fuzz_memfile *in, fuzz_memfile *out,
+                                    const char *name)
+{
+    char in_name[32], out_name[32];
+    snprintf(in_name, sizeof in_name, "%s_in", name);
+    snprintf(out_name, sizeof out_name, "%s_out", name);
+    if (fz_memfile_open(in, in_name) != 0 ||
+        fz_memfile_open(out, out_name) != 0) {
+        perror("memfd_create");
+        __builtin_trap();
+    }
+}
+
+/* A call that must succeed on what the library itself produced (saving a
+ * loaded file, loading a saved one): true on CG_OK; false on CG_ERR_NOMEM,
+ * which is no finding (the harness skips the rest of the input); any other
+ * status is a finding, reported with `what` and the library's message. */
+static inline bool fz_must_succeed(cg_status st, const char *what)
+{
+    if (st == CG_OK)
+        return true;
+    if (st == CG_ERR_NOMEM)
+        return false;
+    fprintf(stderr, "FUZZ FINDING: %s failed: %s: %s\n", what,
+            cg_status_name(st), cg_last_error());
+    __builtin_trap();
+}
+
+/* A tensor reloaded from a saved file is its original: the same dtype,
+ * shape and bytes, both contiguous. */
+static inline void fz_check_same_tensor(const cg_tensor *a, const cg_tensor *b)
+{
+    FUZZ_CHECK(cg_tensor_dtype(a) == cg_tensor_dtype(b));
+    int nd = cg_tensor_dim(a);
+    FUZZ_CHECK(nd == cg_tensor_dim(b));
+    FUZZ_CHECK(nd == 0 || memcmp(cg_tensor_shape(a), cg_tensor_shape(b),
+                                 (size_t)nd * sizeof(int64_t)) == 0);
+    FUZZ_CHECK(cg_tensor_is_contiguous(a) && cg_tensor_is_contiguous(b));
+    size_t bytes =
+        (size_t)cg_tensor_numel(a) * cg_dtype_size(cg_tensor_dtype(a));
+    FUZZ_CHECK(bytes == 0 ||
+               memcmp(cg_tensor_data(a), cg_tensor_data(b), bytes) == 0);
+}
+
+/* Saving is canonical: the file m now holds must be the n bytes `first`
+ * (the first save). Checked only when m can be read back. */
+static inline void fz_check_same_file(fuzz_memfile *m, const uint8_t *first,
+                                      size_t n)
+{
+    size_t n2 = 0;
+    uint8_t *second = fz_memfile_read(m, &n2);
+    if (!second)
+        return;
+    FUZZ_CHECK(n2 == n && memcmp(second, first, n) == 0);
+    free(second);
 }
 
 #endif /* CGRAD_FUZZ_UTIL_H */
