@@ -543,10 +543,13 @@ END_TEST
  * tap of every input row lands inside gy: shapes that take it -- whole
  * vectors of 16 and 8, row tails, one input channel per group (MR = 1),
  * a partial channel block, other kernels, strides and dilations along D
- * and H, output_padding -- and near misses that must not. With s = 1,
- * p = 0 and no output_padding along H and W a split row is gy's own
- * plane, and both backward passes read gy where it is (backward-data
- * only with no D padding and whole vectors along W). */
+ * and H, output_padding -- and near misses that must not. Backward-weights
+ * folds them too whenever W has k = s = 2, p = 0, d = 1 and no
+ * output_padding, whatever D and H have (padding, dilation,
+ * output_padding). With s = 1, p = 0 and no output_padding along H and W
+ * a split row is gy's own plane, and both backward passes read gy where
+ * it is (backward-data only with no D padding and whole vectors along
+ * W). */
 START_TEST(test_lane_shapes)
 {
     /* N, Cin, Cout, G, in, k, s, p, output_padding, dilation */
@@ -558,6 +561,11 @@ START_TEST(test_lane_shapes)
         {1, 2, 6, 2, {3, 2, 24}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
         {1, 4, 4, 1, {3, 3, 8}, {3, 1, 2}, {2, 1, 2}, ALL3(0), {1, 0, 1}, {2, 1, 1}},
         {1, 5, 3, 1, {2, 2, 40}, {1, 3, 2}, {1, 3, 2}, ALL3(0), {0, 2, 1}, {1, 2, 1}},
+        /* folded in backward-weights only: D and H padding, dilation and
+         * output_padding; two output channels (MR = 1), a row shorter
+         * than a vector */
+        {1, 4, 4, 1, {3, 3, 8}, {3, 3, 2}, {2, 1, 2}, {1, 1, 0}, {1, 0, 0}, {2, 2, 1}},
+        {2, 3, 2, 1, {2, 3, 5}, {2, 3, 2}, {2, 2, 2}, {0, 1, 0}, {1, 1, 0}, ALL3(1)},
         /* near misses: H padding, W padding, W dilation */
         {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), {0, 1, 0}, {0, 1, 0}, ALL3(1)},
         {1, 3, 2, 1, {2, 3, 9}, ALL3(2), ALL3(2), {0, 0, 1}, {0, 0, 1}, ALL3(1)},
@@ -1025,7 +1033,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("workloads");
     tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
-    tcase_add_loop_test(tc, test_lane_shapes, 0, 26);
+    tcase_add_loop_test(tc, test_lane_shapes, 0, 30);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("conv3d");

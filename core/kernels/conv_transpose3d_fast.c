@@ -1195,6 +1195,13 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
  * (ci block, td, th, tw) tile over the block, the partial tiles staying
  * in memory between blocks (which leaves the summation order, hence the
  * result, as in one uninterrupted walk, whatever the blocks and chunks).
+ *
+ * W with k = s = 2, p = 0, d = 1 and no output_padding (fold): input iw
+ * reads gy at 2*iw + tw, so a gy row vector holds both W-taps of V/2
+ * inputs. There the kernels read gy where it is, against the block's x
+ * rows with every element twice (x2, made per block in the slot), lane
+ * parity being the W-tap; a chunk then runs cbn channel blocks over each
+ * block, which reuse its x2 from cache.
  * ====================================================================== */
 
 /* Tiles of one chunk whose partial sums are held at once; a chunk with
@@ -1211,20 +1218,61 @@ typedef struct bweight_ctx {
     const ct_width *cw;
     int mri, MR, nr;    /* MR output channels x NR input channels */
     int64_t ncob, ncib; /* channel blocks per group */
+    int64_t cbn;        /* fold: output channel blocks per chunk */
+    int64_t xcs;        /* fold: x2 stride between channels */
     int64_t tdg;        /* D-taps per chunk */
     int64_t B;          /* input D-rows per position block */
     int64_t nrow;       /* window rows: (B - 1)*s + (kD - 1)*d + 1 */
     int64_t cwin;       /* window stride between channels */
     int64_t chunks, slots;
     int64_t *d0, *d1; /* [kD] input D-rows tap td reaches gy from */
-    char *win;        /* [slots][MR][cwin] + slack */
+    char *win;        /* [slots][MR][cwin] + slack; fold: the slot's x2,
+                         [Cig][xcs >= B*IH*2*IW] + slack */
     int64_t wsize;
-    char *part; /* [slots][BW_TILES][MR*NR*V] */
+    char *part; /* [slots][cbn][BW_TILES][MR*NR*V] */
     int64_t psize;
     const void *x, *gy;
     int64_t gsn, gsc; /* elements between gy's planes along N and C */
     void *gw;
+    bool fold; /* see above */
 } bweight_ctx;
+
+/* Output channels [co0, co0 + MR) of channel block cob, and the first of
+ * them the block owns (*mfirst): the last block overlaps the previous one
+ * when MR does not divide Cog. */
+static int64_t bw_block(const bweight_ctx *c, int64_t cob, int *mfirst)
+{
+    const int64_t Cog = c->g->Cout / c->g->G;
+    int64_t co0 = cob * c->MR;
+    *mfirst = 0;
+    if (co0 + c->MR > Cog) {
+        *mfirst = (int)(co0 + c->MR - Cog);
+        co0 = Cog - c->MR;
+    }
+    return co0;
+}
+
+/* Zeros the gradients of channel block cob for the D-taps in [td0, td1)
+ * that never reach gy. */
+static void bw_zero_taps(const bweight_ctx *c, int64_t gi, int64_t cob,
+                         int64_t td0, int64_t td1)
+{
+    const cg_conv_geom *g = c->g;
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2], khw = g->k[1] * g->k[2];
+    int mfirst;
+    const int64_t co0 = bw_block(c, cob, &mfirst);
+    /* gw[gi*Cig + ci][co0 + m][td][th][tw] */
+    char *gwb =
+        (char *)c->gw + (size_t)(((gi * Cig) * Cog + co0) * K3) * c->esz;
+    for (int64_t td = td0; td < td1; td++)
+        if (c->d1[td] == c->d0[td])
+            for (int64_t ci = 0; ci < Cig; ci++)
+                for (int64_t m = mfirst; m < c->MR; m++)
+                    for (int64_t t = 0; t < khw; t++)
+                        put(gwb, ci * Cog * K3 + m * K3 + td * khw + t, c->esz,
+                            0.0);
+}
 
 static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
 {
@@ -1243,21 +1291,11 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     const int64_t tg = ch % ntdg, cob = (ch / ntdg) % c->ncob,
                   gi = ch / ntdg / c->ncob;
     const int64_t td0 = tg * c->tdg, td1 = min64(g->k[0], td0 + c->tdg);
-    int64_t co0 = cob * MR;
-    int mfirst = 0;
-    if (co0 + MR > Cog) { /* the last block overlaps the previous one */
-        mfirst = (int)(co0 + MR - Cog);
-        co0 = Cog - MR;
-    }
+    int mfirst;
+    const int64_t co0 = bw_block(c, cob, &mfirst);
     /* gw[gi*Cig + ci][co0 + m][td][th][tw] */
     char *gwb = (char *)c->gw + (size_t)(((gi * Cig) * Cog + co0) * K3) * esz;
-    for (int64_t td = td0; td < td1; td++)
-        if (c->d1[td] == c->d0[td]) /* never reaches gy: gradients 0 */
-            for (int64_t ci = 0; ci < Cig; ci++)
-                for (int64_t m = mfirst; m < MR; m++)
-                    for (int64_t t = 0; t < khw; t++)
-                        put(gwb, ci * Cog * K3 + m * K3 + td * khw + t, esz,
-                            0.0);
+    bw_zero_taps(c, gi, cob, td0, td1);
     const size_t tile = (size_t)MR * (size_t)NR * (size_t)V * esz;
     /* tile = (cib*tdn + td - td0)*khw + th*kW + tw: the taps of one block
      * of x's channels in a row, so those x rows stay in L1 while the taps
@@ -1347,6 +1385,102 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     }
 }
 
+/* Chunk ch of the fold path (see above); xb is the slot's x2. */
+static void bweight_fold_one(const bweight_ctx *c, int64_t ch, char *xb,
+                             char *part)
+{
+    const cg_conv_geom *g = c->g;
+    const size_t esz = c->esz;
+    const int V = c->cw->V, MR = c->MR, NR = c->nr;
+    const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2], B = c->B;
+    const int64_t OHW = g->out[1] * g->out[2], OW = g->out[2], s = g->s[0];
+    const int64_t Cig = g->Cin / g->G, Cog = g->Cout / g->G;
+    const int64_t K3 = g->k[0] * g->k[1] * g->k[2], kH = g->k[1];
+    /* chunk = (gi*(ncob/cbn) + cg)*ntdg + tg */
+    const int64_t ntdg = ceil_div(g->k[0], c->tdg), ncg = c->ncob / c->cbn;
+    const int64_t tg = ch % ntdg, cg = ch / ntdg % ncg, gi = ch / ntdg / ncg;
+    const int64_t td0 = tg * c->tdg, td1 = min64(g->k[0], td0 + c->tdg);
+    const int64_t cob0 = cg * c->cbn, cob1 = cob0 + c->cbn;
+    for (int64_t cob = cob0; cob < cob1; cob++)
+        bw_zero_taps(c, gi, cob, td0, td1);
+    const size_t tile = (size_t)MR * (size_t)NR * (size_t)V * esz;
+    /* tile = (cib*tdn + td - td0)*kH + th, both W-taps in its lanes */
+    const int64_t tdn = td1 - td0, ntiles = c->ncib * tdn * kH;
+    const int64_t ptiles = min64(BW_TILES, ntiles);
+    ct_bw_args a;
+    memset(&a, 0, sizeof a);
+    a.mcs = c->gsc;
+    a.mds = s * OHW;
+    a.mhs = g->s[1] * OW;
+    a.jcs = c->xcs;
+    a.jds = IH * 2 * IW;
+    a.jhs = 2 * IW;
+    a.nn = 1;
+    a.W = 2 * IW;
+    a.om = K3;
+    a.oj = Cog * K3;
+    a.fold = 1;
+    for (int64_t tg0 = 0; tg0 < ntiles; tg0 += BW_TILES) {
+        const int64_t tg1 = min64(ntiles, tg0 + BW_TILES);
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t i0 = 0; i0 < ID; i0 += B) {
+                const int64_t i1 = min64(ID, i0 + B);
+                /* this block's x2, every channel of the group */
+                for (int64_t ci = 0; ci < Cig; ci++)
+                    c->cw->dup2(
+                        xb + (size_t)(ci * c->xcs) * esz,
+                        (const char *)c->x +
+                            (size_t)(((n * g->Cin + gi * Cig + ci) * ID + i0) *
+                                     IH * IW) *
+                                esz,
+                        (i1 - i0) * IH * IW);
+                for (int64_t cob = cob0; cob < cob1; cob++) {
+                    int mfirst;
+                    const int64_t co0 = bw_block(c, cob, &mfirst);
+                    const char *gyb =
+                        (const char *)c->gy +
+                        (size_t)(n * c->gsn + (gi * Cog + co0) * c->gsc) * esz;
+                    char *pb = part + (size_t)((cob - cob0) * ptiles) * tile;
+                    char *gwb = (char *)c->gw +
+                                (size_t)((gi * Cig * Cog + co0) * K3) * esz;
+                    a.mfirst = mfirst;
+                    for (int64_t ti = tg0; ti < tg1; ti++) {
+                        const int64_t th = ti % kH, td = td0 + ti / kH % tdn,
+                                      cib = ti / kH / tdn;
+                        const int64_t ia = max64(i0, c->d0[td]),
+                                      ib = min64(i1, c->d1[td]);
+                        if (ia >= ib)
+                            continue;
+                        const int64_t ci0 = cib * Cig / c->ncib;
+                        const int nr = (int)((cib + 1) * Cig / c->ncib - ci0);
+                        int64_t h0, h1;
+                        valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1],
+                                    th, &h0, &h1);
+                        a.nd = ib - ia;
+                        a.nh = h1 - h0;
+                        a.part_in = !(n == 0 && ia == c->d0[td]);
+                        a.part_out = !(n == g->N - 1 && ib == c->d1[td]);
+                        a.pm =
+                            gyb +
+                            (size_t)((ia * s - g->p[0] + td * g->d[0]) * OHW +
+                                     (h0 * g->s[1] - g->p[1] + th * g->d[1]) *
+                                         OW) *
+                                esz;
+                        a.pj = xb + (size_t)(ci0 * c->xcs +
+                                             ((ia - i0) * IH + h0) * 2 * IW) *
+                                        esz;
+                        a.part = pb + (size_t)(ti - tg0) * tile;
+                        a.out = gwb + (size_t)(ci0 * Cog * K3 +
+                                               td * g->k[1] * g->k[2] +
+                                               th * g->k[2]) *
+                                          esz;
+                        c->cw->bw[c->mri][nr](&a);
+                    }
+                }
+            }
+    }
+}
+
 static void bweight_chunk(void *vctx, int64_t b, int64_t e)
 {
     const bweight_ctx *c = vctx;
@@ -1357,8 +1491,12 @@ static void bweight_chunk(void *vctx, int64_t b, int64_t e)
     for (int64_t sl = b; sl < e; sl++) {
         int64_t c0 = sl * c->chunks / c->slots,
                 c1 = (sl + 1) * c->chunks / c->slots;
-        for (int64_t ch = c0; ch < c1; ch++)
-            bweight_one(c, ch, win, part);
+        for (int64_t ch = c0; ch < c1; ch++) {
+            if (c->fold)
+                bweight_fold_one(c, ch, win, part);
+            else
+                bweight_one(c, ch, win, part);
+        }
     }
 }
 
@@ -1385,12 +1523,24 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->gsn = gys[0];
     c->gsc = gys[1];
     c->gw = gw;
+    c->fold = cw->V % 2 == 0 && g->k[2] == 2 && g->s[2] == 2 && g->p[2] == 0 &&
+              g->d[2] == 1 && g->out[2] == 2 * g->in[2];
     /* All D-taps in one chunk read each gy row once; when that leaves too
      * few chunks to share evenly among the threads, one D-tap per chunk.
      * Either way every gradient sums in the same order: the choice does
      * not change the results. */
     const int64_t T = cg_get_num_threads();
     c->tdg = (G * c->ncob) % T == 0 || G * c->ncob >= 4 * T ? kD : 1;
+    /* fold: as many channel blocks per chunk as still leave every thread
+     * the same number of chunks, so that a block's x2 is made once per
+     * chunk and read from cache by each channel block */
+    c->cbn = 1;
+    if (c->fold && c->tdg == kD)
+        for (int64_t d = c->ncob; d > 1; d--)
+            if (c->ncob % d == 0 && (G * (c->ncob / d)) % T == 0) {
+                c->cbn = d;
+                break;
+            }
     /* D-rows per position block: the block's window and the x rows of one
      * tile, read again by every tap, should stay near L1; a longer block
      * loads and stores the partial tiles less often */
@@ -1402,11 +1552,19 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
                BW_BLOCK_BYTES)
         c->B *= 2;
     c->nrow = (c->B - 1) * s + ext + 1;
-    c->chunks = G * c->ncob * ceil_div(kD, c->tdg);
+    c->chunks = G * (c->ncob / c->cbn) * ceil_div(kD, c->tdg);
     c->slots = min64(c->chunks, MAX_SLOTS);
-    c->psize = min64(BW_TILES, c->tdg * g->k[1] * g->k[2] * c->ncib) * c->MR *
-               c->nr * cw->V;
-    if (!c->S.identity) {
+    c->psize =
+        c->cbn *
+        min64(BW_TILES, c->tdg * g->k[1] * (c->fold ? 1 : g->k[2]) * c->ncib) *
+        c->MR * c->nr * cw->V;
+    if (c->fold) {
+        c->xcs = skew_lines(c->B * g->in[1] * 2 * g->in[2], esz);
+        c->wsize = Cig * c->xcs + 2 * cw->V;
+        c->win = scratch_alloc(sc, c->slots * c->wsize, esz);
+        if (!c->win)
+            return nomem(c->slots * c->wsize, esz);
+    } else if (!c->S.identity) {
         c->cwin = skew_lines(c->nrow * c->S.RP, esz);
         c->wsize = c->MR * c->cwin + 2 * cw->V;
         c->win = scratch_alloc(sc, c->slots * c->wsize, esz);

@@ -79,6 +79,9 @@ typedef struct ct_bw_args {
     int mfirst;            /* store only m >= mfirst */
     void *part;            /* MR*NR*V partial sums between pieces */
     int part_in, part_out; /* start from / end in part */
+    /* the lanes hold two taps in turn (V even): the even lanes' sum goes
+     * to out + m*om + j*oj, the odd lanes' to the element after it */
+    int fold;
 } ct_bw_args;
 
 /* How a gy row is split along W into phases (see the driver): element u
@@ -132,6 +135,8 @@ typedef struct ct_width {
      * dst + drow[r] (skipped when drow[r] < 0) */
     void (*split_rows)(void *dst, const int64_t *drow, const void *src,
                        int64_t spitch, int64_t nrows, const ct_wsplit *ws);
+    /* dst[2*i] = dst[2*i + 1] = src[i] for i < n */
+    void (*dup2)(void *dst, const void *src, int64_t n);
     /* orders the non-temporal stores of `stream` kernels (store fence) */
     void (*fence)(void);
     /* sum of n elements in a fixed order (lanes, then a fixed tree) */

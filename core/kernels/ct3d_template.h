@@ -477,6 +477,28 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
     /* m from 0 with a test, not from mfirst: constant indices keep acc in
      * registers */
     CT_T *out = (CT_T *)a->out;
+#if CT_V % 2 == 0
+    if (a->fold) {
+        /* each tap's lanes summed in lane order */
+        CT_UNROLL
+        for (int m = 0; m < MR; m++)
+            if (m >= a->mfirst) {
+                CT_UNROLL
+                for (int j = 0; j < NR; j++) {
+                    CT_T l[CT_V];
+                    V_STORE(l, acc[m][j]);
+                    CT_T e = l[0], o = l[1];
+                    for (int i = 2; i < CT_V; i += 2) {
+                        e += l[i];
+                        o += l[i + 1];
+                    }
+                    out[m * a->om + j * a->oj] = e;
+                    out[m * a->om + j * a->oj + 1] = o;
+                }
+            }
+        return;
+    }
+#endif
     CT_UNROLL
     for (int m = 0; m < MR; m++)
         if (m >= a->mfirst) {
@@ -552,6 +574,21 @@ CT_TARGET static void CT_NAME(fence)(void)
 #ifdef V_FENCE
     V_FENCE();
 #endif
+}
+
+CT_TARGET static void CT_NAME(dup2)(void *dst, const void *src, int64_t n)
+{
+    CT_T *d = (CT_T *)dst;
+    const CT_T *x = (const CT_T *)src;
+    int64_t i = 0;
+    for (; i + CT_V <= n; i += CT_V) {
+        CT_VEC v = V_LOAD(x + i), lo, hi;
+        V_ZIP(v, v, lo, hi);
+        V_STORE(d + 2 * i, lo);
+        V_STORE(d + 2 * i + CT_V, hi);
+    }
+    for (; i < n; i++)
+        d[2 * i] = d[2 * i + 1] = x[i];
 }
 
 CT_TARGET static double CT_NAME(sum)(const void *src, int64_t n)
@@ -978,6 +1015,7 @@ static const ct_width
 #endif
                                                                                                                                                             .split_rows =
                 CT_NAME(split_rows),
+            .dup2 = CT_NAME(dup2),
             .fence = CT_NAME(fence),
             .sum = CT_NAME(sum),
 };
