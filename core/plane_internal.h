@@ -11,6 +11,7 @@
 #ifndef CGRAD_PLANE_INTERNAL_H
 #define CGRAD_PLANE_INTERNAL_H
 
+#include "tensor_internal.h"
 #include "threadpool_internal.h"
 
 /** How many planes a chunk takes: about `budget` units of work when one
@@ -18,6 +19,24 @@
 static inline int64_t cg__planes_per_block(int64_t budget, int64_t work)
 {
     return work > 0 && budget / work > 0 ? budget / work : 1;
+}
+
+/** The elements of one plane of spatial sizes n[0..2], or 0 when their
+ *  product overflows int64. A tensor's element count bounds the product
+ *  when it has planes, so only a tensor with no planes (an empty batch
+ *  or no channels) gets 0, and no kernel then reads it. */
+static inline int64_t cg__plane_numel(const int64_t *n)
+{
+    int64_t r;
+    return cg__shape_numel(n, 3, &r) ? r : 0;
+}
+
+/** a * b, or INT64_MAX when that overflows int64 (a, b >= 0): a work
+ *  estimate for cg__planes_per_block, where "too much" is all it says. */
+static inline int64_t cg__work_mul(int64_t a, int64_t b)
+{
+    int64_t r;
+    return cg__mul_overflow(a, b, &r) ? r : INT64_MAX;
 }
 
 /** Planes [first, last). */

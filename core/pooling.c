@@ -22,11 +22,15 @@
  *               window volume (count_include_pad) or the clamped one;
  *               gx[window] += gy / divisor.
  *
- * Checks and messages are PyTorch 1.13's, in its order: the argument
- * lengths, the input rank, divisor_override, the output size of each axis
- * (stride not zero, padding in [0, k/2]), then pool3d_shape_check (kernel,
- * stride, dilation positive; non-batch dimensions non-empty; avg: input not
- * smaller than the kernel; output not empty), then the dtype. Planes (n, c)
+ * Checks and messages are PyTorch 1.13's, in its order: each argument's
+ * length, then its entries fitting a C int ("integer out of range"), the
+ * input rank, divisor_override, the output size of each axis (stride not
+ * zero, padding in [0, k/2]), then pool3d_shape_check (kernel, stride,
+ * dilation positive; non-batch dimensions non-empty; avg: input not
+ * smaller than the kernel; output not empty), the output's shape as
+ * tensor creation checks it, then the dtype. With the arguments in C ints,
+ * only a huge input size (an expanded view) can overflow an output size;
+ * that is an error where PyTorch wraps around. Planes (n, c)
  * are independent: the pool computes whole planes, forward and backward,
  * and a plane's gradient accumulates in PyTorch's order (outputs in
  * row-major order), so the thread count cannot change a bit.
@@ -37,6 +41,7 @@
 #include "autograd_internal.h"
 #include "plane_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -68,9 +73,11 @@ static int64_t div_floor(int64_t x, int64_t y)
     return q;
 }
 
-/* pooling_output_shape: the output size of one axis. */
-static cg_status axis_out(int64_t in, int64_t k, int64_t p, int64_t s,
-                          int64_t d, bool ceil_mode, int64_t *out)
+/* pooling_output_shape: the output size of one axis. k, p, s and d fit a
+ * C int (plan checks them first), so d(k - 1) cannot overflow int64; in,
+ * a tensor's size, can be close to INT64_MAX. */
+static cg_status axis_out(const char *name, int64_t in, int64_t k, int64_t p,
+                          int64_t s, int64_t d, bool ceil_mode, int64_t *out)
 {
     if (s == 0)
         return cg__error(CG_ERR_RUNTIME, "stride should not be zero");
@@ -83,12 +90,20 @@ static cg_status axis_out(int64_t in, int64_t k, int64_t p, int64_t s,
                          "pad should be at most half of kernel size, but got "
                          "pad=%lld and kernel_size=%lld",
                          (long long)p, (long long)k);
-    /* sizes stay far from int64's range: arguments are checked below
-     * 2**40 by the caller */
-    int64_t o =
-        div_floor(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) +
-        1;
-    if (ceil_mode && (o - 1) * s >= in + p)
+    /* span = in + 2p - d(k - 1) - 1 (+ s - 1 in ceil mode), o = floor(span
+     * / s) + 1; span > INT64_MIN, so the division cannot overflow */
+    int64_t span, o, last;
+    if (__builtin_add_overflow(in, 2 * p, &span) ||
+        __builtin_sub_overflow(span, d * (k - 1) + 1, &span) ||
+        __builtin_add_overflow(span, ceil_mode ? s - 1 : 0, &span) ||
+        __builtin_add_overflow(div_floor(span, s), 1, &o))
+        return cg__error(CG_ERR_RUNTIME,
+                         "%s: the arguments make a size overflow int64 "
+                         "(PyTorch would wrap around)",
+                         name);
+    /* (o - 1)s <= span for s > 0; a negative s, which shape_check rejects,
+     * can overflow it (in + p <= in + 2p cannot) */
+    if (ceil_mode && !__builtin_mul_overflow(o - 1, s, &last) && last >= in + p)
         o--;
     *out = o;
     return CG_OK;
@@ -107,12 +122,25 @@ static cg_status check_ints(const cg_ints *v, const char *what)
         return cg__error(CG_ERR_MISUSE,
                          "%s: a cg_ints holds 0 to 8 entries, got n = %d", what,
                          v->n);
-    for (int i = 0; i < v->n; i++)
-        if (v->v[i] > ((int64_t)1 << 40) || v->v[i] < -((int64_t)1 << 40))
-            return cg__error(CG_ERR_RUNTIME,
-                             "%s: %lld is too large for cgrad's pooling", what,
-                             (long long)v->v[i]);
     return CG_OK;
+}
+
+/* safe_downcast<int, int64_t> (Pool.h) of each entry: PyTorch 1.13's
+ * pools hold their arguments in C ints. */
+static cg_status check_int_range(const cg_ints *v)
+{
+    for (int i = 0; i < v->n; i++)
+        if (v->v[i] < INT_MIN || v->v[i] > INT_MAX)
+            return cg__error(CG_ERR_RUNTIME, "integer out of range");
+    return CG_OK;
+}
+
+/* The shape of y: x's with the three spatial sizes replaced. */
+static void out_shape(const cg_tensor *x, const pool_geom *g, int64_t *shape)
+{
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    for (int i = 0; i < 3; i++)
+        shape[x->ndim - 3 + i] = g->out[i];
 }
 
 /* pool3d_shape_check (Pool.h). */
@@ -191,6 +219,8 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
                                   "single int, or a tuple of three ints"
                                 : "avg_pool3d: kernel_size must be a single "
                                   "int, or a tuple of three ints");
+    if ((st = check_int_range(&kernel)) != CG_OK)
+        return st;
     triple(&kernel, g->k);
     if (stride.n != 0 && stride.n != 1 && stride.n != 3)
         return cg__error(CG_ERR_RUNTIME,
@@ -198,6 +228,8 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
                                   "a single int, or a tuple of three ints"
                                 : "avg_pool3d: stride must be omitted, a "
                                   "single int, or a tuple of three ints");
+    if ((st = check_int_range(&stride)) != CG_OK)
+        return st;
     if (stride.n == 0)
         memcpy(g->s, g->k, sizeof g->s);
     else
@@ -208,12 +240,16 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
                                   "single int, or a tuple of three ints"
                                 : "avg_pool3d: padding must be a single int, "
                                   "or a tuple of three ints");
+    if ((st = check_int_range(&padding)) != CG_OK)
+        return st;
     triple(&padding, g->p);
     if (is_max) {
         if (dilation.n != 1 && dilation.n != 3)
             return cg__error(CG_ERR_RUNTIME,
                              "max_pool3d: dilation must be either a single "
                              "int, or a tuple of three ints");
+        if ((st = check_int_range(&dilation)) != CG_OK)
+            return st;
         triple(&dilation, g->d);
     } else {
         g->d[0] = g->d[1] = g->d[2] = 1;
@@ -226,7 +262,7 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
     int b = x->ndim - 3;
     for (int i = 0; i < 3; i++) {
         g->in[i] = x->shape[b + i];
-        if ((st = axis_out(g->in[i], g->k[i], g->p[i], g->s[i], g->d[i],
+        if ((st = axis_out(name, g->in[i], g->k[i], g->p[i], g->s[i], g->d[i],
                            ceil_mode, &g->out[i])) != CG_OK)
             return st;
     }
@@ -236,23 +272,25 @@ static cg_status plan(const cg_tensor *x, const char *name, cg_ints kernel,
                                  : "avg_pool3d()",
                           !is_max)) != CG_OK)
         return st;
+    /* y's shape as cg__tensor_new will check it (PyTorch resizes the
+     * output here); when it passes, a plane of y is countable unless there
+     * are no planes */
+    int64_t shape[5], numel;
+    out_shape(x, g, shape);
+    if ((st = cg__check_new_shape(shape, x->ndim, &numel)) != CG_OK)
+        return st;
     g->planes = x->shape[x->ndim - 4] * (x->ndim == 5 ? x->shape[0] : 1);
     g->ceil_mode = ceil_mode;
     g->has_divisor = divisor_override != NULL;
     g->divisor = divisor_override ? *divisor_override : 0;
-    g->in_plane = g->in[0] * g->in[1] * g->in[2];
-    g->out_plane = g->out[0] * g->out[1] * g->out[2];
-    int64_t work = g->out_plane * g->k[0] * g->k[1] * g->k[2];
+    g->in_plane = cg__plane_numel(g->in);
+    g->out_plane = cg__plane_numel(g->out);
+    /* taps of a plane; a max-pool window can be far larger than x */
+    int64_t work = g->out_plane;
+    for (int i = 0; i < 3; i++)
+        work = cg__work_mul(work, g->k[i]);
     g->per_block = cg__planes_per_block(PLANE_BLOCK_WORK, work);
     return CG_OK;
-}
-
-/* The shape of y: x's with the three spatial sizes replaced. */
-static void out_shape(const cg_tensor *x, const pool_geom *g, int64_t *shape)
-{
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    for (int i = 0; i < 3; i++)
-        shape[x->ndim - 3 + i] = g->out[i];
 }
 
 /* t as a contiguous tensor without autograd (t itself, retained, when it
@@ -288,8 +326,8 @@ static void max_window(const pool_geom *g, int i, int64_t o, int64_t *b,
     int64_t end = start + (g->k[i] - 1) * g->d[i] + 1;
     if (end > g->in[i])
         end = g->in[i];
-    while (start < 0)
-        start += g->d[i];
+    if (start < 0) /* PyTorch steps there one dilation at a time */
+        start += (-start + g->d[i] - 1) / g->d[i] * g->d[i];
     *b = start;
     *e = end;
 }

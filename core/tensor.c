@@ -66,10 +66,13 @@ bool cg__shape_numel(const int64_t *shape, int ndim, int64_t *out)
 
 void cg__contiguous_strides(const int64_t *shape, int ndim, int64_t *strides)
 {
-    int64_t acc = 1;
+    /* in uint64_t: the sizes of an empty tensor ([0, 1, 2**40, 2**40]) can
+     * overflow the product, and its strides then wrap around as PyTorch's
+     * do (nothing addresses memory through them) */
+    uint64_t acc = 1;
     for (int i = ndim - 1; i >= 0; i--) {
-        strides[i] = acc;
-        acc *= shape[i] > 1 ? shape[i] : 1;
+        strides[i] = (int64_t)acc;
+        acc *= (uint64_t)(shape[i] > 1 ? shape[i] : 1);
     }
 }
 
@@ -106,7 +109,7 @@ cg_status cg__check_shape_arg(const int64_t *shape, int ndim)
 }
 
 /* Checks a requested shape as torch.empty does. */
-static cg_status check_shape(const int64_t *shape, int ndim, int64_t *numel)
+cg_status cg__check_new_shape(const int64_t *shape, int ndim, int64_t *numel)
 {
     cg_status st_shape = cg__check_shape_arg(shape, ndim);
     if (st_shape != CG_OK)
@@ -178,7 +181,7 @@ static cg_status tensor_new(const int64_t *shape, int ndim, cg_dtype dt,
     if (st != CG_OK)
         return st;
     int64_t numel;
-    if ((st = check_shape(shape, ndim, &numel)) != CG_OK)
+    if ((st = cg__check_new_shape(shape, ndim, &numel)) != CG_OK)
         return st;
     if (!out)
         return cg__error_null("out");
@@ -539,10 +542,11 @@ bool cg_tensor_is_contiguous(const cg_tensor *t)
 {
     if (!t)
         return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] == 0)
+            return true; /* (before any product of sizes that can overflow) */
     int64_t expected = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] == 0)
-            return true;
         if (t->shape[d] != 1) {
             if (t->strides[d] != expected)
                 return false;

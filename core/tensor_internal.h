@@ -115,6 +115,11 @@ struct cg_tensor {
 cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt,
                           const int64_t *shape, const int64_t *strides,
                           int ndim, int64_t offset, cg_tensor **out);
+/** The checks cg__tensor_new makes of a shape (ndim range, negative
+ *  sizes, element count overflow), with its messages, allocating nothing;
+ *  the element count in *numel. For an op that must reject an output
+ *  shape before it computes anything else from it. */
+cg_status cg__check_new_shape(const int64_t *shape, int ndim, int64_t *numel);
 /** A new contiguous tensor with fresh zeroed storage. Checks the shape
  *  (negative sizes, ndim range, overflow) with PyTorch's messages. */
 cg_status cg__tensor_new(const int64_t *shape, int ndim, cg_dtype dt,

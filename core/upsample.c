@@ -268,17 +268,22 @@ cg_status cg_upsample_nearest(cg_tensor *input, const int64_t *output_size,
         g.has_scale[a] = i >= 0 && scale_factors != NULL;
         g.scale[a] = g.has_scale[a] ? scale_factors[i] : 0.0;
     }
-    g.planes = input->shape[0] * input->shape[1];
-    g.in_plane = g.in[0] * g.in[1] * g.in[2];
-    g.out_plane = g.out[0] * g.out[1] * g.out[2];
-    g.per_block = cg__planes_per_block(PLANE_BLOCK_ELEMS, g.out_plane);
-
-    int64_t shape[5] = {input->shape[0], input->shape[1]};
+    int64_t shape[5] = {input->shape[0], input->shape[1]}, numel;
     for (int i = 0; i < k; i++)
         shape[2 + i] = osz[i];
-    cg_tensor *y = NULL, *xc = NULL;
-    cg_status st = cg__tensor_new(shape, input->ndim, input->dtype, &y);
+    /* y's shape first, as tensor creation checks it (PyTorch creates y
+     * here): once it passes, a plane of y is countable unless there are
+     * no planes */
+    cg_status st = cg__check_new_shape(shape, input->ndim, &numel);
     if (st != CG_OK)
+        return st;
+    g.planes = input->shape[0] * input->shape[1];
+    g.in_plane = cg__plane_numel(g.in);
+    g.out_plane = cg__plane_numel(g.out);
+    g.per_block = cg__planes_per_block(PLANE_BLOCK_ELEMS, g.out_plane);
+
+    cg_tensor *y = NULL, *xc = NULL;
+    if ((st = cg__tensor_new(shape, input->ndim, input->dtype, &y)) != CG_OK)
         return st;
     if ((st = dense(input, &xc)) != CG_OK ||
         (st = run(&g, cg_tensor_data(xc), cg_tensor_data(y), input->dtype,

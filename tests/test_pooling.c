@@ -150,7 +150,9 @@ static cg_status error_call(const char *id)
 {
     static const int64_t s5[] = {2, 3, 4, 4, 4}, s3[] = {3, 4, 4},
                          zc[] = {2, 0, 4, 4, 4}, z4[] = {3, 0, 4, 4},
-                         zs[] = {2, 3, 0, 4, 4}, c5[] = {1, 1, 4, 4, 4};
+                         zs[] = {2, 3, 0, 4, 4}, c5[] = {1, 1, 4, 4, 4},
+                         one5[] = {1, 1, 1, 1, 1};
+    const int64_t big = INT64_C(1) << 31; /* one past a C int */
     cg_tensor *x = NULL, *y = NULL;
     const cg_ints one = CG_INTS(1, 1), zero = CG_INTS(1, 0), none = {0, {0}};
     cg_status st;
@@ -195,6 +197,23 @@ static cg_status error_call(const char *id)
         shape = zs;
     else if (!strcmp(c, "complex"))
         shape = c5, dt = CG_COMPLEX64;
+    else if (!strcmp(c, "kbig"))
+        shape = one5, k = CG_INTS(1, INT64_C(1) << 40),
+        p = CG_INTS(1, INT64_C(1) << 39);
+    else if (!strcmp(c, "srange"))
+        s = CG_INTS(1, is_max ? big : -big - 1);
+    else if (!strcmp(c, "prange"))
+        s = one, p = CG_INTS(1, big);
+    else if (!strcmp(c, "drange"))
+        s = one, d = CG_INTS(1, big);
+    else if (!strcmp(c, "krange_s2len"))
+        k = CG_TRIPLE(1, big, 1), s = CG_INTS(2, 1, 1);
+    else if (!strcmp(c, "krange"))
+        k = CG_INTS(1, big);
+    else if (!strcmp(c, "kmin"))
+        k = CG_INTS(1, -big);
+    else if (!strcmp(c, "dilated_small"))
+        shape = one5, k = CG_INTS(1, big - 1), d = CG_INTS(1, big - 1);
     else
         ck_assert_msg(!strcmp(c, "div0"), "unknown error row %s", id);
     x = tu_randn(shape, ndim, dt);
@@ -209,11 +228,24 @@ static cg_status error_call(const char *id)
 }
 
 static const char *const error_ids[] = {
-    "mp_k2len",     "mp_s2len", "mp_p2len",     "mp_d2len",        "mp_k0",
-    "mp_kneg",      "mp_sneg",  "mp_pneg",      "mp_pbig",         "mp_d0",
-    "mp_3d",        "mp_small", "mp_zero_chan", "mp_zero_t4",      "mp_complex",
-    "ap_k2len",     "ap_s2len", "ap_p2len",     "ap_pbig",         "ap_small",
-    "ap_small_pad", "ap_div0",  "ap_3d",        "ap_zero_spatial", "ap_complex",
+    "mp_k2len",        "mp_s2len",
+    "mp_p2len",        "mp_d2len",
+    "mp_k0",           "mp_kneg",
+    "mp_sneg",         "mp_pneg",
+    "mp_pbig",         "mp_d0",
+    "mp_3d",           "mp_small",
+    "mp_zero_chan",    "mp_zero_t4",
+    "mp_complex",      "mp_kbig",
+    "mp_srange",       "mp_prange",
+    "mp_drange",       "mp_krange_s2len",
+    "mp_kmin",         "mp_dilated_small",
+    "ap_k2len",        "ap_s2len",
+    "ap_p2len",        "ap_pbig",
+    "ap_small",        "ap_small_pad",
+    "ap_div0",         "ap_3d",
+    "ap_zero_spatial", "ap_complex",
+    "ap_krange",       "ap_srange",
+    "ap_prange",       "ap_krange_s2len",
 };
 
 /* A module's forward fails the same way, and the module is unchanged. */
@@ -244,6 +276,74 @@ START_TEST(module_error)
     cg_tensor_release(x);
     cg_module_free(m);
     cg_module_free(m2);
+}
+END_TEST
+
+/* ---- sizes near int64's range ---------------------------------------------
+ * Valid calls whose products of sizes (plane sizes, the work estimate)
+ * overflowed int64 before they were checked; PyTorch 1.13 returns these
+ * results. */
+
+START_TEST(huge_sizes)
+{
+    /* a kernel of 2**31 - 1 taps per axis on one voxel: y = x, as PyTorch
+     * (the window's 2**93 taps must not be counted in int64, nor its
+     * 2**30 - 1 padded taps stepped over one by one) */
+    static const int64_t one5[] = {1, 1, 1, 1, 1};
+    const int64_t kmax = (INT64_C(1) << 31) - 1;
+    cg_tensor *x = tu_randn(one5, 5, CG_FLOAT32), *y = NULL;
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    const int64_t strides[] = {1, kmax};
+    for (int i = 0; i < 2; i++) {
+        tu_ok(cg_max_pool3d(x, CG_INTS(1, kmax), CG_INTS(1, strides[i]),
+                            CG_INTS(1, kmax / 2), CG_INTS(1, 1), false, &y));
+        tu_assert_bitwise(y, x, "max_pool3d, kernel 2**31 - 1");
+        tu_ok(tu_sum_backward(y)); /* x.grad gains 1 a call */
+        const float *gx = cg_tensor_data(cg_tensor_grad(x));
+        ck_assert_float_eq(gx[0], (float)(i + 1));
+        cg_tensor_release(y);
+        y = NULL;
+    }
+    cg_tensor_release(x);
+
+    /* an empty batch of planes too large to count: an empty result of
+     * PyTorch's shape */
+    static const int64_t e5[] = {0, 1, INT64_C(1) << 30, INT64_C(1) << 30,
+                                 INT64_C(1) << 30};
+    const int64_t e5_out[] = {0, 1, (INT64_C(1) << 30) + 1,
+                              (INT64_C(1) << 30) + 1, (INT64_C(1) << 30) + 1};
+    tu_ok(cg_empty(e5, 5, CG_FLOAT32, &x));
+    tu_ok(cg_max_pool3d(x, CG_INTS(1, 2), CG_INTS(1, 1), CG_INTS(1, 1),
+                        CG_INTS(1, 1), false, &y));
+    tu_assert_shape(y, e5_out, 5);
+    cg_tensor_release(y);
+    y = NULL;
+    const cg_ints none = {0, {0}};
+    tu_ok(cg_avg_pool3d(x, CG_INTS(1, 1), none, CG_INTS(1, 0), false, true,
+                        NULL, &y));
+    tu_assert_shape(y, e5, 5);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+
+    /* an input size near INT64_MAX (an expanded view): in + 2p overflows,
+     * where PyTorch wraps around to a nonsense output size */
+    static const int64_t wide[] = {1, 1, INT64_MAX, 1, 1};
+    cg_tensor *one = tu_randn(one5, 5, CG_FLOAT32);
+    tu_ok(cg_tensor_expand(one, wide, 5, &x));
+    y = NULL;
+    tu_fails(cg_max_pool3d(x, CG_TRIPLE(2, 1, 1), CG_INTS(1, 1),
+                           CG_TRIPLE(1, 0, 0), CG_INTS(1, 1), false, &y),
+             CG_ERR_RUNTIME,
+             "max_pool3d: the arguments make a size overflow int64 (PyTorch "
+             "would wrap around)");
+    tu_fails(cg_avg_pool3d(x, CG_TRIPLE(2, 1, 1), CG_INTS(1, 1),
+                           CG_TRIPLE(1, 0, 0), true, true, NULL, &y),
+             CG_ERR_RUNTIME,
+             "avg_pool3d: the arguments make a size overflow int64 (PyTorch "
+             "would wrap around)");
+    ck_assert_ptr_null(y);
+    cg_tensor_release(x);
+    cg_tensor_release(one);
 }
 END_TEST
 
@@ -389,5 +489,7 @@ Suite *pooling_suite(void)
         .alloc_scenario = alloc_scenario,
         .alloc_min = 10,
     };
-    return tu_spatial_suite_create(&d);
+    Suite *s = tu_spatial_suite_create(&d);
+    tcase_add_test(tu_suite_tcase(s, "huge_sizes", 0), huge_sizes);
+    return s;
 }

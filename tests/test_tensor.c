@@ -159,6 +159,17 @@ START_TEST(test_create_errors)
     tu_fails(cg_zeros(huge, 2, CG_FLOAT32, &t), CG_ERR_RUNTIME,
              "numel: integer multiplication overflow for shape "
              "[1099511627776, 1099511627776]");
+    /* an empty tensor may have sizes whose product overflows; its
+     * strides wrap around as PyTorch's: (0, 0, 2**60, 2**30, 1) */
+    int64_t empty_huge[] = {0, 1, INT64_C(1) << 30, INT64_C(1) << 30,
+                            INT64_C(1) << 30};
+    const int64_t empty_strides[] = {0, 0, INT64_C(1) << 60, INT64_C(1) << 30,
+                                     1};
+    cg_tensor *e = NULL;
+    tu_ok(cg_empty(empty_huge, 5, CG_FLOAT32, &e));
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(cg_tensor_strides(e)[i], empty_strides[i]);
+    cg_tensor_release(e);
     int64_t big[] = {INT64_C(1) << 60};
     tu_fails(cg_zeros(big, 1, CG_COMPLEX128, &t), CG_ERR_RUNTIME,
              "numel: integer multiplication overflow for shape "

@@ -197,6 +197,56 @@ START_TEST(c_errors)
 }
 END_TEST
 
+/* ---- sizes near int64's range ---------------------------------------------
+ * Output (or input) planes whose element count overflows int64: the count
+ * was computed, unchecked, before the output's shape was. */
+
+START_TEST(huge_sizes)
+{
+    static const int64_t s5[] = {1, 1, 1, 1, 1}, s4[] = {1, 1, 1, 1};
+    const int64_t big = INT64_C(1) << 40;
+    cg_tensor *x = tu_randn(s5, 5, CG_FLOAT32), *y = NULL;
+    /* the message of creating that tensor (PyTorch 1.13 creates it and
+     * says "Storage size calculation overflowed with sizes=[1, 1,
+     * 1099511627776, 1099511627776, 1099511627776]") */
+    const char *msg = "numel: integer multiplication overflow for shape [1, 1, "
+                      "1099511627776, 1099511627776, 1099511627776]";
+    const int64_t size[3] = {big, big, big};
+    tu_fails(cg_upsample_nearest(x, size, NULL, 3, &y), CG_ERR_RUNTIME, msg);
+    const double scale[3] = {0x1p40, 0x1p40, 0x1p40};
+    tu_fails(cg_upsample_nearest(x, NULL, scale, 3, &y), CG_ERR_RUNTIME, msg);
+    ck_assert_ptr_null(y);
+    cg_tensor_release(x);
+    x = tu_randn(s4, 4, CG_FLOAT64);
+    const int64_t size2[2] = {INT64_C(1) << 32, INT64_C(1) << 32};
+    tu_fails(cg_upsample_nearest(x, size2, NULL, 2, &y), CG_ERR_RUNTIME,
+             "numel: integer multiplication overflow for shape [1, 1, "
+             "4294967296, 4294967296]");
+    ck_assert_ptr_null(y);
+    cg_tensor_release(x);
+
+    /* an empty batch: an empty result, as in PyTorch */
+    static const int64_t e5[] = {0, 1, 1, 1, 1};
+    const int64_t e5_out[] = {0, 1, big, big, big};
+    tu_ok(cg_empty(e5, 5, CG_FLOAT32, &x));
+    tu_ok(cg_upsample_nearest(x, size, NULL, 3, &y));
+    tu_assert_shape(y, e5_out, 5);
+    cg_tensor_release(y);
+    y = NULL;
+    cg_tensor_release(x);
+    /* input planes too large to count (PyTorch 1.13's check of them
+     * wraps around to 0 and says "Non-empty 5D data tensor expected") */
+    static const int64_t e5_in[] = {0, 1, INT64_C(1) << 30, INT64_C(1) << 30,
+                                    INT64_C(1) << 30};
+    const int64_t two[3] = {2, 2, 2}, e5_two[] = {0, 1, 2, 2, 2};
+    tu_ok(cg_empty(e5_in, 5, CG_FLOAT32, &x));
+    tu_ok(cg_upsample_nearest(x, two, NULL, 3, &y));
+    tu_assert_shape(y, e5_two, 5);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+}
+END_TEST
+
 /* ---- gradcheck ------------------------------------------------------------
  */
 
@@ -297,5 +347,7 @@ Suite *upsample_suite(void)
         .alloc_scenario = alloc_scenario,
         .alloc_min = 5,
     };
-    return tu_spatial_suite_create(&d);
+    Suite *s = tu_spatial_suite_create(&d);
+    tcase_add_test(tu_suite_tcase(s, "huge_sizes", 0), huge_sizes);
+    return s;
 }

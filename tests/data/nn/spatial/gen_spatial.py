@@ -189,6 +189,7 @@ with open(os.path.join(HERE, "reprs.tsv"), "w") as f:
 
 # ---- errors: each call is rebuilt in C by id ---------------------------------
 x5 = torch.randn(2, 3, 4, 4, 4)
+x1 = torch.randn(1, 1, 1, 1, 1)
 bn = nn.BatchNorm3d(3)
 errors = [
     ("mp_k2len", lambda: F.max_pool3d(x5, (2, 2))),
@@ -206,6 +207,14 @@ errors = [
     ("mp_zero_chan", lambda: F.max_pool3d(torch.randn(2, 0, 4, 4, 4), 2)),
     ("mp_zero_t4", lambda: F.max_pool3d(torch.randn(3, 0, 4, 4), 2)),
     ("mp_complex", lambda: F.max_pool3d(torch.randn(1, 1, 4, 4, 4, dtype=torch.cfloat), 2)),
+    # arguments must fit a C int (safe_downcast), checked after each length
+    ("mp_kbig", lambda: F.max_pool3d(x1, 2**40, padding=2**39)),
+    ("mp_srange", lambda: F.max_pool3d(x5, 2, 2**31)),
+    ("mp_prange", lambda: F.max_pool3d(x5, 2, 1, 2**31)),
+    ("mp_drange", lambda: F.max_pool3d(x5, 2, 1, 0, 2**31)),
+    ("mp_krange_s2len", lambda: F.max_pool3d(x5, (1, 2**31, 1), (1, 1))),
+    ("mp_kmin", lambda: F.max_pool3d(x5, -2**31)),
+    ("mp_dilated_small", lambda: F.max_pool3d(x1, 2**31 - 1, dilation=2**31 - 1)),
     ("ap_k2len", lambda: F.avg_pool3d(x5, (2, 2))),
     ("ap_s2len", lambda: F.avg_pool3d(x5, 2, (1, 1))),
     ("ap_p2len", lambda: F.avg_pool3d(x5, 2, 1, (0, 0))),
@@ -216,6 +225,10 @@ errors = [
     ("ap_3d", lambda: F.avg_pool3d(torch.randn(3, 4, 4), 2)),
     ("ap_zero_spatial", lambda: F.avg_pool3d(torch.randn(2, 3, 0, 4, 4), 2)),
     ("ap_complex", lambda: F.avg_pool3d(torch.randn(1, 1, 4, 4, 4, dtype=torch.cfloat), 2)),
+    ("ap_krange", lambda: F.avg_pool3d(x5, 2**31)),
+    ("ap_srange", lambda: F.avg_pool3d(x5, 2, -2**31 - 1)),
+    ("ap_prange", lambda: F.avg_pool3d(x5, 2, 1, 2**31)),
+    ("ap_krange_s2len", lambda: F.avg_pool3d(x5, (1, 2**31, 1), (1, 1))),
     ("up_none", lambda: nn.Upsample()(x5)),
     ("up_both", lambda: nn.Upsample(size=2, scale_factor=2.0)(x5)),
     ("up_2d", lambda: nn.Upsample(scale_factor=2.0)(torch.randn(2, 3))),
