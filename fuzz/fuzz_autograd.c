@@ -417,8 +417,11 @@ static cg_status run(cg_tensor *const *inputs, int n, cg_tensor **out,
         cg_tensor *top = st.t[st.n - 1], *res = NULL;
         cg_status s;
         if (o->code == OP_PUSH) {
-            if (st.n < MAX_STACK)
-                st.t[st.n++] = cg_tensor_retain(st.t[o->a % st.n]);
+            if (st.n < MAX_STACK) {
+                /* picked among the st.n tensors before the push */
+                cg_tensor *dup = st.t[o->a % st.n];
+                st.t[st.n++] = cg_tensor_retain(dup);
+            }
             continue;
         }
         if (o->code == OP_POP) {
