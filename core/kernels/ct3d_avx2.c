@@ -77,7 +77,7 @@ CT_HELPER void unzip4(__m256d a, __m256d b, __m256d *ev, __m256d *od)
 #define CT_OS4_NR2 1
 #define CT_OS1_NR1 12
 #define CT_OS1_NR2 6
-#define CT_BW4_NR 2
+#define CT_BW4_NR 3
 #define CT_OSX4_NR1 1
 #define CT_OSX4_NR2 2
 #define CT_OSX1_NR1 6

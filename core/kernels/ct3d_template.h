@@ -416,16 +416,16 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
                 const int nv = W == CT_V ? 1 : 2;
                 for (int64_t h = 0; h < a->nh; h++) {
                     for (int v = 0; v < nv; v++) {
-                        CT_VEC xv[CT_MR_WIDE];
+                        CT_VEC gv[CT_NR_CAP];
                         CT_UNROLL
-                        for (int m = 0; m < MR; m++)
-                            xv[m] = V_LOAD(xr[m] + xo + v * CT_V);
+                        for (int j = 0; j < NR; j++)
+                            gv[j] = V_LOAD(gr[j] + go + v * CT_V);
                         CT_UNROLL
-                        for (int j = 0; j < NR; j++) {
-                            CT_VEC gv = V_LOAD(gr[j] + go + v * CT_V);
+                        for (int m = 0; m < MR; m++) {
+                            CT_VEC xv = V_LOAD(xr[m] + xo + v * CT_V);
                             CT_UNROLL
-                            for (int m = 0; m < MR; m++)
-                                acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                            for (int j = 0; j < NR; j++)
+                                acc[m][j] = V_FMA(xv, gv[j], acc[m][j]);
                         }
                     }
                     xo += a->mhs;
@@ -436,16 +436,16 @@ CT_INLINE void CT_NAME(bw_body)(const ct_bw_args *a, const int MR, const int NR)
             for (int64_t h = 0; h < a->nh; h++) {
                 int64_t w = 0;
                 for (; w < Wfull; w += CT_V) {
-                    CT_VEC xv[CT_MR_WIDE];
+                    CT_VEC gv[CT_NR_CAP];
                     CT_UNROLL
-                    for (int m = 0; m < MR; m++)
-                        xv[m] = V_LOAD(xr[m] + xo + w);
+                    for (int j = 0; j < NR; j++)
+                        gv[j] = V_LOAD(gr[j] + go + w);
                     CT_UNROLL
-                    for (int j = 0; j < NR; j++) {
-                        CT_VEC gv = V_LOAD(gr[j] + go + w);
+                    for (int m = 0; m < MR; m++) {
+                        CT_VEC xv = V_LOAD(xr[m] + xo + w);
                         CT_UNROLL
-                        for (int m = 0; m < MR; m++)
-                            acc[m][j] = V_FMA(xv[m], gv, acc[m][j]);
+                        for (int j = 0; j < NR; j++)
+                            acc[m][j] = V_FMA(xv, gv[j], acc[m][j]);
                     }
                 }
                 if (w < W) {
