@@ -1274,6 +1274,46 @@ static void bw_zero_taps(const bweight_ctx *c, int64_t gi, int64_t cob,
                             0.0);
 }
 
+/* Where tile ti of a chunk stands over position block [i0, i1) of sample
+ * n: tile = (cib*tdn + td - td0)*kt + t, t = th*kW + tw (kt = kH*kW) or,
+ * with fold, t = th (kt = kH). */
+typedef struct bw_tile {
+    int64_t td, t, th; /* its taps */
+    int64_t ci0;       /* its first x channel in the group */
+    int nr;            /* and how many */
+    int64_t ia, h0;    /* its first input D-row and H-row */
+} bw_tile;
+
+/* Decodes tile ti (see bw_tile) and sets a's walk (nd, nh) and whether
+ * it starts from and ends in the partial sums. False: none of the block's
+ * input rows reaches gy through the tile's D-tap. */
+static bool bw_tile_at(const bweight_ctx *c, int64_t ti, int64_t kt,
+                       int64_t td0, int64_t tdn, int64_t n, int64_t i0,
+                       int64_t i1, bw_tile *t, ct_bw_args *a)
+{
+    const cg_conv_geom *g = c->g;
+    const int64_t Cig = g->Cin / g->G;
+    t->t = ti % kt;
+    t->td = td0 + ti / kt % tdn;
+    t->th = c->fold ? t->t : t->t / g->k[2];
+    t->ia = max64(i0, c->d0[t->td]);
+    const int64_t ib = min64(i1, c->d1[t->td]);
+    if (t->ia >= ib)
+        return false;
+    /* the ci blocks as even as they go: 32 = 6+6+5+5+5+5, not 6+6+6+6+6+2 */
+    const int64_t cib = ti / kt / tdn;
+    t->ci0 = cib * Cig / c->ncib;
+    t->nr = (int)((cib + 1) * Cig / c->ncib - t->ci0);
+    int64_t h1;
+    valid_range(g->in[1], g->out[1], g->s[1], g->p[1], g->d[1], t->th, &t->h0,
+                &h1);
+    a->nd = ib - t->ia;
+    a->nh = h1 - t->h0;
+    a->part_in = !(n == 0 && t->ia == c->d0[t->td]);
+    a->part_out = !(n == g->N - 1 && ib == c->d1[t->td]);
+    return true;
+}
+
 static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
 {
     const cg_conv_geom *g = c->g;
@@ -1348,38 +1388,24 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                                   plane, od_lo + r);
                 }
                 for (int64_t ti = tg0; ti < tg1; ti++) {
-                    const int64_t thw = ti % khw, td = td0 + ti / khw % tdn,
-                                  cib = ti / khw / tdn;
-                    const int64_t ia = max64(i0, c->d0[td]),
-                                  ib = min64(i1, c->d1[td]);
-                    if (ia >= ib)
+                    bw_tile t;
+                    if (!bw_tile_at(c, ti, khw, td0, tdn, n, i0, i1, &t, &a))
                         continue;
-                    const int64_t th = thw / g->k[2], tw = thw % g->k[2];
-                    /* the ci blocks as even as they go: 32 = 6+6+5+5+5+5,
-                     * not 6+6+6+6+6+2 */
-                    const int64_t ci0 = cib * Cig / c->ncib;
-                    const int nr = (int)((cib + 1) * Cig / c->ncib - ci0);
-                    int64_t h0, h1;
-                    valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1], th,
-                                &h0, &h1);
-                    a.nd = ib - ia;
-                    a.nh = h1 - h0;
-                    a.part_in = !(n == 0 && ia == c->d0[td]);
-                    a.part_out = !(n == g->N - 1 && ib == c->d1[td]);
-                    a.pm =
-                        wbase +
-                        (size_t)((wrow + (ia - i0) * s + td * g->d[0]) * S->RP +
-                                 (h0 - S->ax[0].qmin) * S->HP - S->ax[1].qmin +
-                                 tap_hw(S, th, tw)) *
-                            esz;
+                    a.pm = wbase +
+                           (size_t)((wrow + (t.ia - i0) * s + t.td * g->d[0]) *
+                                        S->RP +
+                                    (t.h0 - S->ax[0].qmin) * S->HP -
+                                    S->ax[1].qmin +
+                                    tap_hw(S, t.th, t.t % g->k[2])) *
+                               esz;
                     a.pj = (const char *)c->x +
-                           (size_t)((n * g->Cin + gi * Cig + ci0) * Iplane +
-                                    ia * IH * IW + h0 * IW) *
+                           (size_t)((n * g->Cin + gi * Cig + t.ci0) * Iplane +
+                                    t.ia * IH * IW + t.h0 * IW) *
                                esz;
                     a.part = part + (size_t)(ti - tg0) * tile;
-                    a.out =
-                        gwb + (size_t)(ci0 * Cog * K3 + td * khw + thw) * esz;
-                    c->cw->bw[c->mri][nr](&a);
+                    a.out = gwb +
+                            (size_t)(t.ci0 * Cog * K3 + t.td * khw + t.t) * esz;
+                    c->cw->bw[c->mri][t.nr](&a);
                 }
             }
     }
@@ -1445,36 +1471,26 @@ static void bweight_fold_one(const bweight_ctx *c, int64_t ch, char *xb,
                                 (size_t)((gi * Cig * Cog + co0) * K3) * esz;
                     a.mfirst = mfirst;
                     for (int64_t ti = tg0; ti < tg1; ti++) {
-                        const int64_t th = ti % kH, td = td0 + ti / kH % tdn,
-                                      cib = ti / kH / tdn;
-                        const int64_t ia = max64(i0, c->d0[td]),
-                                      ib = min64(i1, c->d1[td]);
-                        if (ia >= ib)
+                        bw_tile t;
+                        if (!bw_tile_at(c, ti, kH, td0, tdn, n, i0, i1, &t, &a))
                             continue;
-                        const int64_t ci0 = cib * Cig / c->ncib;
-                        const int nr = (int)((cib + 1) * Cig / c->ncib - ci0);
-                        int64_t h0, h1;
-                        valid_range(IH, g->out[1], g->s[1], g->p[1], g->d[1],
-                                    th, &h0, &h1);
-                        a.nd = ib - ia;
-                        a.nh = h1 - h0;
-                        a.part_in = !(n == 0 && ia == c->d0[td]);
-                        a.part_out = !(n == g->N - 1 && ib == c->d1[td]);
-                        a.pm =
-                            gyb +
-                            (size_t)((ia * s - g->p[0] + td * g->d[0]) * OHW +
-                                     (h0 * g->s[1] - g->p[1] + th * g->d[1]) *
-                                         OW) *
-                                esz;
-                        a.pj = xb + (size_t)(ci0 * c->xcs +
-                                             ((ia - i0) * IH + h0) * 2 * IW) *
-                                        esz;
+                        a.pm = gyb +
+                               (size_t)((t.ia * s - g->p[0] + t.td * g->d[0]) *
+                                            OHW +
+                                        (t.h0 * g->s[1] - g->p[1] +
+                                         t.th * g->d[1]) *
+                                            OW) *
+                                   esz;
+                        a.pj =
+                            xb + (size_t)(t.ci0 * c->xcs +
+                                          ((t.ia - i0) * IH + t.h0) * 2 * IW) *
+                                     esz;
                         a.part = pb + (size_t)(ti - tg0) * tile;
-                        a.out = gwb + (size_t)(ci0 * Cog * K3 +
-                                               td * g->k[1] * g->k[2] +
-                                               th * g->k[2]) *
-                                          esz;
-                        c->cw->bw[c->mri][nr](&a);
+                        a.out =
+                            gwb + (size_t)(t.ci0 * Cog * K3 +
+                                           (t.td * g->k[1] + t.th) * g->k[2]) *
+                                      esz;
+                        c->cw->bw[c->mri][t.nr](&a);
                     }
                 }
             }
