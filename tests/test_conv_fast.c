@@ -585,6 +585,40 @@ START_TEST(test_lane_shapes)
 }
 END_TEST
 
+/* Backward-weights' fold path (W: k = s = 2, p = 0, d = 1, no
+ * output_padding) where its walk has more to get right: more tiles than
+ * a chunk holds at once (BW_TILES = 128, so x2 is made again per group of
+ * tiles), also with one D-tap per chunk (3 and 8 threads) and MR = 1;
+ * groups; partial channel blocks; D and H padding, dilation and
+ * output_padding (also >= the stride); rows of one, two and a part of a
+ * vector; several position blocks per sample; an H-tap that never reaches
+ * gy; and a near miss whose x2 would be too large to fold. */
+START_TEST(test_fold_shapes)
+{
+    /* N, Cin, Cout, G, in, k, s, p, output_padding, dilation */
+    /* clang-format off */
+    static const shape w[] = {
+        {2, 18, 6, 1, {3, 3, 5}, {7, 7, 2}, {1, 1, 2}, {2, 3, 0}, ALL3(0), ALL3(1)},
+        {1, 120, 5, 1, {2, 7, 3}, {3, 7, 2}, {1, 1, 2}, {1, 2, 0}, ALL3(0), ALL3(1)},
+        {1, 36, 3, 1, {3, 3, 4}, {7, 7, 2}, {1, 1, 2}, {3, 3, 0}, ALL3(0), ALL3(1)},
+        {2, 36, 10, 2, {2, 3, 6}, {7, 7, 2}, {1, 1, 2}, {3, 3, 0}, ALL3(0), ALL3(1)},
+        {2, 18, 8, 1, {2, 3, 13}, {7, 7, 2}, {1, 1, 2}, {3, 3, 0}, ALL3(0), ALL3(1)},
+        {2, 7, 9, 1, {4, 3, 16}, {3, 3, 2}, {2, 3, 2}, {2, 1, 0}, {2, 1, 0}, {3, 2, 1}},
+        {1, 9, 12, 3, {3, 4, 13}, {2, 3, 2}, {3, 1, 2}, {0, 2, 0}, {1, 0, 0}, {2, 2, 1}},
+        {2, 8, 4, 1, {9, 16, 32}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        {3, 5, 7, 1, {11, 1, 1}, {3, 1, 2}, {2, 1, 2}, {1, 0, 0}, {1, 0, 0}, {2, 1, 1}},
+        {1, 13, 34, 1, {2, 3, 7}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+        {1, 4, 4, 1, {3, 2, 6}, {2, 5, 2}, {2, 3, 2}, {0, 3, 0}, ALL3(0), ALL3(1)},
+        {1, 6, 5, 1, {3, 2, 8}, {3, 2, 2}, {1, 2, 2}, ALL3(0), {1, 1, 0}, {2, 3, 1}},
+        /* near miss: x2 of one input D-row is 512 KiB in float32 */
+        {1, 64, 4, 1, {1, 32, 32}, ALL3(2), ALL3(2), ALL3(0), ALL3(0), ALL3(1)},
+    };
+    /* clang-format on */
+    check_shape(&w[_i / 2], _i % 2 ? CG_FLOAT64 : CG_FLOAT32,
+                0xf01d + (uint64_t)_i, "fold shape");
+}
+END_TEST
+
 /* ======================================================================
  * conv3d: the same kernels on the adjoint geometries
  * ====================================================================== */
@@ -873,10 +907,14 @@ static void gy_layout(int layout, cg_tensor *y, cg_tensor **z, cg_tensor **u,
 
 START_TEST(test_gy_layouts)
 {
-    const cg_dtype dt = _i ? CG_FLOAT64 : CG_FLOAT32;
-    const int64_t st[3] = {2, 1, 2}, pad[3] = {1, 0, 1}, op[3] = {1, 0, 0},
-                  dil[3] = {1, 2, 1}, G = 2;
-    int64_t xs[5] = {2, 4, 5, 6, 7}, ws[5] = {4, 3, 3, 2, 3}, bs[1] = {6};
+    const cg_dtype dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
+    /* _i >= 2: W with k = s = 2, p = 0, where backward-weights folds and
+     * reads gy through its plane strides */
+    const bool fold = _i >= 2;
+    const int64_t st[3] = {2, 1, 2}, pad[3] = {1, 0, fold ? 0 : 1},
+                  op[3] = {1, 0, 0}, dil[3] = {1, 2, 1}, G = 2;
+    int64_t xs[5] = {2, 4, 5, 6, fold ? 11 : 7},
+            ws[5] = {4, 3, 3, 2, fold ? 2 : 3}, bs[1] = {6};
     cg_manual_seed(11 + (uint64_t)_i);
     cg_tensor *x0, *w0, *b0;
     tu_ok(cg_randn(xs, 5, dt, NULL, &x0));
@@ -1034,6 +1072,7 @@ Suite *conv_fast_suite(void)
     tc = tcase_create("workloads");
     tcase_add_loop_test(tc, test_workload_shapes, 0, 10);
     tcase_add_loop_test(tc, test_lane_shapes, 0, 30);
+    tcase_add_loop_test(tc, test_fold_shapes, 0, 26);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("conv3d");
@@ -1042,7 +1081,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("ops");
     tcase_add_loop_test(tc, test_op_threads, 0, 4);
-    tcase_add_loop_test(tc, test_gy_layouts, 0, 2);
+    tcase_add_loop_test(tc, test_gy_layouts, 0, 4);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

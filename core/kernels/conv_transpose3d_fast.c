@@ -1210,6 +1210,10 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
 /* Bytes of gy window and x rows a position block may span (see
  * bweight_prepare). */
 #define BW_BLOCK_BYTES (96 * 1024)
+/* fold: the most bytes of x2 one input D-row may take, and of partial
+ * tiles a chunk's channel blocks may hold */
+#define FOLD_ROW_BYTES (256 * 1024)
+#define FOLD_PART_BYTES (512 * 1024)
 
 typedef struct bweight_ctx {
     const cg_conv_geom *g;
@@ -1539,8 +1543,11 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->gsn = gys[0];
     c->gsc = gys[1];
     c->gw = gw;
+    /* fold where one input D-row's x2 stays in L2 (a slot holds at least
+     * that, and each chunk makes its own) */
     c->fold = cw->V % 2 == 0 && g->k[2] == 2 && g->s[2] == 2 && g->p[2] == 0 &&
-              g->d[2] == 1 && g->out[2] == 2 * g->in[2];
+              g->d[2] == 1 && g->out[2] == 2 * g->in[2] &&
+              Cig * g->in[1] * 2 * g->in[2] * (int64_t)esz <= FOLD_ROW_BYTES;
     /* All D-taps in one chunk read each gy row once; when that leaves too
      * few chunks to share evenly among the threads, one D-tap per chunk.
      * Either way every gradient sums in the same order: the choice does
@@ -1551,9 +1558,12 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
      * the same number of chunks, so that a block's x2 is made once per
      * chunk and read from cache by each channel block */
     c->cbn = 1;
+    const int64_t tiles_bytes = min64(BW_TILES, kD * g->k[1] * c->ncib) *
+                                c->MR * c->nr * cw->V * (int64_t)esz;
     if (c->fold && c->tdg == kD)
         for (int64_t d = c->ncob; d > 1; d--)
-            if (c->ncob % d == 0 && (G * (c->ncob / d)) % T == 0) {
+            if (c->ncob % d == 0 && (G * (c->ncob / d)) % T == 0 &&
+                d * tiles_bytes <= FOLD_PART_BYTES) {
                 c->cbn = d;
                 break;
             }
