@@ -694,8 +694,11 @@ CG_API cg_status cg_max_pool3d(cg_tensor *input, cg_ints kernel_size,
  *  dilation; y = window sum / divisor, the divisor being
  *  *divisor_override when given (NULL: None; 0 is "divisor must be not
  *  zero"), else the window volume with padding (count_include_pad) or
- *  without. AvgPool3DBackward0. PyTorch 1.13's messages ("input image (T:
- *  4 H: 4 W: 4) smaller than kernel size (kT: 5 kH: 5 kW: 5)", ...). */
+ *  without. The override is used as the int64 given, as avg_pool2d uses
+ *  it; PyTorch 1.13's avg_pool3d truncates it to 32 bits (2**40 becomes
+ *  0 and gives inf, 2**31 turns negative). AvgPool3DBackward0. PyTorch
+ *  1.13's messages ("input image (T: 4 H: 4 W: 4) smaller than kernel
+ *  size (kT: 5 kH: 5 kW: 5)", ...). */
 CG_API cg_status cg_avg_pool3d(cg_tensor *input, cg_ints kernel_size,
                                cg_ints stride, cg_ints padding, bool ceil_mode,
                                bool count_include_pad,
