@@ -78,7 +78,8 @@ typedef enum cg_status {
     CG_ERR_NOMEM = 6,     /* MemoryError: an allocation failed */
     CG_ERR_MISUSE = 7,    /* TypeError: NULL where an object was required */
     CG_ERR_NOT_IMPLEMENTED = 8, /* NotImplementedError */
-    CG_ERR_IO = 9, /* OSError: a file could not be read or written */
+    CG_ERR_IO = 9,        /* OSError: a file could not be read or written */
+    CG_ERR_OVERFLOW = 10, /* OverflowError: a float too large to convert */
     CG_STATUS_COUNT
 } cg_status;
 

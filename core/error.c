@@ -28,6 +28,7 @@ static const char *const status_names[CG_STATUS_COUNT] = {
     [CG_ERR_MISUSE] = "TypeError",
     [CG_ERR_NOT_IMPLEMENTED] = "NotImplementedError",
     [CG_ERR_IO] = "OSError",
+    [CG_ERR_OVERFLOW] = "OverflowError",
 };
 
 const char *cg_status_name(cg_status st)

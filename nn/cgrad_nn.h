@@ -549,7 +549,10 @@ CG_API cg_upsample_opts cg_upsample_options(void);
  *  "either size or scale_factor should be defined", "only one of size or
  *  scale_factor should be defined", the spatial-dimension mismatch
  *  messages, "recompute_scale_factor is not meaningful with an explicit
- *  size.", NotImplementedError for a 2-D or 6-D input) and then
+ *  size.", NotImplementedError for a 2-D or 6-D input; with
+ *  recompute_scale_factor, math.floor's ValueError "cannot convert float
+ *  NaN to integer" and OverflowError "cannot convert float infinity to
+ *  integer", and a TypeError for a size outside int64) and then
  *  cg_upsample_nearest: a 3-D, 4-D or 5-D input upsamples 1, 2 or 3 axes
  *  (UpsampleNearest{1,2,3}DBackward1). */
 CG_API cg_status cg_upsample_new(const cg_upsample_opts *opts, cg_module **out);

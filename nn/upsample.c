@@ -105,9 +105,22 @@ static cg_status up_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
     if (o->recompute_scale_factor && use_size)
         return cg_error(CG_ERR_VALUE, "recompute_scale_factor is not "
                                       "meaningful with an explicit size.");
+    bool size_too_big = false; /* a size outside int64 */
     if (o->recompute_scale_factor) {
-        for (int i = 0; i < dim && i < 8; i++)
-            size[i] = (int64_t)floor((double)shape[2 + i] * scale[i]);
+        /* math.floor(float(in) * scale), a Python int: NaN and infinity
+         * raise here, and a size outside int64 is the TypeError of the
+         * upsample call below */
+        for (int i = 0; i < dim && i < 8; i++) {
+            double v = floor((double)shape[2 + i] * scale[i]);
+            if (isnan(v))
+                return cg_error(CG_ERR_VALUE,
+                                "cannot convert float NaN to integer");
+            if (isinf(v))
+                return cg_error(CG_ERR_OVERFLOW,
+                                "cannot convert float infinity to integer");
+            size_too_big |= !(v >= -0x1p63 && v < 0x1p63);
+            size[i] = size_too_big ? 0 : (int64_t)v;
+        }
         use_size = true;
         use_scale = false;
     }
@@ -118,6 +131,12 @@ static cg_status up_forward(cg_module *m, cg_tensor *input, cg_tensor **out)
                         "| bilinear | bicubic | trilinear | area | "
                         "nearest-exact (got %s)",
                         ndim, o->mode);
+    if (size_too_big)
+        return cg_error(CG_ERR_TYPE,
+                        "upsample_nearest%dd(): argument 'output_size' must "
+                        "be tuple of SymInts, but found element of type int "
+                        "at pos 1",
+                        dim);
     return cg_upsample_nearest(input, use_size ? size : NULL,
                                use_scale ? scale : NULL, dim, out);
 }

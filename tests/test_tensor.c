@@ -212,10 +212,10 @@ static void *fail_elsewhere(void *arg)
 START_TEST(test_error_report)
 {
     static const char *const names[CG_STATUS_COUNT] = {
-        "OK",          "ValueError", "RuntimeError",
-        "TypeError",   "IndexError", "AttributeError",
-        "MemoryError", "TypeError",  "NotImplementedError",
-        "OSError"};
+        "OK",          "ValueError",   "RuntimeError",
+        "TypeError",   "IndexError",   "AttributeError",
+        "MemoryError", "TypeError",    "NotImplementedError",
+        "OSError",     "OverflowError"};
     for (int st = 0; st < CG_STATUS_COUNT; st++)
         ck_assert_str_eq(cg_status_name((cg_status)st), names[st]);
     ck_assert_str_eq(cg_status_name((cg_status)-1), "UnknownError");

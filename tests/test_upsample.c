@@ -13,6 +13,7 @@
 #include "cgrad_nn.h"
 #include "spatial.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,95 @@ START_TEST(huge_sizes)
 }
 END_TEST
 
+/* recompute_scale_factor=True computes math.floor(float(in) * scale) as
+ * a Python int: PyTorch 1.13 raises OverflowError for an infinite size,
+ * ValueError for NaN (0 * inf too), and the upsample call's TypeError for
+ * a size outside int64; a 6-D input is NotImplementedError first. */
+typedef struct recompute_case {
+    int ndim;
+    double scale[3];
+    int scale_n;
+    cg_status st;
+    const char *msg;
+} recompute_case;
+
+START_TEST(recompute_huge)
+{
+    static const char *const too_big3 =
+        "upsample_nearest3d(): argument 'output_size' must be tuple of "
+        "SymInts, but found element of type int at pos 1";
+    static const recompute_case rows[] = {
+        {5, {1e30}, 1, CG_ERR_TYPE, too_big3},
+        {5, {0x1p62}, 1, CG_ERR_TYPE, too_big3}, /* 2 * 2**62 = 2**63 */
+        {5, {-1e300}, 1, CG_ERR_TYPE, too_big3},
+        {4,
+         {1e30},
+         1,
+         CG_ERR_TYPE,
+         "upsample_nearest2d(): argument 'output_size' must be tuple of "
+         "SymInts, but found element of type int at pos 1"},
+        {5,
+         {INFINITY},
+         1,
+         CG_ERR_OVERFLOW,
+         "cannot convert float infinity to integer"},
+        {5,
+         {-INFINITY},
+         1,
+         CG_ERR_OVERFLOW,
+         "cannot convert float infinity to integer"},
+        {5,
+         {1.0, 1.0, INFINITY},
+         3,
+         CG_ERR_OVERFLOW,
+         "cannot convert float infinity to integer"},
+        {5, {NAN}, 1, CG_ERR_VALUE, "cannot convert float NaN to integer"},
+        {5,
+         {NAN, INFINITY, 1.0},
+         3,
+         CG_ERR_VALUE,
+         "cannot convert float NaN to integer"},
+        {6,
+         {1e30},
+         1,
+         CG_ERR_NOT_IMPLEMENTED,
+         "Input Error: Only 3D, 4D and 5D input Tensors supported (got 6D) "
+         "for the modes: nearest | linear | bilinear | bicubic | trilinear | "
+         "area | nearest-exact (got nearest)"},
+    };
+    static const int64_t shape[6] = {1, 1, 2, 2, 2, 2};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        const recompute_case *c = &rows[i];
+        cg_upsample_opts o = cg_upsample_options();
+        o.scale_n = c->scale_n;
+        memcpy(o.scale_factor, c->scale, sizeof c->scale);
+        o.recompute_scale_factor = true;
+        cg_module *m = NULL;
+        tu_ok(cg_upsample_new(&o, &m));
+        cg_tensor *x = tu_randn(shape, c->ndim, CG_FLOAT32), *y = NULL;
+        tu_fails(cg_module_forward(m, x, &y), c->st, c->msg);
+        ck_assert_ptr_null(y);
+        cg_tensor_release(x);
+        cg_module_free(m);
+    }
+    /* an empty axis times inf is NaN */
+    static const int64_t e5[] = {1, 1, 0, 2, 2};
+    cg_upsample_opts o = cg_upsample_options();
+    o.scale_n = 1;
+    o.scale_factor[0] = INFINITY;
+    o.recompute_scale_factor = true;
+    cg_module *m = NULL;
+    cg_tensor *x = NULL, *y = NULL;
+    tu_ok(cg_upsample_new(&o, &m));
+    tu_ok(cg_empty(e5, 5, CG_FLOAT32, &x));
+    tu_fails(cg_module_forward(m, x, &y), CG_ERR_VALUE,
+             "cannot convert float NaN to integer");
+    ck_assert_ptr_null(y);
+    cg_tensor_release(x);
+    cg_module_free(m);
+}
+END_TEST
+
 /* ---- gradcheck ------------------------------------------------------------
  */
 
@@ -348,6 +438,8 @@ Suite *upsample_suite(void)
         .alloc_min = 5,
     };
     Suite *s = tu_spatial_suite_create(&d);
-    tcase_add_test(tu_suite_tcase(s, "huge_sizes", 0), huge_sizes);
+    TCase *huge = tu_suite_tcase(s, "huge_sizes", 0);
+    tcase_add_test(huge, huge_sizes);
+    tcase_add_test(huge, recompute_huge);
     return s;
 }
