@@ -316,10 +316,13 @@ cg_status cg_batch_norm(cg_tensor *input, cg_tensor *running_mean,
     if (training) { /* F.batch_norm's _verify_batch_size */
         if (x->ndim == 0)
             return cg__error(CG_ERR_INDEX, "tuple index out of range");
-        int64_t prods = x->shape[0];
+        /* size_prods == 1, with Python's unbounded ints: sizes are >= 0,
+         * so the product is 1 exactly when each factor is (multiplying
+         * could overflow: N = 2**40, C = 0, D = 2**40) */
+        bool one_value = x->shape[0] == 1;
         for (int i = 2; i < x->ndim; i++)
-            prods *= x->shape[i];
-        if (prods == 1) {
+            one_value = one_value && x->shape[i] == 1;
+        if (one_value) {
             char shape[CG_MAX_DIMS * 24];
             return cg__error(
                 CG_ERR_VALUE,

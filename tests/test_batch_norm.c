@@ -330,7 +330,11 @@ static const char *const error_ids[] = {
 };
 
 /* An empty batch takes PyTorch's clone * weight[0] + bias[0] path: an
- * empty result, AddBackward0, the batch counted, statistics untouched. */
+ * empty result, AddBackward0, the batch counted, statistics untouched.
+ * No channels with N * D = 2**80 values per channel is not the "more
+ * than 1 value per channel" error (Python multiplies without overflow):
+ * F.batch_norm(torch.empty(2**40, 0, 2**40), None, None, training=True)
+ * is empty, of the input's shape. */
 START_TEST(empty_batch)
 {
     static const int64_t s[] = {0, 3, 2, 2, 2};
@@ -347,6 +351,12 @@ START_TEST(empty_batch)
     cg_tensor_release(y);
     cg_tensor_release(x);
     cg_module_free(m);
+    const int64_t B = INT64_C(1) << 40, huge[] = {B, 0, B};
+    tu_ok(cg_empty(huge, 3, CG_FLOAT32, &x));
+    tu_ok(cg_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y));
+    tu_assert_shape(y, huge, 3);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
 }
 END_TEST
 
