@@ -210,6 +210,15 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
         .n_out = 1,
         .n_red = 1,
     };
+    /* an empty input sums nothing: each output is 0 / divisor. Its other
+     * sizes may multiply past int64 and its strides wrap around
+     * ([0, 2**40, 2**40]), so the plan below never sees it. */
+    if (cg_tensor_numel(t) == 0) {
+        for (int64_t o = 0; o < cg_tensor_numel(r) * w; o++)
+            put(&p, o, 0.0);
+        *out = r;
+        return CG_OK;
+    }
     for (int d = 0; d < t->ndim; d++) {
         if (reduce[d]) {
             p.rs[p.nr] = t->shape[d];

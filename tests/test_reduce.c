@@ -267,6 +267,66 @@ START_TEST(test_backward_twice)
 END_TEST
 
 /* ======================================================================
+ * empty
+ * ====================================================================== */
+
+/* Every element of t (float32) is `want`, or NaN when want is NaN. */
+static void assert_all(const cg_tensor *t, double want)
+{
+    const float *v = cg_tensor_data(t);
+    for (int64_t i = 0; i < cg_tensor_numel(t); i++)
+        ck_assert_msg(isnan(want) ? isnan(v[i]) : v[i] == want,
+                      "element %lld: %g, expected %g", (long long)i, v[i],
+                      want);
+}
+
+/* An empty input whose other sizes multiply past int64 (PyTorch 1.13:
+ * torch.empty(0, 2**40, 2**40).sum(dim=(1, 2)) has shape (0,), .sum() is
+ * 0 and .mean() is nan), and one whose contiguous strides wrap around
+ * ([4, 0, 2**22, 2**40]: strides (2**62, 2**62, 2**40, 1), sum over
+ * (1, 2, 3) is [0, 0, 0, 0]). */
+START_TEST(test_empty_huge)
+{
+    const int64_t B = INT64_C(1) << 40;
+    cg_tensor *x = NULL, *xt = NULL, *y = NULL;
+    tu_ok(cg_empty((int64_t[]){0, B, B}, 3, CG_FLOAT32, &x));
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_ok(cg_sum_dims(x, (int64_t[]){1, 2}, 2, false, &y));
+    tu_assert_shape(y, (int64_t[]){0}, 1);
+    cg_tensor *s = NULL;
+    tu_ok(cg_sum(y, &s));
+    tu_ok(cg_tensor_backward(s, NULL, false));
+    tu_assert_shape(cg_tensor_grad(x), (int64_t[]){0, B, B}, 3);
+    cg_tensor_release(s);
+    cg_tensor_release(y);
+    tu_ok(cg_mean_dims(x, (int64_t[]){1, 2}, 2, true, &y));
+    tu_assert_shape(y, (int64_t[]){0, 1, 1}, 3);
+    cg_tensor_release(y);
+    tu_ok(cg_sum(x, &y));
+    assert_all(y, 0.0);
+    cg_tensor_release(y);
+    tu_ok(cg_mean(x, &y));
+    assert_all(y, NAN);
+    cg_tensor_release(y);
+    tu_ok(cg_tensor_transpose(x, 1, 2, &xt));
+    tu_ok(cg_sum_dims(xt, (int64_t[]){1, 2}, 2, false, &y));
+    tu_assert_shape(y, (int64_t[]){0}, 1);
+    cg_tensor_release(y);
+    cg_tensor_release(xt);
+    cg_tensor_release(x);
+    tu_ok(cg_empty((int64_t[]){4, 0, INT64_C(1) << 22, B}, 4, CG_FLOAT32, &x));
+    tu_ok(cg_sum_dims(x, (int64_t[]){1, 2, 3}, 3, false, &y));
+    tu_assert_shape(y, (int64_t[]){4}, 1);
+    assert_all(y, 0.0);
+    cg_tensor_release(y);
+    tu_ok(cg_mean_dims(x, (int64_t[]){1, 2, 3}, 3, false, &y));
+    assert_all(y, NAN);
+    cg_tensor_release(y);
+    cg_tensor_release(x);
+}
+END_TEST
+
+/* ======================================================================
  * alloc
  * ====================================================================== */
 
@@ -373,6 +433,7 @@ Suite *reduce_suite(void)
     tc = tu_suite_tcase(s, "errors", 0);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_backward_twice);
+    tcase_add_test(tu_suite_tcase(s, "empty", 0), test_empty_huge);
     tcase_add_test(tu_suite_tcase(s, "alloc", 120), test_alloc);
     tcase_add_test(tu_suite_tcase(s, "gradcheck", 120), test_gradcheck);
     return s;
