@@ -154,6 +154,13 @@ cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt,
                           const int64_t *shape, const int64_t *strides,
                           int ndim, int64_t offset, cg_tensor **out)
 {
+    /* TensorImpl::refresh_numel: the sizes multiplied in order must fit,
+     * so a view such as [0, 2**40, 2**40].permute(1, 2, 0) is refused
+     * and every tensor's numel (and each prefix of it) is an int64 */
+    int64_t numel;
+    if (!cg__shape_numel(shape, ndim, &numel))
+        return cg__error(CG_ERR_RUNTIME,
+                         "numel: integer multiplication overflow");
     cg_tensor *t = cg__malloc(sizeof *t);
     if (!t)
         return cg__error_nomem(sizeof *t);
@@ -498,7 +505,7 @@ int64_t cg_tensor_numel(const cg_tensor *t)
 {
     if (!t)
         return 0;
-    int64_t n = 1;
+    int64_t n = 1; /* cannot overflow: cg__tensor_make checked the sizes */
     for (int i = 0; i < t->ndim; i++)
         n *= t->shape[i];
     return n;

@@ -111,7 +111,10 @@ struct cg_tensor {
 };
 
 /** Allocates a tensor header with the given shape over `storage` (a new
- *  reference is taken), contiguous strides unless `strides` is given. */
+ *  reference is taken), contiguous strides unless `strides` is given.
+ *  RuntimeError "numel: integer multiplication overflow" when the sizes
+ *  multiplied in order overflow int64 (PyTorch's refresh_numel check:
+ *  [0, 2**40, 2**40] is a tensor, [2**40, 2**40, 0] is not). */
 cg_status cg__tensor_make(cg_storage *storage, cg_dtype dt,
                           const int64_t *shape, const int64_t *strides,
                           int ndim, int64_t offset, cg_tensor **out);

@@ -643,7 +643,8 @@ cg_status cg__expand_geometry(const cg_tensor *t, const int64_t *shape,
     }
     int64_t numel;
     if (!cg__shape_numel(res, ndim, &numel))
-        return cg__error(CG_ERR_RUNTIME, "expand: size overflow");
+        return cg__error(CG_ERR_RUNTIME,
+                         "numel: integer multiplication overflow");
     return CG_OK;
 }
 

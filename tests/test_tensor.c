@@ -449,6 +449,42 @@ START_TEST(test_permute_transpose)
 }
 END_TEST
 
+/* An empty tensor may have sizes whose product overflows, as long as the
+ * sizes multiplied in order fit ([0, 2**40, 2**40] is a tensor,
+ * [2**40, 2**40, 0] is not): a view that would put the 0 last fails with
+ * PyTorch 1.13's message instead of overflowing numel. */
+START_TEST(test_empty_huge_views)
+{
+    const int64_t B = INT64_C(1) << 40;
+    cg_tensor *t = NULL, *v = UNTOUCHED;
+    tu_ok(cg_empty((int64_t[]){0, B, B}, 3, CG_FLOAT32, &t));
+    ck_assert_int_eq(cg_tensor_numel(t), 0);
+    tu_fails(cg_tensor_permute(t, (int64_t[]){1, 2, 0}, 3, &v), CG_ERR_RUNTIME,
+             "numel: integer multiplication overflow");
+    tu_fails(cg_tensor_transpose(t, 0, 2, &v), CG_ERR_RUNTIME,
+             "numel: integer multiplication overflow");
+    tu_fails(cg_tensor_view(t, (int64_t[]){B, B, 0}, 3, &v), CG_ERR_RUNTIME,
+             "shape '[1099511627776, 1099511627776, 0]' is invalid for input "
+             "of size 0");
+    ck_assert_ptr_eq(v, UNTOUCHED);
+    tu_assert_shape(t, (int64_t[]){0, B, B}, 3);
+    /* views that keep a 0 ahead of the huge sizes are fine */
+    tu_ok(cg_tensor_permute(t, (int64_t[]){0, 2, 1}, 3, &v));
+    ck_assert_int_eq(cg_tensor_numel(v), 0);
+    cg_tensor_release(v);
+    tu_ok(cg_tensor_view(t, (int64_t[]){B, 0, B}, 3, &v));
+    ck_assert_int_eq(cg_tensor_numel(v), 0);
+    cg_tensor_release(v);
+    cg_tensor_release(t);
+    tu_ok(cg_empty((int64_t[]){1, 1, 0}, 3, CG_FLOAT32, &t));
+    v = UNTOUCHED;
+    tu_fails(cg_tensor_expand(t, (int64_t[]){B, B, 0}, 3, &v), CG_ERR_RUNTIME,
+             "numel: integer multiplication overflow");
+    ck_assert_ptr_eq(v, UNTOUCHED);
+    cg_tensor_release(t);
+}
+END_TEST
+
 START_TEST(test_slice_select)
 {
     int64_t shape[] = {4, 5};
@@ -668,6 +704,7 @@ Suite *tensor_suite(void)
     tcase_add_test(tc, test_view_reshape);
     tcase_add_test(tc, test_squeeze_unsqueeze);
     tcase_add_test(tc, test_permute_transpose);
+    tcase_add_test(tc, test_empty_huge_views);
     tcase_add_test(tc, test_slice_select);
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_copies);
