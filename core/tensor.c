@@ -129,7 +129,7 @@ cg_status cg__check_new_shape(const int64_t *shape, int ndim, int64_t *numel)
         (uint64_t)n > (uint64_t)(INT64_MAX / 16)) {
         char buf[512];
         return cg__error(CG_ERR_RUNTIME,
-                         "numel: integer multiplication overflow for shape %s",
+                         "Storage size calculation overflowed with sizes=%s",
                          cg__format_shape(shape, ndim, buf, sizeof buf));
     }
     *numel = n;
