@@ -1395,17 +1395,23 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
                     bw_tile t;
                     if (!bw_tile_at(c, ti, khw, td0, tdn, n, i0, i1, &t, &a))
                         continue;
-                    a.pm = wbase +
-                           (size_t)((wrow + (t.ia - i0) * s + t.td * g->d[0]) *
-                                        S->RP +
-                                    (t.h0 - S->ax[0].qmin) * S->HP -
-                                    S->ax[1].qmin +
-                                    tap_hw(S, t.th, t.t % g->k[2])) *
-                               esz;
-                    a.pj = (const char *)c->x +
-                           (size_t)((n * g->Cin + gi * Cig + t.ci0) * Iplane +
-                                    t.ia * IH * IW + t.h0 * IW) *
-                               esz;
+                    /* with no H row the kernel reads nothing but still
+                     * writes the tile: pointers stay in range */
+                    a.pm =
+                        a.nh <= 0
+                            ? wbase
+                            : wbase + (size_t)((wrow + (t.ia - i0) * s +
+                                                t.td * g->d[0]) *
+                                                   S->RP +
+                                               (t.h0 - S->ax[0].qmin) * S->HP -
+                                               S->ax[1].qmin +
+                                               tap_hw(S, t.th, t.t % g->k[2])) *
+                                          esz;
+                    a.pj =
+                        (const char *)c->x +
+                        (size_t)((n * g->Cin + gi * Cig + t.ci0) * Iplane +
+                                 t.ia * IH * IW + (a.nh <= 0 ? 0 : t.h0) * IW) *
+                            esz;
                     a.part = part + (size_t)(ti - tg0) * tile;
                     a.out = gwb +
                             (size_t)(t.ci0 * Cog * K3 + t.td * khw + t.t) * esz;
@@ -1478,17 +1484,22 @@ static void bweight_fold_one(const bweight_ctx *c, int64_t ch, char *xb,
                         bw_tile t;
                         if (!bw_tile_at(c, ti, kH, td0, tdn, n, i0, i1, &t, &a))
                             continue;
-                        a.pm = gyb +
-                               (size_t)((t.ia * s - g->p[0] + t.td * g->d[0]) *
-                                            OHW +
-                                        (t.h0 * g->s[1] - g->p[1] +
-                                         t.th * g->d[1]) *
-                                            OW) *
-                                   esz;
-                        a.pj =
-                            xb + (size_t)(t.ci0 * c->xcs +
-                                          ((t.ia - i0) * IH + t.h0) * 2 * IW) *
-                                     esz;
+                        /* no H row: in-range pointers, as above */
+                        a.pm = a.nh <= 0
+                                   ? gyb
+                                   : gyb + (size_t)((t.ia * s - g->p[0] +
+                                                     t.td * g->d[0]) *
+                                                        OHW +
+                                                    (t.h0 * g->s[1] - g->p[1] +
+                                                     t.th * g->d[1]) *
+                                                        OW) *
+                                               esz;
+                        a.pj = a.nh <= 0
+                                   ? xb
+                                   : xb + (size_t)(t.ci0 * c->xcs +
+                                                   ((t.ia - i0) * IH + t.h0) *
+                                                       2 * IW) *
+                                              esz;
                         a.part = pb + (size_t)(ti - tg0) * tile;
                         a.out =
                             gwb + (size_t)(t.ci0 * Cog * K3 +
