@@ -963,11 +963,20 @@ static bool all_taps_inside(const cg_conv_geom *g, int a)
            (g->in[a] - 1) * g->s[a] + (g->k[a] - 1) * g->d[a] < g->out[a];
 }
 
+/* Along W, k = s = 2, p = 0 and d = 1, with an even lane count: input iw
+ * reads gy at 2*iw + tw, so one gy row vector holds both W-taps of V/2
+ * inputs (the fold of backward-data's osl kernels and of
+ * backward-weights). */
+static bool w_taps_fold(const cg_conv_geom *g, const ct_width *cw)
+{
+    return cw->V % 2 == 0 && g->k[2] == 2 && g->s[2] == 2 && g->p[2] == 0 &&
+           g->d[2] == 1;
+}
+
 static bool lane_fold_ok(const cg_conv_geom *g, const ct_width *cw, int mri)
 {
-    return cw->V % 2 == 0 && cw->osl_nr[mri] > 0 && g->k[2] == 2 &&
-           g->s[2] == 2 && g->p[2] == 0 && g->d[2] == 1 &&
-           all_taps_inside(g, 0) && all_taps_inside(g, 1);
+    return w_taps_fold(g, cw) && cw->osl_nr[mri] > 0 && all_taps_inside(g, 0) &&
+           all_taps_inside(g, 1);
 }
 
 /* The gy rows lane-folded item it = (n, group, input D-row id) reads:
@@ -1554,10 +1563,10 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->gsn = gys[0];
     c->gsc = gys[1];
     c->gw = gw;
-    /* fold where one input D-row's x2 stays in L2 (a slot holds at least
-     * that, and each chunk makes its own) */
-    c->fold = cw->V % 2 == 0 && g->k[2] == 2 && g->s[2] == 2 && g->p[2] == 0 &&
-              g->d[2] == 1 && g->out[2] == 2 * g->in[2] &&
+    /* fold with no output_padding along W, where one input D-row's x2
+     * stays in L2 (a slot holds at least that, and each chunk makes its
+     * own) */
+    c->fold = w_taps_fold(g, cw) && g->out[2] == 2 * g->in[2] &&
               Cig * g->in[1] * 2 * g->in[2] * (int64_t)esz <= FOLD_ROW_BYTES;
     /* All D-taps in one chunk read each gy row once; when that leaves too
      * few chunks to share evenly among the threads, one D-tap per chunk.
