@@ -1578,12 +1578,14 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
      * the same number of chunks, so that a block's x2 is made once per
      * chunk and read from cache by each channel block */
     c->cbn = 1;
-    const int64_t tiles_bytes = min64(BW_TILES, kD * g->k[1] * c->ncib) *
-                                c->MR * c->nr * cw->V * (int64_t)esz;
+    /* the partial tiles one channel block of a chunk holds at once */
+    const int64_t block_part =
+        min64(BW_TILES, c->tdg * g->k[1] * (c->fold ? 1 : g->k[2]) * c->ncib) *
+        c->MR * c->nr * cw->V;
     if (c->fold && c->tdg == kD)
         for (int64_t d = c->ncob; d > 1; d--)
             if (c->ncob % d == 0 && (G * (c->ncob / d)) % T == 0 &&
-                d * tiles_bytes <= FOLD_PART_BYTES) {
+                d * block_part * (int64_t)esz <= FOLD_PART_BYTES) {
                 c->cbn = d;
                 break;
             }
@@ -1600,10 +1602,7 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
     c->nrow = (c->B - 1) * s + ext + 1;
     c->chunks = G * (c->ncob / c->cbn) * ceil_div(kD, c->tdg);
     c->slots = min64(c->chunks, MAX_SLOTS);
-    c->psize =
-        c->cbn *
-        min64(BW_TILES, c->tdg * g->k[1] * (c->fold ? 1 : g->k[2]) * c->ncib) *
-        c->MR * c->nr * cw->V;
+    c->psize = c->cbn * block_part;
     if (c->fold) {
         c->xcs = skew_lines(c->B * g->in[1] * 2 * g->in[2], esz);
         c->wsize = Cig * c->xcs + 2 * cw->V;
