@@ -34,7 +34,12 @@
  * blocks of consecutive tasks go to the thread pool, each task writes its
  * own partial, and the partials of an output are combined in chunk order
  * on the calling thread. Task and block bounds depend only on the shapes,
- * so 1 and 16 threads give bitwise-identical results.
+ * so 1 and 16 threads give bitwise-identical results. A sum of fewer than
+ * SUM_PARALLEL_MIN inputs runs on the calling thread; a larger one in
+ * blocks of about SUM_BLOCK_ELEMS inputs, so that each thread reads one
+ * contiguous stretch of a contiguous input -- mostly the part it wrote
+ * itself when the op before split its output the same way, as
+ * element-wise ops do (a loss summed right after being computed).
  *
  * Not here: other reductions (prod, max, ...), dtype= arguments, the
  * integer promotion of sum (cgrad has only floating dtypes).
@@ -45,12 +50,13 @@
 #include <string.h>
 
 enum {
-    SUM_CHUNK = 256,           /* inputs per chunk (see the order above) */
-    SUM_LANES = 16,            /* running sums per chunk (idem): as many
-                                  as keep the adder busy */
-    SUM_BLOCK_ELEMS = 1 << 16, /* inputs read per pool chunk, about: a
-                                  smaller sum runs on the calling thread,
-                                  quicker than the pool can wake one */
+    SUM_CHUNK = 256,            /* inputs per chunk (see the order above) */
+    SUM_LANES = 16,             /* running sums per chunk (idem): as many
+                                   as keep the adder busy */
+    SUM_BLOCK_ELEMS = 1 << 10,  /* inputs read per pool chunk, about */
+    SUM_PARALLEL_MIN = 1 << 14, /* fewer inputs in all: no pool. A pool
+                                   job costs about a microsecond, what
+                                   one thread takes to sum ~8K floats */
 };
 
 /* ---- the kernel ---------------------------------------------------------- */
@@ -267,8 +273,11 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
             return cg__error_nomem(bytes);
         }
     }
-    cg__parallel_for((n_tasks + p.tasks_per_block - 1) / p.tasks_per_block,
-                     sum_blocks, &p);
+    int64_t n_blocks = (n_tasks + p.tasks_per_block - 1) / p.tasks_per_block;
+    if (p.n_out * p.n_red < SUM_PARALLEL_MIN)
+        sum_blocks(&p, 0, n_blocks);
+    else
+        cg__parallel_for(n_blocks, sum_blocks, &p);
     if (p.n_chunks > 1) {
         for (int64_t o = 0; o < p.n_out; o++) {
             const double *c = p.partial + o * p.n_chunks;
