@@ -325,11 +325,13 @@ typedef struct fwd_ctx {
     int stream;    /* y is big: non-temporal stores */
 } fwd_ctx;
 
-/* The padded copy of x, one (n, ci) plane per chunk. With no padding
- * along H and W, the input's D-rows are one run in the copy too: one copy,
- * and zeros only before, after and in the skew. Else the plane is zeroed
- * in one go and the rows copied in (a call per padding run would cost
- * more than the copy on a small plane). */
+/* The padded copy of x, one D-row of one (n, ci) plane per chunk, so that
+ * a single-channel input is copied in parallel too, each thread mostly
+ * writing the rows its own forward items then read. A row inside the
+ * input is one run when H and W have no padding; else it is zeroed in one
+ * go and its H-rows copied in (a call per padding run would cost more
+ * than the copy on a small plane). The plane's last row also zeroes the
+ * skew after it. */
 static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
 {
     const fwd_ctx *c = vctx;
@@ -337,28 +339,26 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
     const size_t esz = c->esz;
     const fwd_axis *A = c->ax;
     const int64_t ID = g->in[0], IH = g->in[1], IW = g->in[2];
+    const int64_t XD = A[0].X;
     const bool flat = A[1].X == IH && A[2].X == IW;
-    for (int64_t pl = b; pl < e; pl++) {
+    for (int64_t ch = b; ch < e; ch++) {
+        const int64_t pl = ch / XD, xd = ch % XD, id = xd - A[0].lo;
+        char *dst = c->xpad + (size_t)(pl * c->Xplane + xd * c->Xhw) * esz;
         const char *src =
-            (const char *)c->x + (size_t)(pl * ID * IH * IW) * esz;
-        char *dst = c->xpad + (size_t)(pl * c->Xplane) * esz;
-        if (flat) {
-            const size_t head = (size_t)(A[0].lo * c->Xhw) * esz,
-                         body = (size_t)(ID * c->Xhw) * esz;
-            memset(dst, 0, head);
-            memcpy(dst + head, src, body);
-            memset(dst + head + body, 0, (size_t)c->Xplane * esz - head - body);
-            continue;
+            (const char *)c->x + (size_t)((pl * ID + id) * IH * IW) * esz;
+        if (id >= 0 && id < ID && flat) {
+            memcpy(dst, src, (size_t)c->Xhw * esz);
+        } else {
+            memset(dst, 0, (size_t)c->Xhw * esz);
+            if (id >= 0 && id < ID)
+                for (int64_t ih = 0; ih < IH; ih++)
+                    memcpy(dst + (size_t)((ih + A[1].lo) * A[2].X + A[2].lo) *
+                                     esz,
+                           src + (size_t)(ih * IW) * esz, (size_t)IW * esz);
         }
-        memset(dst, 0, (size_t)c->Xplane * esz);
-        for (int64_t id = 0; id < ID; id++)
-            for (int64_t ih = 0; ih < IH; ih++)
-                memcpy(dst + (size_t)(((id + A[0].lo) * A[1].X + ih + A[1].lo) *
-                                          A[2].X +
-                                      A[2].lo) *
-                                 esz,
-                       src + (size_t)((id * IH + ih) * IW) * esz,
-                       (size_t)IW * esz);
+        if (xd == XD - 1)
+            memset(dst + (size_t)c->Xhw * esz, 0,
+                   (size_t)(c->Xplane - XD * c->Xhw) * esz);
     }
 }
 
@@ -644,7 +644,7 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
         STREAM_BYTES;
     c.items = g->N * G * A[0].Jmax * A[0].s * A[1].s;
     if (c.xpad)
-        cg__parallel_for(g->N * g->Cin, fwd_pad_chunk, &c);
+        cg__parallel_for(g->N * g->Cin * A[0].X, fwd_pad_chunk, &c);
     cg__parallel_for(c.items, fwd_chunk, &c);
 out:
     scratch_free(&sc);
