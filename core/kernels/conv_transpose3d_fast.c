@@ -1234,6 +1234,7 @@ typedef struct bweight_ctx {
     int64_t cbn;        /* fold: output channel blocks per chunk */
     int64_t xcs;        /* fold: x2 stride between channels */
     int64_t tdg;        /* D-taps per chunk */
+    int64_t tparts;     /* parts the tiles of those taps are cut into */
     int64_t B;          /* input D-rows per position block */
     int64_t nrow;       /* window rows: (B - 1)*s + (kD - 1)*d + 1 */
     int64_t cwin;       /* window stride between channels */
@@ -1339,21 +1340,25 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     const int64_t K3 = g->k[0] * g->k[1] * g->k[2];
     const int64_t Iplane = ID * IH * IW;
     const int64_t khw = g->k[1] * g->k[2];
-    /* chunk = (gi*ncob + cob)*ntdg + tg */
+    /* chunk = ((gi*ncob + cob)*ntdg + tg)*tparts + tp */
     const int64_t ntdg = ceil_div(g->k[0], c->tdg);
-    const int64_t tg = ch % ntdg, cob = (ch / ntdg) % c->ncob,
-                  gi = ch / ntdg / c->ncob;
+    const int64_t tp = ch % c->tparts, whole = ch / c->tparts;
+    const int64_t tg = whole % ntdg, cob = (whole / ntdg) % c->ncob,
+                  gi = whole / ntdg / c->ncob;
     const int64_t td0 = tg * c->tdg, td1 = min64(g->k[0], td0 + c->tdg);
     int mfirst;
     const int64_t co0 = bw_block(c, cob, &mfirst);
     /* gw[gi*Cig + ci][co0 + m][td][th][tw] */
     char *gwb = (char *)c->gw + (size_t)(((gi * Cig) * Cog + co0) * K3) * esz;
-    bw_zero_taps(c, gi, cob, td0, td1);
+    if (tp == 0) /* the taps no tile writes: once */
+        bw_zero_taps(c, gi, cob, td0, td1);
     const size_t tile = (size_t)MR * (size_t)NR * (size_t)V * esz;
     /* tile = (cib*tdn + td - td0)*khw + th*kW + tw: the taps of one block
      * of x's channels in a row, so those x rows stay in L1 while the taps
      * shift over the window */
     const int64_t tdn = td1 - td0, ntiles = c->ncib * tdn * khw;
+    const int64_t t_lo = tp * ntiles / c->tparts,
+                  t_hi = (tp + 1) * ntiles / c->tparts;
     const bool direct = S->identity; /* gy read where it is */
     const int64_t cwin = direct ? c->gsc : c->cwin;
     ct_bw_args a;
@@ -1369,8 +1374,8 @@ static void bweight_one(const bweight_ctx *c, int64_t ch, char *win, char *part)
     a.om = K3;
     a.oj = Cog * K3;
     a.mfirst = mfirst;
-    for (int64_t tg0 = 0; tg0 < ntiles; tg0 += BW_TILES) {
-        const int64_t tg1 = min64(ntiles, tg0 + BW_TILES);
+    for (int64_t tg0 = t_lo; tg0 < t_hi; tg0 += BW_TILES) {
+        const int64_t tg1 = min64(t_hi, tg0 + BW_TILES);
         for (int64_t n = 0; n < g->N; n++)
             for (int64_t i0 = 0; i0 < ID; i0 += c->B) {
                 const int64_t i1 = min64(ID, i0 + c->B);
@@ -1600,7 +1605,20 @@ static cg_status bweight_prepare(bweight_ctx *c, const cg_conv_geom *g,
                BW_BLOCK_BYTES)
         c->B *= 2;
     c->nrow = (c->B - 1) * s + ext + 1;
-    c->chunks = G * (c->ncob / c->cbn) * ceil_div(kD, c->tdg);
+    /* Still too few chunks to share evenly (a layer with few channels):
+     * the tiles of a chunk's taps are cut into parts, each a chunk. Each
+     * tile still sums in its one order; a part re-splits the gy rows it
+     * reads, so only as many parts as make the shares even. The fold
+     * path keeps whole chunks. */
+    const int64_t whole = G * (c->ncob / c->cbn) * ceil_div(kD, c->tdg);
+    c->tparts = 1;
+    if (!c->fold && whole % T != 0 && whole < 8 * T)
+        for (int64_t p = 2; p <= T && p <= c->ncib * g->k[1] * g->k[2]; p++)
+            if (whole * p % T == 0) {
+                c->tparts = p;
+                break;
+            }
+    c->chunks = whole * c->tparts;
     c->slots = min64(c->chunks, MAX_SLOTS);
     c->psize = c->cbn * block_part;
     if (c->fold) {
