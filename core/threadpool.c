@@ -15,9 +15,20 @@
  * `n` chunks; chunk boundaries are chosen by the caller from the problem
  * size alone, and each chunk is computed whole by one thread, so results
  * are bitwise identical whatever the thread count (PyTorch does not promise
- * this; cgrad does). Threads take contiguous ranges of chunks (static
- * partitioning, ggml's (ith, nth) idea); the caller's thread computes the
- * first range itself.
+ * this; cgrad does).
+ *   Who computes which chunk does not change the results, only the time.
+ * Each thread starts with its share: a contiguous range of chunks, the
+ * same ranges as static partitioning (ggml's (ith, nth) idea), so that
+ * consecutive ops leave each thread its own part of the data. It claims
+ * half of what is left of its share at a time; when its share is empty it
+ * claims half of what is left of the others' shares in turn, leaving each
+ * its last chunk (see claim). On an idle
+ * machine the shares take the same time and nobody claims another's
+ * chunks. When one core is slower (another program on it, a laptop's
+ * efficiency cores, a neighbour on a shared host), the others take over
+ * its unclaimed chunks instead of waiting for it: with static partitioning
+ * two threads on such a machine can be slower than one. The caller's
+ * thread computes the first share itself.
  *
  * One job runs at a time. A parallel loop started while another is running
  * (from a second user thread, or from inside a kernel) runs serially in its
@@ -57,10 +68,19 @@ static _Atomic unsigned long generation;     /* bumped per job */
 static bool stopping;
 static atomic_int pending; /* workers still busy with the job */
 
-/* the current job */
+/* A thread's share of the job: chunks [next, end) are not claimed yet.
+ * home is the share's first chunk, set once per job. */
+typedef struct share {
+    _Alignas(64) _Atomic int64_t next;
+    int64_t end;
+    int64_t home;
+} share;
+
+/* the current job: fn or (a job with per-thread scratch) fn_home */
 static cg_parallel_fn job_fn;
+static cg_parallel_home_fn job_fn_home;
+static share shares[MAX_THREADS];
 static void *job_ctx;
-static int64_t job_n;
 static int job_threads;
 
 static _Thread_local bool in_parallel; /* nested loops run serially */
@@ -119,6 +139,47 @@ static void range_of(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
     *end = *begin + base + (ith < extra ? 1 : 0);
 }
 
+/* Claims half of what is left of s: [*b, *e). The share's owner rounds
+ * up, another thread down, so that the last chunk of a share is always its
+ * owner's: a thread that finishes a moment early does not take it, cold,
+ * from a thread about to start it. False when there is nothing to take.
+ * Each chunk is claimed exactly once, whoever claims it. */
+static bool claim(share *s, bool own, int64_t *b, int64_t *e)
+{
+    int64_t at = atomic_load_explicit(&s->next, memory_order_relaxed);
+    for (;;) {
+        int64_t left = s->end - at;
+        int64_t take = own ? left - left / 2 : left / 2;
+        if (take <= 0 || (!own && 4 * left < s->end - s->home))
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&s->next, &at, at + take,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *b = at;
+            *e = at + take;
+            return true;
+        }
+    }
+}
+
+/* Thread ith's part of a job of nth threads: its own share, then what is
+ * left of the others', each call told the thread's home chunk. */
+static void run_shares(cg_parallel_fn fn, cg_parallel_home_fn fn_home,
+                       void *ctx, int ith, int nth)
+{
+    const int64_t home = shares[ith].home;
+    for (int k = 0; k < nth; k++) {
+        share *s = &shares[(ith + k) % nth];
+        int64_t b, e;
+        while (claim(s, k == 0, &b, &e)) {
+            if (fn_home)
+                fn_home(ctx, b, e, home);
+            else
+                fn(ctx, b, e);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     int ith = (int)(intptr_t)arg; /* 1..running */
@@ -139,16 +200,12 @@ static void *worker_main(void *arg)
             break;
         seen = generation;
         cg_parallel_fn fn = job_fn;
+        cg_parallel_home_fn fn_home = job_fn_home;
         void *ctx = job_ctx;
-        int64_t n = job_n;
         int nth = job_threads;
         pthread_mutex_unlock(&lock);
-        if (ith < nth) {
-            int64_t b, e;
-            range_of(n, ith, nth, &b, &e);
-            if (b < e)
-                fn(ctx, b, e);
-        }
+        if (ith < nth)
+            run_shares(fn, fn_home, ctx, ith, nth);
         pthread_mutex_lock(&lock);
         if (--pending == 0)
             pthread_cond_signal(&done);
@@ -246,7 +303,18 @@ cg_status cg_set_num_threads(int n)
     return CG_OK;
 }
 
-void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
+/* One thread's whole job: every chunk, home 0. */
+static void run_alone(int64_t n, cg_parallel_fn fn, cg_parallel_home_fn fn_home,
+                      void *ctx)
+{
+    if (fn_home)
+        fn_home(ctx, 0, n, 0);
+    else
+        fn(ctx, 0, n);
+}
+
+static void parallel_run(int64_t n, cg_parallel_fn fn,
+                         cg_parallel_home_fn fn_home, void *ctx)
 {
     if (n <= 0)
         return;
@@ -254,7 +322,7 @@ void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
     if (nth > n)
         nth = (int)n;
     if (nth <= 1 || in_parallel || pthread_mutex_trylock(&job_lock) != 0) {
-        fn(ctx, 0, n);
+        run_alone(n, fn, fn_home, ctx);
         return;
     }
     pthread_once(&exit_once, register_exit);
@@ -263,23 +331,28 @@ void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
         nth = (int)n;
     if (nth <= 1) {
         pthread_mutex_unlock(&job_lock);
-        fn(ctx, 0, n);
+        run_alone(n, fn, fn_home, ctx);
         return;
     }
     pthread_mutex_lock(&lock);
     job_fn = fn;
+    job_fn_home = fn_home;
     job_ctx = ctx;
-    job_n = n;
     job_threads = nth;
+    for (int t = 0; t < nth; t++) { /* every share is non-empty: nth <= n */
+        int64_t b, e;
+        range_of(n, t, nth, &b, &e);
+        atomic_store_explicit(&shares[t].next, b, memory_order_relaxed);
+        shares[t].end = e;
+        shares[t].home = b;
+    }
     pending = running;
     generation++;
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
 
-    int64_t b, e;
-    range_of(n, 0, nth, &b, &e);
     in_parallel = true;
-    fn(ctx, b, e);
+    run_shares(fn, fn_home, ctx, 0, nth);
     in_parallel = false;
 
     spin_for(false, 0);
@@ -288,4 +361,14 @@ void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
         pthread_cond_wait(&done, &lock);
     pthread_mutex_unlock(&lock);
     pthread_mutex_unlock(&job_lock);
+}
+
+void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
+{
+    parallel_run(n, fn, NULL, ctx);
+}
+
+void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
+{
+    parallel_run(n, NULL, fn, ctx);
 }

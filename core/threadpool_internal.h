@@ -10,12 +10,25 @@
  *  and allocates before its parallel loop. */
 typedef void (*cg_parallel_fn)(void *ctx, int64_t begin, int64_t end);
 
-/** Runs fn over chunks 0..n-1 on the pool. Each chunk is computed by
- *  exactly one thread, so a kernel whose chunks write disjoint outputs (or
- *  per-chunk partials combined afterwards in chunk order) gives bitwise
- *  the same result for every thread count. Choose n from the problem size
- *  only, never from the thread count. Runs serially when nested, when
- *  another job is running, or with one thread. */
+/** Runs fn over chunks 0..n-1 on the pool, in calls over contiguous
+ *  ranges; a thread may make several calls, and which thread computes
+ *  which chunk varies from run to run (threads that finish early take
+ *  over others' chunks). Each chunk is computed by exactly one call, so a
+ *  kernel whose chunks write disjoint outputs (or per-chunk partials
+ *  combined afterwards in chunk order) gives bitwise the same result for
+ *  every thread count and every run. Choose n from the problem size only,
+ *  never from the thread count. Runs serially (one call over all chunks)
+ *  when nested, when another job is running, or with one thread. */
 void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx);
+
+/** A chunk function told its thread's home: a chunk index in [0, n) that
+ *  is the same for every call a thread makes in the job and differs
+ *  between threads. A kernel with per-thread scratch allocates one per
+ *  chunk and uses its home's. */
+typedef void (*cg_parallel_home_fn)(void *ctx, int64_t begin, int64_t end,
+                                    int64_t home);
+
+/** cg__parallel_for for a chunk function that uses its home. */
+void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx);
 
 #endif

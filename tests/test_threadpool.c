@@ -1,11 +1,14 @@
 /* test_threadpool.c -- the pthreads pool: every chunk computed exactly once
- * by one thread, thread-count changes, nested and concurrent loops. */
+ * by one thread, each thread's home, idle threads taking over a busy one's
+ * chunks, thread-count changes, nested and concurrent loops. */
 #include "testutil.h"
 #include "threadpool_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef struct count_ctx {
     atomic_int *hits; /* per chunk */
@@ -30,7 +33,13 @@ static void run_count(int64_t n, int threads)
     cg__parallel_for(n, count_chunks, &c);
     for (int64_t i = 0; i < n; i++)
         ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
-    ck_assert_int_le(atomic_load(&c.calls), threads);
+    /* a share of s chunks goes in halves, rounded up by its owner and down
+     * by others: fewer than 2 (floor(log2 s) + 1) calls */
+    int64_t share = threads < n ? (n + threads - 1) / threads : 1, pieces = 0;
+    for (int64_t left = share; left > 0; left /= 2)
+        pieces++;
+    ck_assert_int_le(atomic_load(&c.calls),
+                     (n < threads ? n : threads) * 2 * pieces);
     free(c.hits);
 }
 
@@ -41,6 +50,116 @@ START_TEST(test_every_chunk_once)
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         for (size_t j = 0; j < sizeof threads / sizeof *threads; j++)
             run_count(sizes[i], threads[j]);
+}
+END_TEST
+
+/* Each call records its thread and home: every call of a thread has the
+ * same home, the threads' homes differ, and each home is the first chunk
+ * of a share (the ranges static partitioning would give). */
+enum { HOME_CALLS = 4096 };
+typedef struct home_ctx {
+    pthread_mutex_t lock;
+    int calls;
+    pthread_t who[HOME_CALLS];
+    int64_t home[HOME_CALLS];
+    atomic_int *hits;
+} home_ctx;
+
+static void record_home(void *p, int64_t b, int64_t e, int64_t home)
+{
+    home_ctx *c = p;
+    pthread_mutex_lock(&c->lock);
+    if (c->calls < HOME_CALLS) {
+        c->who[c->calls] = pthread_self();
+        c->home[c->calls] = home;
+    }
+    c->calls++;
+    pthread_mutex_unlock(&c->lock);
+    for (int64_t i = b; i < e; i++)
+        atomic_fetch_add(&c->hits[i], 1);
+}
+
+START_TEST(test_home)
+{
+    const int64_t sizes[] = {1, 2, 5, 64, 1001};
+    const int threads[] = {1, 2, 3, 8};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++) {
+            const int64_t n = sizes[si];
+            const int nth = n < threads[ti] ? (int)n : threads[ti];
+            tu_ok(cg_set_num_threads(threads[ti]));
+            static home_ctx c;
+            pthread_mutex_init(&c.lock, NULL);
+            c.calls = 0;
+            c.hits = calloc((size_t)n, sizeof(atomic_int));
+            ck_assert_ptr_nonnull(c.hits);
+            cg__parallel_for_home(n, record_home, &c);
+            for (int64_t i = 0; i < n; i++)
+                ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+            ck_assert_int_le(c.calls, HOME_CALLS);
+            for (int i = 0; i < c.calls; i++) {
+                /* a share's first chunk: t * (n / nth) + min(t, n % nth) */
+                bool first = false;
+                for (int t = 0; t < nth; t++)
+                    first |= c.home[i] ==
+                             t * (n / nth) + (t < n % nth ? t : n % nth);
+                ck_assert_msg(first, "home %lld is no share's first chunk",
+                              (long long)c.home[i]);
+                for (int j = 0; j < i; j++)
+                    ck_assert_msg(pthread_equal(c.who[i], c.who[j]) ==
+                                      (c.home[i] == c.home[j]),
+                                  "one home per thread, one thread per home");
+            }
+            free(c.hits);
+            pthread_mutex_destroy(&c.lock);
+        }
+}
+END_TEST
+
+/* Idle threads take over a busy thread's chunks. 2 threads, 8 chunks (a
+ * share of 4 each): the first chunk the worker computes waits until the
+ * caller has computed 5 -- its own 4 and one of the worker's, which only
+ * taking over can give it (the worker claims 2 of its 4 first, the caller
+ * takes one of the other 2 and leaves the last to the worker). If the pool kept
+ * to static shares, the worker would wait in vain for 30 s and the counts below
+ * would fail. (No time is asserted: the wait ends as soon as the caller gets
+ * there.) */
+typedef struct busy_ctx {
+    pthread_t caller;
+    atomic_int by_caller, by_worker;
+} busy_ctx;
+
+static void busy_chunks(void *p, int64_t b, int64_t e)
+{
+    busy_ctx *c = p;
+    for (int64_t i = b; i < e; i++) {
+        if (pthread_equal(pthread_self(), c->caller)) {
+            atomic_fetch_add(&c->by_caller, 1);
+            continue;
+        }
+        if (atomic_fetch_add(&c->by_worker, 1) > 0)
+            continue; /* only the first waits */
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do {
+            sched_yield();
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        } while (atomic_load(&c->by_caller) < 5 && t.tv_sec - t0.tv_sec < 30);
+    }
+}
+
+START_TEST(test_idle_threads_take_over)
+{
+    tu_ok(cg_set_num_threads(2));
+    for (int round = 0; round < 20; round++) {
+        busy_ctx c = {.caller = pthread_self()};
+        atomic_init(&c.by_caller, 0);
+        atomic_init(&c.by_worker, 0);
+        cg__parallel_for(8, busy_chunks, &c);
+        ck_assert_int_eq(atomic_load(&c.by_caller) + atomic_load(&c.by_worker),
+                         8);
+        ck_assert_int_ge(atomic_load(&c.by_caller), 5);
+    }
 }
 END_TEST
 
@@ -140,8 +259,10 @@ Suite *threadpool_suite(void)
 {
     Suite *s = suite_create("threadpool");
     TCase *tc = tcase_create("threads");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_every_chunk_once);
+    tcase_add_test(tc, test_home);
+    tcase_add_test(tc, test_idle_threads_take_over);
     tcase_add_test(tc, test_set_num_threads_errors);
     tcase_add_test(tc, test_nested);
     tcase_add_test(tc, test_concurrent_users);

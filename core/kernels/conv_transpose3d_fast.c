@@ -1108,12 +1108,12 @@ static cg_status bdata_lane_prepare(bdata_ctx *c, const void *w, scratch *sc)
     return CG_OK;
 }
 
-static void bdata_chunk(void *vctx, int64_t b, int64_t e)
+static void bdata_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
 {
     const bdata_ctx *c = vctx;
-    /* the slots [b, e) run in turn on one thread: slot b's window serves
-     * them all and stays in that thread's caches */
-    char *win = c->win ? c->win + (size_t)(b * c->wsize) * c->esz : NULL;
+    /* the slots [b, e) run in turn on one thread: the window of its home
+     * slot serves them all and stays in that thread's caches */
+    char *win = c->win ? c->win + (size_t)(home * c->wsize) * c->esz : NULL;
     for (int64_t sl = b; sl < e; sl++) {
         int64_t i0 = sl * c->items / c->slots,
                 i1 = (sl + 1) * c->items / c->slots;
@@ -1526,13 +1526,13 @@ static void bweight_fold_one(const bweight_ctx *c, int64_t ch, char *xb,
     }
 }
 
-static void bweight_chunk(void *vctx, int64_t b, int64_t e)
+static void bweight_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
 {
     const bweight_ctx *c = vctx;
-    /* one thread runs the slots [b, e) in turn: they share slot b's
-     * scratch, which stays in that thread's caches */
-    char *win = c->win ? c->win + (size_t)(b * c->wsize) * c->esz : NULL;
-    char *part = c->part + (size_t)(b * c->psize) * c->esz;
+    /* one thread runs the slots [b, e) in turn: they share its home
+     * slot's scratch, which stays in that thread's caches */
+    char *win = c->win ? c->win + (size_t)(home * c->wsize) * c->esz : NULL;
+    char *part = c->part + (size_t)(home * c->psize) * c->esz;
     for (int64_t sl = b; sl < e; sl++) {
         int64_t c0 = sl * c->chunks / c->slots,
                 c1 = (sl + 1) * c->chunks / c->slots;
@@ -1735,11 +1735,12 @@ cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
             goto out;
         }
     }
-    if (gx)
-        cg__parallel_for(bd.lane ? bd.items : bd.slots,
-                         bd.lane ? bdata_lane_chunk : bdata_chunk, &bd);
+    if (gx && bd.lane)
+        cg__parallel_for(bd.items, bdata_lane_chunk, &bd);
+    else if (gx)
+        cg__parallel_for_home(bd.slots, bdata_chunk, &bd);
     if (gw)
-        cg__parallel_for(bw.slots, bweight_chunk, &bw);
+        cg__parallel_for_home(bw.slots, bweight_chunk, &bw);
     if (gb)
         bias_run(&bc, gb);
 out:
