@@ -21,14 +21,13 @@
  * same ranges as static partitioning (ggml's (ith, nth) idea), so that
  * consecutive ops leave each thread its own part of the data. It claims
  * half of what is left of its share at a time; when its share is empty it
- * claims half of what is left of the others' shares in turn, leaving each
- * its last chunk (see claim). On an idle
- * machine the shares take the same time and nobody claims another's
- * chunks. When one core is slower (another program on it, a laptop's
- * efficiency cores, a neighbour on a shared host), the others take over
- * its unclaimed chunks instead of waiting for it: with static partitioning
- * two threads on such a machine can be slower than one. The caller's
- * thread computes the first share itself.
+ * claims half of what is left of the others' shares in turn, when enough
+ * is left to be worth it (see claim). On an idle machine the shares take
+ * about the same time and a thread seldom claims another's chunks. When one
+ * core is slower (another program on it, a laptop's efficiency cores, a
+ * neighbour on a shared host), the others take over its unclaimed chunks
+ * instead of waiting for it to get to them. The caller's thread computes
+ * the first share itself.
  *
  * One job runs at a time. A parallel loop started while another is running
  * (from a second user thread, or from inside a kernel) runs serially in its
@@ -140,10 +139,13 @@ static void range_of(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 }
 
 /* Claims half of what is left of s: [*b, *e). The share's owner rounds
- * up, another thread down, so that the last chunk of a share is always its
- * owner's: a thread that finishes a moment early does not take it, cold,
- * from a thread about to start it. False when there is nothing to take.
- * Each chunk is claimed exactly once, whoever claims it. */
+ * up. Another thread rounds down, and takes nothing while less than a
+ * quarter of the share is left: the owner is then nearly done, and the
+ * chunks would reach the other thread cold, and move the data of the next
+ * op too, for little gain (tiny ops lost up to 10% that way); in
+ * particular the last chunk of a share is always its owner's. False when
+ * there is nothing to take. Each chunk is claimed exactly once, whoever
+ * claims it. */
 static bool claim(share *s, bool own, int64_t *b, int64_t *e)
 {
     int64_t at = atomic_load_explicit(&s->next, memory_order_relaxed);
