@@ -45,6 +45,7 @@
  * integer promotion of sum (cgrad has only floating dtypes).
  */
 #include "autograd_internal.h"
+#include "simd_internal.h"
 #include "threadpool_internal.h"
 
 #include <string.h>
@@ -78,6 +79,8 @@ typedef struct sum_plan {
     double divisor;  /* 1 for sum, N for mean */
     char *out;       /* contiguous output, n_out components */
     double *partial; /* n_out * n_chunks partials, when n_chunks > 1 */
+    double (*lanes_f32)(const float *, int64_t);  /* a chunk's lane sums, */
+    double (*lanes_f64)(const double *, int64_t); /* vectorised or not */
 } sum_plan;
 
 /* Loads `n` reduced inputs starting at row-major reduced index `r0` of the
@@ -119,8 +122,10 @@ SUM_TYPES(DEFINE_GATHER)
  * lanes added as a fixed tree. A lane starts at -0.0, the identity of
  * addition (-0.0 + x is x for every x, signed zeros included), so lanes
  * left empty by a short chunk change nothing. The same C code serves
- * every instruction set: the compiler keeps each lane's additions in
- * order, whatever vector width it gives the lanes. */
+ * every instruction set: it is compiled once portable and, on x86, once
+ * each for AVX2 and AVX-512 (target attributes; cg__simd_level picks), and
+ * the compiler keeps each lane's additions in order, whatever vector width
+ * it gives the lanes: the same bits everywhere. */
 static double lanes_combine(double *l)
 {
     for (int w = 1; w < SUM_LANES; w *= 2)
@@ -129,8 +134,8 @@ static double lanes_combine(double *l)
     return l[0];
 }
 
-#define DEFINE_LANES(S, T)                                                     \
-    static double lanes_sum_##S(const T *x, int64_t n)                         \
+#define DEFINE_LANES(S, T, ISA, ATTR)                                          \
+    static ATTR double lanes_sum_##S##ISA(const T *x, int64_t n)               \
     {                                                                          \
         double l[SUM_LANES];                                                   \
         for (int j = 0; j < SUM_LANES; j++)                                    \
@@ -143,8 +148,49 @@ static double lanes_combine(double *l)
             l[j] += (double)x[i];                                              \
         return lanes_combine(l);                                               \
     }
-SUM_TYPES(DEFINE_LANES)
+#define DEFINE_LANES_PORTABLE(S, T) DEFINE_LANES(S, T, , )
+SUM_TYPES(DEFINE_LANES_PORTABLE)
+#if defined(__x86_64__) || defined(__i386__)
+#define SUM_X86 1
+#define DEFINE_LANES_AVX2(S, T)                                                \
+    DEFINE_LANES(S, T, _avx2, __attribute__((target("avx2"))))
+/* full-width vectors: gcc's default tuning would keep to 256 bits */
+#ifdef __clang__
+#define SUM_AVX512_ATTR                                                        \
+    __attribute__((target("avx512f"), min_vector_width(512)))
+#else
+#define SUM_AVX512_ATTR                                                        \
+    __attribute__((target("avx512f,prefer-vector-width=512")))
+#endif
+#define DEFINE_LANES_AVX512(S, T) DEFINE_LANES(S, T, _avx512, SUM_AVX512_ATTR)
+SUM_TYPES(DEFINE_LANES_AVX2)
+SUM_TYPES(DEFINE_LANES_AVX512)
+#endif
 #undef DEFINE_LANES
+
+typedef double (*lanes_f32_fn)(const float *, int64_t);
+typedef double (*lanes_f64_fn)(const double *, int64_t);
+
+/* The lane sums for the instruction set the kernels use now. */
+static void lanes_pick(lanes_f32_fn *f32, lanes_f64_fn *f64)
+{
+    *f32 = lanes_sum_f32;
+    *f64 = lanes_sum_f64;
+#ifdef SUM_X86
+    switch (cg__simd_level()) {
+    case CG_SIMD_AVX512:
+        *f32 = lanes_sum_f32_avx512;
+        *f64 = lanes_sum_f64_avx512;
+        break;
+    case CG_SIMD_AVX2:
+        *f32 = lanes_sum_f32_avx2;
+        *f64 = lanes_sum_f64_avx2;
+        break;
+    default:
+        break;
+    }
+#endif
+}
 
 /* One task: the sum of chunk c of output o. */
 static double sum_task(const sum_plan *p, int64_t o, int64_t c)
@@ -159,14 +205,14 @@ static double sum_task(const sum_plan *p, int64_t o, int64_t c)
     if (n <= 0) /* an empty reduction (some reduced size is 0) */
         return 0.0;
     if (p->nr == 1 && p->rst[0] == 1) /* contiguous inputs */
-        return p->f64 ? lanes_sum_f64((const double *)p->data + pos + r0, n)
-                      : lanes_sum_f32((const float *)p->data + pos + r0, n);
+        return p->f64 ? p->lanes_f64((const double *)p->data + pos + r0, n)
+                      : p->lanes_f32((const float *)p->data + pos + r0, n);
     double v[SUM_CHUNK];
     if (p->f64)
         gather_f64(p, pos, r0, n, v);
     else
         gather_f32(p, pos, r0, n, v);
-    return lanes_sum_f64(v, n);
+    return p->lanes_f64(v, n);
 }
 
 static void put(const sum_plan *p, int64_t o, double s)
@@ -219,6 +265,7 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
     /* an empty input sums nothing: each output is 0 / divisor. Its other
      * sizes may multiply past int64 and its strides wrap around
      * ([0, 2**40, 2**40]), so the plan below never sees it. */
+    lanes_pick(&p.lanes_f32, &p.lanes_f64);
     if (cg_tensor_numel(t) == 0) {
         for (int64_t o = 0; o < cg_tensor_numel(r) * w; o++)
             put(&p, o, 0.0);
