@@ -344,13 +344,16 @@ static void fwd_pad_chunk(void *vctx, int64_t b, int64_t e)
     for (int64_t ch = b; ch < e; ch++) {
         const int64_t pl = ch / XD, xd = ch % XD, id = xd - A[0].lo;
         char *dst = c->xpad + (size_t)(pl * c->Xplane + xd * c->Xhw) * esz;
-        const char *src =
-            (const char *)c->x + (size_t)((pl * ID + id) * IH * IW) * esz;
-        if (id >= 0 && id < ID && flat) {
+        const bool inside = id >= 0 && id < ID; /* else a row of zeros */
+        /* (a padding row has no source row: no pointer is formed) */
+        const char *src = inside ? (const char *)c->x +
+                                       (size_t)((pl * ID + id) * IH * IW) * esz
+                                 : NULL;
+        if (inside && flat) {
             memcpy(dst, src, (size_t)c->Xhw * esz);
         } else {
             memset(dst, 0, (size_t)c->Xhw * esz);
-            if (id >= 0 && id < ID)
+            if (inside)
                 for (int64_t ih = 0; ih < IH; ih++)
                     memcpy(dst + (size_t)((ih + A[1].lo) * A[2].X + A[2].lo) *
                                      esz,
