@@ -232,7 +232,8 @@ static void stop_workers(void)
 }
 
 /* Starts workers up to `want` - 1 (the caller is one of the threads).
- * Returns how many threads the job may use (fewer if a start failed). */
+ * Returns how many threads there are: running + 1 (fewer than want if a
+ * start failed). */
 static int start_workers(int want)
 {
     while (running < want - 1) {
@@ -328,9 +329,15 @@ static void parallel_run(int64_t n, cg_parallel_fn fn,
         return;
     }
     pthread_once(&exit_once, register_exit);
-    nth = start_workers(nth);
+    /* the count again, now that cg_set_num_threads (which takes job_lock)
+     * cannot change it: a count read before may be stale, and starting
+     * that many workers would undo a lower setting */
+    nth = cg_get_num_threads();
     if (nth > n)
         nth = (int)n;
+    int got = start_workers(nth);
+    if (got < nth)
+        nth = got;
     if (nth <= 1) {
         pthread_mutex_unlock(&job_lock);
         run_alone(n, fn, fn_home, ctx);
