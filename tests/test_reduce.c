@@ -19,6 +19,7 @@
 #include "tensor_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,41 @@ START_TEST(test_order)
         cg_tensor_release(t);
         free(x);
     }
+    cg__simd_override(prev);
+}
+END_TEST
+
+/* float32 inputs whose large values cancel: the double lane sums round
+ * differently in another order, by more than a float's last bit of the
+ * small result, so the float32 lane sums of every SIMD level (_i) are
+ * checked bit for bit against the documented order. */
+START_TEST(test_order_f32_cancel)
+{
+    cg_simd prev = cg__simd_override((cg_simd)_i);
+    enum { N = 3000 };
+    static float x[N];
+    static double xd[N];
+    uint32_t r = 12345;
+    for (int i = 0; i < N / 2; i++) {
+        r = r * 1664525u + 1013904223u;
+        float u = 1.0f + (float)(r >> 8) / 16777216.0f;
+        /* a large value and, 750 places on (mod N/2), its negative */
+        x[i] = i % 2 ? ldexpf(u, 30 + i % 20) : ldexpf(u, -(i % 10));
+        x[N / 2 + (i + 750) % (N / 2)] = i % 2 ? -x[i] : x[i];
+    }
+    for (int i = 0; i < N; i++)
+        xd[i] = x[i];
+    int64_t n = N;
+    cg_tensor *t = NULL, *s = NULL;
+    tu_ok(cg_tensor_from_data(x, &n, 1, CG_FLOAT32, &t));
+    tu_ok(cg_sum(t, &s));
+    double got, im;
+    tu_ok(cg_tensor_item(s, &got, &im));
+    float want = (float)model_sum(xd, N);
+    ck_assert_msg((float)got == want, "level %d: %.9g, expected %.9g", _i, got,
+                  (double)want);
+    cg_tensor_release(s);
+    cg_tensor_release(t);
     cg__simd_override(prev);
 }
 END_TEST
@@ -445,6 +481,7 @@ Suite *reduce_suite(void)
     TCase *tc = tu_suite_tcase(s, "order", 0);
     tcase_add_loop_test(tc, test_order, 0, CG_SIMD_COUNT);
     tcase_add_loop_test(tc, test_order_strided, 0, CG_SIMD_COUNT);
+    tcase_add_loop_test(tc, test_order_f32_cancel, 0, CG_SIMD_COUNT);
     tcase_add_test(tu_suite_tcase(s, "threads", 60), test_threads);
     tc = tu_suite_tcase(s, "errors", 0);
     tcase_add_test(tc, test_errors);
