@@ -16,8 +16,11 @@ typedef void (*cg_parallel_fn)(void *ctx, int64_t begin, int64_t end);
  *  over others' chunks). Each chunk is computed by exactly one call, so a
  *  kernel whose chunks write disjoint outputs (or per-chunk partials
  *  combined afterwards in chunk order) gives bitwise the same result for
- *  every thread count and every run. Choose n from the problem size only,
- *  never from the thread count. Runs serially (one call over all chunks)
+ *  every thread count and every run -- as long as each output's
+ *  computation does not depend on how the work is cut: choose n from the
+ *  problem size only, or (as backward-weights does, to share its work
+ *  evenly) cut it by the thread count only where every output is still
+ *  computed whole, in one order. Runs serially (one call over all chunks)
  *  when nested, when another job is running, or with one thread. */
 void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx);
 

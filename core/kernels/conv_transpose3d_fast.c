@@ -1198,20 +1198,25 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
 /* ======================================================================
  * Backward-weights
  *
- * Chunks: (group, block of MR output channels, group of D-taps td). A
- * chunk owns the weight gradients of its channels and taps, for every
- * input channel, and walks all positions (n, blocks of B input D-rows) in
- * order: for each block it splits the gy rows its taps read,
- * od in [i0*s - p, (i1 - 1)*s - p + (kD - 1)*d], of its channels into its
- * slot's window -- once, however many taps read a row -- then runs every
- * (ci block, td, th, tw) tile over the block, the partial tiles staying
- * in memory between blocks (which leaves the summation order, hence the
- * result, as in one uninterrupted walk, whatever the blocks and chunks).
+ * Chunks: (group, block of MR output channels, group of D-taps td, part
+ * of their tiles). A chunk owns the weight gradients of its tiles -- with
+ * one part (as chunks come unless they would share unevenly among the
+ * threads), every input channel of its channels and taps -- and walks all
+ * positions (n, blocks of B input D-rows) in order: for each block it
+ * splits the gy rows its taps read, od in [i0*s - p, (i1 - 1)*s - p +
+ * (kD - 1)*d], of its channels into its thread's window (the scratch of
+ * the thread's home slot) -- once, however many taps read a row -- then
+ * runs each of its (ci block, td, th, tw) tiles over the block, the
+ * partial tiles staying in memory between blocks. That leaves every
+ * gradient's summation order, hence the result, as in one uninterrupted
+ * walk, however the tiles are cut into chunks and the chunks shared out:
+ * the cut may depend on the thread count, the bits do not.
  *
  * W with k = s = 2, p = 0, d = 1 and no output_padding (fold): input iw
  * reads gy at 2*iw + tw, so a gy row vector holds both W-taps of V/2
  * inputs. There the kernels read gy where it is, against the block's x
- * rows with every element twice (x2, made per block in the slot), lane
+ * rows with every element twice (x2, made per block in the thread's
+ * slot), lane
  * parity being the W-tap; a chunk then runs cbn channel blocks over each
  * block, which reuse its x2 from cache.
  * ====================================================================== */
