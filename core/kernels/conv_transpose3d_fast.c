@@ -531,8 +531,10 @@ cg_status cg__ct3d_fast_forward(const cg_conv_geom *g, cg_dtype dt,
     c.cw = width_for(isa, A[2].Jmax);
     const int V = c.cw->V;
     c.P = A[2].s == 2 ? 2 : 1;
-    c.mri = Cog == 1 ? CT_MR1 : CT_MR4;
-    c.MR = Cog == 1 ? 1 : CT_MR_WIDE;
+    /* fewer output channels than a wide tile: one channel per tile (a
+     * wide one would compute zeros for the missing ones) */
+    c.mri = Cog < CT_MR_WIDE ? CT_MR1 : CT_MR4;
+    c.MR = Cog < CT_MR_WIDE ? 1 : CT_MR_WIDE;
     c.nr = c.cw->osx_nr[c.mri][c.P - 1];
     if (c.P == 1 && c.mri == CT_MR4 && (Cig >= CT_TALL_C || Cig == 1))
         c.nr = c.cw->osx_tall_nr;
