@@ -387,10 +387,11 @@ static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
     a->nvalid = nvalid;
     a->src = c->xp + (size_t)((n * g->Cin + gi * Cig) * c->Xplane) * esz;
     const int64_t rowbase = (jd + A[0].lo) * c->Xhw;
+    /* vector q = jh*nvw + v, counted along (no division per vector) */
+    int64_t jh = 0, v = 0;
     for (int64_t q0 = 0; q0 < nvec; q0 += nrmax) {
         const int nr = (int)min64(nrmax, nvec - q0);
         for (int r = 0; r < nr; r++) {
-            int64_t q = q0 + r, jh = q / nvw, v = q % nvw;
             int64_t oh = jh * A[1].s + rh;
             roff[r] = rowbase + (jh + A[1].lo) * A[2].X + A[2].lo + v * V;
             if (c->P == 2) {
@@ -399,6 +400,10 @@ static void fwd_rows(const fwd_ctx *c, ct_os_args *a, int64_t n, int64_t gi,
             } else {
                 doff[r] = (od * OH + oh) * OW + v * V * A[2].s + rw;
                 nvalid[r] = (int)min64(V, A[2].J[rw] - v * V);
+            }
+            if (++v == nvw) {
+                v = 0;
+                jh++;
             }
         }
         ct_os_fn fn = c->cw->osx[c->mri][c->P - 1][nr];
