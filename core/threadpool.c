@@ -75,9 +75,8 @@ typedef struct share {
     int64_t home;
 } share;
 
-/* the current job: fn or (a job with per-thread scratch) fn_home */
-static cg_parallel_fn job_fn;
-static cg_parallel_home_fn job_fn_home;
+/* the current job (cg__parallel_for's reaches it through run_plain) */
+static cg_parallel_home_fn job_fn;
 static share shares[MAX_THREADS];
 static void *job_ctx;
 static int job_threads;
@@ -166,19 +165,14 @@ static bool claim(share *s, bool own, int64_t *b, int64_t *e)
 
 /* Thread ith's part of a job of nth threads: its own share, then what is
  * left of the others', each call told the thread's home chunk. */
-static void run_shares(cg_parallel_fn fn, cg_parallel_home_fn fn_home,
-                       void *ctx, int ith, int nth)
+static void run_shares(cg_parallel_home_fn fn, void *ctx, int ith, int nth)
 {
     const int64_t home = shares[ith].home;
     for (int k = 0; k < nth; k++) {
         share *s = &shares[(ith + k) % nth];
         int64_t b, e;
-        while (claim(s, k == 0, &b, &e)) {
-            if (fn_home)
-                fn_home(ctx, b, e, home);
-            else
-                fn(ctx, b, e);
-        }
+        while (claim(s, k == 0, &b, &e))
+            fn(ctx, b, e, home);
     }
 }
 
@@ -201,13 +195,12 @@ static void *worker_main(void *arg)
         if (stopping)
             break;
         seen = generation;
-        cg_parallel_fn fn = job_fn;
-        cg_parallel_home_fn fn_home = job_fn_home;
+        cg_parallel_home_fn fn = job_fn;
         void *ctx = job_ctx;
         int nth = job_threads;
         pthread_mutex_unlock(&lock);
         if (ith < nth)
-            run_shares(fn, fn_home, ctx, ith, nth);
+            run_shares(fn, ctx, ith, nth);
         pthread_mutex_lock(&lock);
         if (--pending == 0)
             pthread_cond_signal(&done);
@@ -306,18 +299,7 @@ cg_status cg_set_num_threads(int n)
     return CG_OK;
 }
 
-/* One thread's whole job: every chunk, home 0. */
-static void run_alone(int64_t n, cg_parallel_fn fn, cg_parallel_home_fn fn_home,
-                      void *ctx)
-{
-    if (fn_home)
-        fn_home(ctx, 0, n, 0);
-    else
-        fn(ctx, 0, n);
-}
-
-static void parallel_run(int64_t n, cg_parallel_fn fn,
-                         cg_parallel_home_fn fn_home, void *ctx)
+void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
 {
     if (n <= 0)
         return;
@@ -325,7 +307,7 @@ static void parallel_run(int64_t n, cg_parallel_fn fn,
     if (nth > n)
         nth = (int)n;
     if (nth <= 1 || in_parallel || pthread_mutex_trylock(&job_lock) != 0) {
-        run_alone(n, fn, fn_home, ctx);
+        fn(ctx, 0, n, 0); /* one thread: every chunk, home 0 */
         return;
     }
     pthread_once(&exit_once, register_exit);
@@ -340,12 +322,11 @@ static void parallel_run(int64_t n, cg_parallel_fn fn,
         nth = got;
     if (nth <= 1) {
         pthread_mutex_unlock(&job_lock);
-        run_alone(n, fn, fn_home, ctx);
+        fn(ctx, 0, n, 0);
         return;
     }
     pthread_mutex_lock(&lock);
     job_fn = fn;
-    job_fn_home = fn_home;
     job_ctx = ctx;
     job_threads = nth;
     for (int t = 0; t < nth; t++) { /* every share is non-empty: nth <= n */
@@ -361,7 +342,7 @@ static void parallel_run(int64_t n, cg_parallel_fn fn,
     pthread_mutex_unlock(&lock);
 
     in_parallel = true;
-    run_shares(fn, fn_home, ctx, 0, nth);
+    run_shares(fn, ctx, 0, nth);
     in_parallel = false;
 
     spin_for(false, 0);
@@ -372,12 +353,22 @@ static void parallel_run(int64_t n, cg_parallel_fn fn,
     pthread_mutex_unlock(&job_lock);
 }
 
-void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
+/* A cg__parallel_for job as a home job: the function has no use for its
+ * home. */
+typedef struct plain_job {
+    cg_parallel_fn fn;
+    void *ctx;
+} plain_job;
+
+static void run_plain(void *ctx, int64_t begin, int64_t end, int64_t home)
 {
-    parallel_run(n, fn, NULL, ctx);
+    (void)home;
+    const plain_job *j = ctx;
+    j->fn(j->ctx, begin, end);
 }
 
-void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
+void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
 {
-    parallel_run(n, NULL, fn, ctx);
+    plain_job j = {fn, ctx};
+    cg__parallel_for_home(n, run_plain, &j);
 }
