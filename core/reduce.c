@@ -62,6 +62,10 @@ enum {
 
 /* ---- the kernel ---------------------------------------------------------- */
 
+/* A chunk's lane sums (see below), one per instruction set. */
+typedef double (*lanes_f32_fn)(const float *, int64_t);
+typedef double (*lanes_f64_fn)(const double *, int64_t);
+
 /* A reduction seen on real components: a complex tensor is its real view
  * with a trailing kept dimension of size 2 (stride 1), so one kernel serves
  * all four dtypes. Strides and offsets are in components. */
@@ -76,11 +80,11 @@ typedef struct sum_plan {
     int64_t n_red;    /* inputs per output */
     int64_t n_chunks; /* chunks per output (>= 1) */
     int64_t tasks_per_block;
-    double divisor;  /* 1 for sum, N for mean */
-    char *out;       /* contiguous output, n_out components */
-    double *partial; /* n_out * n_chunks partials, when n_chunks > 1 */
-    double (*lanes_f32)(const float *, int64_t);  /* a chunk's lane sums, */
-    double (*lanes_f64)(const double *, int64_t); /* vectorised or not */
+    double divisor;         /* 1 for sum, N for mean */
+    char *out;              /* contiguous output, n_out components */
+    double *partial;        /* n_out * n_chunks partials, when n_chunks > 1 */
+    lanes_f32_fn lanes_f32; /* a chunk's lane sums, vectorised or not */
+    lanes_f64_fn lanes_f64;
 } sum_plan;
 
 /* Loads `n` reduced inputs starting at row-major reduced index `r0` of the
@@ -167,9 +171,6 @@ SUM_TYPES(DEFINE_LANES_AVX2)
 SUM_TYPES(DEFINE_LANES_AVX512)
 #endif
 #undef DEFINE_LANES
-
-typedef double (*lanes_f32_fn)(const float *, int64_t);
-typedef double (*lanes_f64_fn)(const double *, int64_t);
 
 /* The lane sums for the instruction set the kernels use now. */
 static void lanes_pick(lanes_f32_fn *f32, lanes_f64_fn *f64)
@@ -262,10 +263,10 @@ static cg_status sum_kernel(const cg_tensor *t, const bool *reduce,
         .n_out = 1,
         .n_red = 1,
     };
+    lanes_pick(&p.lanes_f32, &p.lanes_f64);
     /* an empty input sums nothing: each output is 0 / divisor. Its other
      * sizes may multiply past int64 and its strides wrap around
      * ([0, 2**40, 2**40]), so the plan below never sees it. */
-    lanes_pick(&p.lanes_f32, &p.lanes_f64);
     if (cg_tensor_numel(t) == 0) {
         for (int64_t o = 0; o < cg_tensor_numel(r) * w; o++)
             put(&p, o, 0.0);

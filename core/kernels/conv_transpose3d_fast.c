@@ -1223,9 +1223,8 @@ static cg_status bdata_prepare(bdata_ctx *c, const cg_conv_geom *g, cg_dtype dt,
  * reads gy at 2*iw + tw, so a gy row vector holds both W-taps of V/2
  * inputs. There the kernels read gy where it is, against the block's x
  * rows with every element twice (x2, made per block in the thread's
- * slot), lane
- * parity being the W-tap; a chunk then runs cbn channel blocks over each
- * block, which reuse its x2 from cache.
+ * slot), lane parity being the W-tap; a chunk then runs cbn channel blocks
+ * over each block, which reuse its x2 from cache.
  * ====================================================================== */
 
 /* Tiles of one chunk whose partial sums are held at once; a chunk with
