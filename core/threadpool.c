@@ -28,6 +28,15 @@
  * neighbour on a shared host), the others take over its unclaimed chunks
  * instead of waiting for it to get to them. The caller's thread computes
  * the first share itself.
+ *   A worker that has not begun its share by the time the caller is done
+ * with the claims it can make and has waited as long again as that took
+ * -- descheduled, asleep, or slow to wake -- is left out of the job: the
+ * caller withdraws its offer (one compare-and-swap on the worker's ticket
+ * decides whether the worker entered first or the offer was withdrawn)
+ * and computes the rest of that share itself, and the job ends without
+ * waiting for that worker. With more busy threads than cores (a compile
+ * beside a training run), a job no longer waits for a thread that is not
+ * running.
  *
  * One job runs at a time. A parallel loop started while another is running
  * (from a second user thread, or from inside a kernel) runs serially in its
@@ -42,6 +51,7 @@
 #include "threadpool_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +75,14 @@ static pthread_t workers[MAX_THREADS];
 static unsigned long start_gen[MAX_THREADS]; /* generation at creation */
 static _Atomic unsigned long generation;     /* bumped per job */
 static bool stopping;
-static atomic_int pending; /* workers still busy with the job */
+static atomic_int pending; /* workers in the job and not yet done */
+/* The offer of job g to worker i: 2g while open, 2g + 1 once the worker
+ * has entered it, 0 once the caller has withdrawn it (generations start at
+ * 1, so no two jobs' values meet). */
+static _Atomic unsigned long ticket[MAX_THREADS];
+/* tests only: workers stall before entering a job, as a descheduled
+ * thread would */
+static atomic_bool stall_workers;
 
 /* A thread's share of the job: chunks [next, end) are not claimed yet.
  * home is the share's first chunk, set once per job. */
@@ -199,10 +216,15 @@ static void *worker_main(void *arg)
         void *ctx = job_ctx;
         int nth = job_threads;
         pthread_mutex_unlock(&lock);
-        if (ith < nth)
+        while (atomic_load(&stall_workers))
+            sched_yield();
+        unsigned long offer = 2 * seen;
+        bool entered = ith < nth && atomic_compare_exchange_strong(
+                                        &ticket[ith], &offer, offer + 1);
+        if (entered)
             run_shares(fn, ctx, ith, nth);
         pthread_mutex_lock(&lock);
-        if (--pending == 0)
+        if (entered && --pending == 0)
             pthread_cond_signal(&done);
     }
     pthread_mutex_unlock(&lock);
@@ -336,13 +358,36 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
         shares[t].end = e;
         shares[t].home = b;
     }
-    pending = running;
+    for (int t = 1; t < nth; t++)
+        atomic_store(&ticket[t], 2 * (generation + 1));
+    pending = nth - 1;
     generation++;
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
 
     in_parallel = true;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     run_shares(fn, ctx, 0, nth);
+    /* workers that have not entered yet get as long again as the caller's
+     * part took; then the offer is withdrawn and their shares are the
+     * caller's own (home 0 for every call, as above) */
+    const unsigned long job = atomic_load(&generation);
+    const long grace = 2 * elapsed_ns(&t0);
+    for (int t = 1; t < nth; t++) {
+        unsigned long offer = 2 * job;
+        for (unsigned i = 1; atomic_load(&ticket[t]) == offer; i++) {
+            cpu_relax();
+            if (i % 64 == 0 && elapsed_ns(&t0) > grace)
+                break;
+        }
+        if (!atomic_compare_exchange_strong(&ticket[t], &offer, 0))
+            continue;
+        atomic_fetch_sub(&pending, 1);
+        int64_t b, e;
+        while (claim(&shares[t], true, &b, &e))
+            fn(ctx, b, e, 0);
+    }
     in_parallel = false;
 
     spin_for(false, 0);
@@ -371,4 +416,9 @@ void cg__parallel_for(int64_t n, cg_parallel_fn fn, void *ctx)
 {
     plain_job j = {fn, ctx};
     cg__parallel_for_home(n, run_plain, &j);
+}
+
+void cg__threadpool_stall_workers(bool stall)
+{
+    atomic_store(&stall_workers, stall);
 }

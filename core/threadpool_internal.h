@@ -34,4 +34,8 @@ typedef void (*cg_parallel_home_fn)(void *ctx, int64_t begin, int64_t end,
 /** cg__parallel_for for a chunk function that uses its home. */
 void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx);
 
+/** Tests only: while `stall` is set, workers stall before entering a job,
+ *  as descheduled threads would; the caller then computes every chunk. */
+void cg__threadpool_stall_workers(bool stall);
+
 #endif

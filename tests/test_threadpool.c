@@ -1,6 +1,7 @@
 /* test_threadpool.c -- the pthreads pool: every chunk computed exactly once
  * by one thread, each thread's home, idle threads taking over a busy one's
- * chunks, thread-count changes, nested and concurrent loops. */
+ * chunks, stalled workers left out, thread-count changes, nested and
+ * concurrent loops. */
 #include "testutil.h"
 #include "threadpool_internal.h"
 
@@ -163,6 +164,81 @@ START_TEST(test_idle_threads_take_over)
 }
 END_TEST
 
+/* Workers that do not run (stalled before entering, as descheduled
+ * threads would be) are left out: the caller computes every chunk and the
+ * job ends without them. Then, stall over, they take part again. */
+typedef struct who_ctx {
+    pthread_t caller;
+    atomic_int by_caller, by_other, *hits;
+} who_ctx;
+
+static void who_chunks(void *p, int64_t b, int64_t e)
+{
+    who_ctx *c = p;
+    for (int64_t i = b; i < e; i++) {
+        atomic_fetch_add(&c->hits[i], 1);
+        if (pthread_equal(pthread_self(), c->caller))
+            atomic_fetch_add(&c->by_caller, 1);
+        else
+            atomic_fetch_add(&c->by_other, 1);
+    }
+}
+
+/* 2 chunks: the caller's waits (up to 1 s) for the worker's */
+static void wait_for_worker(void *p, int64_t b, int64_t e)
+{
+    who_ctx *c = p;
+    who_chunks(p, b, e);
+    if (!pthread_equal(pthread_self(), c->caller) || b != 0 || e != 1)
+        return;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (atomic_load(&c->by_other) == 0 && t.tv_sec - t0.tv_sec < 1);
+}
+
+START_TEST(test_stalled_workers_left_out)
+{
+    const int threads[] = {2, 3, 8};
+    for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++) {
+        tu_ok(cg_set_num_threads(threads[ti]));
+        cg__threadpool_stall_workers(true);
+        for (int round = 0; round < 20; round++) {
+            const int64_t n = 1 + round * 7;
+            who_ctx c = {.caller = pthread_self(),
+                         .hits = calloc((size_t)n, sizeof(atomic_int))};
+            ck_assert_ptr_nonnull(c.hits);
+            atomic_init(&c.by_caller, 0);
+            atomic_init(&c.by_other, 0);
+            cg__parallel_for(n, who_chunks, &c);
+            for (int64_t i = 0; i < n; i++)
+                ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+            ck_assert_int_eq(atomic_load(&c.by_caller), n);
+            free(c.hits);
+        }
+        cg__threadpool_stall_workers(false);
+        /* the workers, once running, enter jobs again */
+        bool joined = false;
+        for (int round = 0; round < 100 && !joined; round++) {
+            atomic_int hits[2];
+            atomic_init(&hits[0], 0);
+            atomic_init(&hits[1], 0);
+            who_ctx c = {.caller = pthread_self(), .hits = hits};
+            atomic_init(&c.by_caller, 0);
+            atomic_init(&c.by_other, 0);
+            cg__parallel_for(2, wait_for_worker, &c);
+            ck_assert_int_eq(atomic_load(&hits[0]), 1);
+            ck_assert_int_eq(atomic_load(&hits[1]), 1);
+            joined = atomic_load(&c.by_other) > 0;
+        }
+        ck_assert_msg(joined, "%d threads: no worker took part again",
+                      threads[ti]);
+    }
+}
+END_TEST
+
 START_TEST(test_set_num_threads_errors)
 {
     int before = cg_get_num_threads();
@@ -263,6 +339,7 @@ Suite *threadpool_suite(void)
     tcase_add_test(tc, test_every_chunk_once);
     tcase_add_test(tc, test_home);
     tcase_add_test(tc, test_idle_threads_take_over);
+    tcase_add_test(tc, test_stalled_workers_left_out);
     tcase_add_test(tc, test_set_num_threads_errors);
     tcase_add_test(tc, test_nested);
     tcase_add_test(tc, test_concurrent_users);
