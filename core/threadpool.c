@@ -30,13 +30,15 @@
  * the first share itself.
  *   A worker that has not begun its share by the time the caller is done
  * with the claims it can make and has waited as long again as that took
- * -- descheduled, asleep, or slow to wake -- is left out of the job: the
- * caller withdraws its offer (one compare-and-swap on the worker's ticket
- * decides whether the worker entered first or the offer was withdrawn)
- * and computes the rest of that share itself, and the job ends without
- * waiting for that worker. With more busy threads than cores (a compile
- * beside a training run), a job no longer waits for a thread that is not
- * running.
+ * (at most SPIN_NS) -- descheduled, asleep, or slow to wake -- is left
+ * out of the job: the caller withdraws its offer (one compare-and-swap on
+ * the worker's ticket decides whether the worker entered first or the
+ * offer was withdrawn) and computes the rest of that share itself, and the
+ * job ends without waiting for that worker. With more busy threads than
+ * cores (a compile beside a training run), a job no longer waits for a
+ * thread that is not running. Workers beyond the job's thread count (a
+ * job with fewer chunks than threads) take no part and are not waited
+ * for either.
  *
  * One job runs at a time. A parallel loop started while another is running
  * (from a second user thread, or from inside a kernel) runs serially in its
@@ -53,6 +55,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,16 +75,17 @@ static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static int num_threads; /* 0 until first read */
 static int running;     /* workers started (excluding caller) */
 static pthread_t workers[MAX_THREADS];
-static unsigned long start_gen[MAX_THREADS]; /* generation at creation */
-static _Atomic unsigned long generation;     /* bumped per job */
-static bool stopping;
+static uint64_t start_gen[MAX_THREADS]; /* generation at creation */
+static _Atomic uint64_t generation;     /* bumped per job, from 0 */
+static atomic_bool stopping;
 static atomic_int pending; /* workers in the job and not yet done */
 /* The offer of job g to worker i: 2g while open, 2g + 1 once the worker
- * has entered it, 0 once the caller has withdrawn it (generations start at
- * 1, so no two jobs' values meet). */
-static _Atomic unsigned long ticket[MAX_THREADS];
+ * has entered it, 0 once the caller has withdrawn it. Jobs are numbered
+ * from 1 (the first job makes generation 1), so an open offer is never
+ * 0, and 64 bits never wrap. */
+static _Atomic uint64_t ticket[MAX_THREADS];
 /* tests only: workers stall before entering a job, as a descheduled
- * thread would */
+ * thread would (until stopped) */
 static atomic_bool stall_workers;
 
 /* A thread's share of the job: chunks [next, end) are not claimed yet.
@@ -122,18 +126,18 @@ static void cpu_relax(void)
 #endif
 }
 
-static long elapsed_ns(const struct timespec *t0)
+static int64_t elapsed_ns(const struct timespec *t0)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long)(t.tv_sec - t0->tv_sec) * 1000000000L +
+    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 +
            (t.tv_nsec - t0->tv_nsec);
 }
 
 /* Watches, for up to SPIN_NS, for a new job (job: generation != seen) or
  * for the workers' end (!job: pending == 0). Returns whether it came; the
  * caller checks again under the lock either way. */
-static bool spin_for(bool job, unsigned long seen)
+static bool spin_for(bool job, uint64_t seen)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -197,7 +201,7 @@ static void *worker_main(void *arg)
 {
     int ith = (int)(intptr_t)arg; /* 1..running */
     pthread_mutex_lock(&lock);
-    unsigned long seen = start_gen[ith - 1]; /* jobs before it aren't its */
+    uint64_t seen = start_gen[ith - 1]; /* jobs before it aren't its */
     pthread_mutex_unlock(&lock);
     in_parallel = true;
     pthread_mutex_lock(&lock);
@@ -216,9 +220,9 @@ static void *worker_main(void *arg)
         void *ctx = job_ctx;
         int nth = job_threads;
         pthread_mutex_unlock(&lock);
-        while (atomic_load(&stall_workers))
+        while (atomic_load(&stall_workers) && !atomic_load(&stopping))
             sched_yield();
-        unsigned long offer = 2 * seen;
+        uint64_t offer = 2 * seen;
         bool entered = ith < nth && atomic_compare_exchange_strong(
                                         &ticket[ith], &offer, offer + 1);
         if (entered)
@@ -369,16 +373,20 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     run_shares(fn, ctx, 0, nth);
-    /* workers that have not entered yet get as long again as the caller's
-     * part took; then the offer is withdrawn and their shares are the
-     * caller's own (home 0 for every call, as above) */
-    const unsigned long job = atomic_load(&generation);
-    const long grace = 2 * elapsed_ns(&t0);
+    /* workers that have not entered yet: until as long again as the
+     * caller's part took (at most SPIN_NS) has passed, the caller watches
+     * for them; then it withdraws the offers still open, and their shares
+     * are its own (home 0 for every call, as above). By then the caller has
+     * taken all but under a quarter of such a share (see claim): the wait only
+     * spares it that quarter when the worker is about to start. */
+    const uint64_t job = atomic_load(&generation);
+    const int64_t part = elapsed_ns(&t0);
+    const int64_t deadline = part + (part < SPIN_NS ? part : SPIN_NS);
     for (int t = 1; t < nth; t++) {
-        unsigned long offer = 2 * job;
+        uint64_t offer = 2 * job;
         for (unsigned i = 1; atomic_load(&ticket[t]) == offer; i++) {
             cpu_relax();
-            if (i % 64 == 0 && elapsed_ns(&t0) > grace)
+            if (i % 64 == 0 && elapsed_ns(&t0) > deadline)
                 break;
         }
         if (!atomic_compare_exchange_strong(&ticket[t], &offer, 0))

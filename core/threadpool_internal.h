@@ -35,7 +35,8 @@ typedef void (*cg_parallel_home_fn)(void *ctx, int64_t begin, int64_t end,
 void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx);
 
 /** Tests only: while `stall` is set, workers stall before entering a job,
- *  as descheduled threads would; the caller then computes every chunk. */
+ *  as descheduled threads would; the caller then computes every chunk.
+ *  Lowering the thread count (which joins workers) lets them go. */
 void cg__threadpool_stall_workers(bool stall);
 
 #endif

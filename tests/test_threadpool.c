@@ -166,9 +166,11 @@ END_TEST
 
 /* Workers that do not run (stalled before entering, as descheduled
  * threads would be) are left out: the caller computes every chunk and the
- * job ends without them. Then, stall over, they take part again. */
+ * job ends without them; once running again, they never touch a job they
+ * were left out of, and they take part in the next ones. */
 typedef struct who_ctx {
     pthread_t caller;
+    int64_t n;
     atomic_int by_caller, by_other, *hits;
 } who_ctx;
 
@@ -184,57 +186,78 @@ static void who_chunks(void *p, int64_t b, int64_t e)
     }
 }
 
-/* 2 chunks: the caller's waits (up to 1 s) for the worker's */
-static void wait_for_worker(void *p, int64_t b, int64_t e)
+/* who_chunks for cg__parallel_for_home, which hands fn and ctx to the
+ * workers as they are: a worker running a job it was left out of would
+ * write into that job's (kept) counts */
+static void who_chunks_home(void *p, int64_t b, int64_t e, int64_t home)
+{
+    (void)home;
+    who_chunks(p, b, e);
+}
+
+/* One chunk per thread: the caller's (chunk 0) waits, until its clock's
+ * second after next at most, for every worker to do its own */
+static void wait_for_workers(void *p, int64_t b, int64_t e)
 {
     who_ctx *c = p;
     who_chunks(p, b, e);
-    if (!pthread_equal(pthread_self(), c->caller) || b != 0 || e != 1)
+    if (!pthread_equal(pthread_self(), c->caller) || b != 0)
         return;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do {
         sched_yield();
         clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (atomic_load(&c->by_other) == 0 && t.tv_sec - t0.tv_sec < 1);
+    } while (atomic_load(&c->by_other) < c->n - 1 && t.tv_sec - t0.tv_sec < 2);
 }
+
+enum { STALL_ROUNDS = 20 };
 
 START_TEST(test_stalled_workers_left_out)
 {
     const int threads[] = {2, 3, 8};
     for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++) {
-        tu_ok(cg_set_num_threads(threads[ti]));
+        const int nth = threads[ti];
+        tu_ok(cg_set_num_threads(nth));
         cg__threadpool_stall_workers(true);
-        for (int round = 0; round < 20; round++) {
-            const int64_t n = 1 + round * 7;
-            who_ctx c = {.caller = pthread_self(),
-                         .hits = calloc((size_t)n, sizeof(atomic_int))};
-            ck_assert_ptr_nonnull(c.hits);
-            atomic_init(&c.by_caller, 0);
-            atomic_init(&c.by_other, 0);
-            cg__parallel_for(n, who_chunks, &c);
-            for (int64_t i = 0; i < n; i++)
-                ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
-            ck_assert_int_eq(atomic_load(&c.by_caller), n);
-            free(c.hits);
+        static who_ctx left[STALL_ROUNDS];
+        for (int round = 0; round < STALL_ROUNDS; round++) {
+            who_ctx *c = &left[round];
+            c->caller = pthread_self();
+            c->n = 1 + round * 7;
+            c->hits = calloc((size_t)c->n, sizeof(atomic_int));
+            ck_assert_ptr_nonnull(c->hits);
+            atomic_init(&c->by_caller, 0);
+            atomic_init(&c->by_other, 0);
+            cg__parallel_for_home(c->n, who_chunks_home, c);
+            ck_assert_int_eq(atomic_load(&c->by_caller), c->n);
         }
         cg__threadpool_stall_workers(false);
-        /* the workers, once running, enter jobs again */
+        /* the workers, running again, enter new jobs: each does its own
+         * chunk (a one-chunk share is never taken over) */
         bool joined = false;
         for (int round = 0; round < 100 && !joined; round++) {
-            atomic_int hits[2];
-            atomic_init(&hits[0], 0);
-            atomic_init(&hits[1], 0);
-            who_ctx c = {.caller = pthread_self(), .hits = hits};
+            atomic_int hits[8];
+            for (int i = 0; i < nth; i++)
+                atomic_init(&hits[i], 0);
+            who_ctx c = {.caller = pthread_self(), .n = nth, .hits = hits};
             atomic_init(&c.by_caller, 0);
             atomic_init(&c.by_other, 0);
-            cg__parallel_for(2, wait_for_worker, &c);
-            ck_assert_int_eq(atomic_load(&hits[0]), 1);
-            ck_assert_int_eq(atomic_load(&hits[1]), 1);
-            joined = atomic_load(&c.by_other) > 0;
+            cg__parallel_for(nth, wait_for_workers, &c);
+            for (int i = 0; i < nth; i++)
+                ck_assert_int_eq(atomic_load(&hits[i]), 1);
+            joined = atomic_load(&c.by_other) == nth - 1;
         }
-        ck_assert_msg(joined, "%d threads: no worker took part again",
-                      threads[ti]);
+        ck_assert_msg(joined, "%d threads: the workers did not take part again",
+                      nth);
+        /* ... and none of them touched a job it was left out of */
+        for (int round = 0; round < STALL_ROUNDS; round++) {
+            who_ctx *c = &left[round];
+            for (int64_t i = 0; i < c->n; i++)
+                ck_assert_int_eq(atomic_load(&c->hits[i]), 1);
+            ck_assert_int_eq(atomic_load(&c->by_other), 0);
+            free(c->hits);
+        }
     }
 }
 END_TEST
