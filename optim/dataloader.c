@@ -189,7 +189,9 @@ static void start_sampler(cg_dataloader *dl)
     dl->started = true;
 }
 
-/* Copies rows perm[from .. from+b) of t into the contiguous `out`. */
+/* Copies rows idx[0 .. b) of t into the contiguous `out`, a run of
+ * memory at a time: the trailing dimensions whose elements follow each
+ * other in t (all of a row, for a contiguous dataset) go in one memcpy. */
 static void gather(const cg_tensor *t, const int64_t *idx, int64_t b,
                    cg_tensor *out)
 {
@@ -199,17 +201,26 @@ static void gather(const cg_tensor *t, const int64_t *idx, int64_t b,
     size_t el = cg_dtype_size(cg_tensor_dtype(t));
     const char *src = cg_tensor_data(t);
     char *dst = cg_tensor_data(out);
-    int64_t row = 1;
-    for (int d = 1; d < nd; d++)
-        row *= shape[d];
+    /* dims [inner, nd) are one run of `run` elements; dims [1, inner)
+     * are walked */
+    int inner = nd;
+    int64_t run = 1;
+    while (inner > 1 && (shape[inner - 1] == 1 || strides[inner - 1] == run)) {
+        run *= shape[inner - 1];
+        inner--;
+    }
+    int64_t runs = 1;
+    for (int d = 1; d < inner; d++)
+        runs *= shape[d];
+    const size_t bytes = (size_t)run * el;
     for (int64_t j = 0; j < b; j++) {
-        /* walk the row's elements in row-major order */
+        /* walk the row's runs in row-major order */
         int64_t pos[CG_MAX_DIMS] = {0};
         int64_t off = idx[j] * strides[0];
-        for (int64_t e = 0; e < row; e++) {
-            memcpy(dst, src + (size_t)off * el, el);
-            dst += el;
-            for (int d = nd - 1; d >= 1; d--) {
+        for (int64_t r = 0; r < runs; r++) {
+            memcpy(dst, src + (size_t)off * el, bytes);
+            dst += bytes;
+            for (int d = inner - 1; d >= 1; d--) {
                 if (++pos[d] < shape[d]) {
                     off += strides[d];
                     break;

@@ -1287,6 +1287,73 @@ START_TEST(test_randperm)
 }
 END_TEST
 
+/* Batches of non-contiguous datasets: each batch row is the dataset row
+ * its index names, element for element, whatever the dataset's strides
+ * (a transposed view: no two elements adjacent; a narrowed one: runs of
+ * 5 with gaps; a size-1 dimension; a 1-D tensor). */
+START_TEST(test_dataloader_strided)
+{
+    enum { N = 7 };
+    cg_tensor *base_a = NULL, *base_b = NULL, *base_c = NULL, *v = NULL;
+    cg_tensor *d[4] = {NULL, NULL, NULL, NULL}; /* a, b, c, index */
+    tu_ok(cg_arange(N * 4 * 3, CG_FLOAT32, &base_a));
+    tu_ok(cg_tensor_view(base_a, (int64_t[]){N, 4, 3}, 3, &v));
+    tu_ok(cg_tensor_transpose(v, 1, 2, &d[0])); /* (N, 3, 4), strides 12,1,3 */
+    cg_tensor_release(v);
+    tu_ok(cg_arange(N * 2 * 8, CG_FLOAT64, &base_b));
+    tu_ok(cg_tensor_view(base_b, (int64_t[]){N, 2, 8}, 3, &v));
+    tu_ok(cg_tensor_narrow(v, 2, 1, 5, &d[1])); /* (N, 2, 5), strides 16,8,1 */
+    cg_tensor_release(v);
+    tu_ok(cg_arange(N * 6, CG_FLOAT32, &base_c));
+    tu_ok(cg_tensor_view(base_c, (int64_t[]){N, 1, 6}, 3, &d[2]));
+    tu_ok(cg_arange(N, CG_FLOAT64, &d[3]));
+    cg_dataloader_options o = cg_dataloader_defaults();
+    o.batch_size = 3;
+    o.shuffle = true;
+    cg_dataloader *dl = NULL;
+    tu_ok(cg_dataloader_new(d, 4, &o, &dl));
+    const int64_t row[3] = {12, 10, 6};
+    int seen = 0;
+    for (;;) {
+        cg_tensor *batch[4] = {NULL, NULL, NULL, NULL};
+        bool has = false;
+        tu_ok(cg_dataloader_next(dl, batch, &has));
+        if (!has)
+            break;
+        int64_t b = cg_tensor_shape(batch[3])[0];
+        double idx[3];
+        tu_ok(cg_tensor_to_doubles(batch[3], idx, b));
+        for (int k = 0; k < 3; k++) {
+            ck_assert(cg_tensor_is_contiguous(batch[k]));
+            ck_assert_int_eq(cg_tensor_numel(batch[k]), b * row[k]);
+            double got[3 * 12];
+            tu_ok(cg_tensor_to_doubles(batch[k], got, b * row[k]));
+            for (int64_t i = 0; i < b; i++) {
+                cg_tensor *want_t = NULL;
+                tu_ok(cg_tensor_select(d[k], 0, (int64_t)idx[i], &want_t));
+                double want[12];
+                tu_ok(cg_tensor_to_doubles(want_t, want, row[k]));
+                for (int64_t e = 0; e < row[k]; e++)
+                    ck_assert_msg(got[i * row[k] + e] == want[e],
+                                  "tensor %d, row %g, element %lld", k, idx[i],
+                                  (long long)e);
+                cg_tensor_release(want_t);
+            }
+            cg_tensor_release(batch[k]);
+        }
+        cg_tensor_release(batch[3]);
+        seen += (int)b;
+    }
+    ck_assert_int_eq(seen, N);
+    cg_dataloader_free(dl);
+    for (int k = 0; k < 4; k++)
+        cg_tensor_release(d[k]);
+    cg_tensor_release(base_a);
+    cg_tensor_release(base_b);
+    cg_tensor_release(base_c);
+}
+END_TEST
+
 START_TEST(test_dataloader)
 {
     tu_table t = tu_table_load("optim/loader.tsv");
@@ -1572,6 +1639,7 @@ Suite *optim_suite(void)
     tc = tcase_create("data");
     tcase_add_test(tc, test_randperm);
     tcase_add_test(tc, test_dataloader);
+    tcase_add_test(tc, test_dataloader_strided);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alloc");
