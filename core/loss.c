@@ -59,6 +59,7 @@
  * cgrad returns the gradients in each input's dtype.
  */
 #include "ops_internal.h"
+#include "threadpool_internal.h"
 
 #include <string.h>
 
@@ -343,6 +344,67 @@ typedef struct red_ctx {
     int red;
 } red_ctx;
 
+/* The common case without the dense double copies: input and target of
+ * the result's dtype, contiguous, of one shape (nothing broadcast), the
+ * gradient the same or a single value. The same arithmetic in double per
+ * element, rounded once -- the same bits as the dense path -- in blocks on
+ * the thread pool (each element written by one thread). */
+enum { MSE_BLOCK = 1 << 14 }; /* elements per pool chunk */
+
+typedef struct mse_job {
+    const void *a, *b, *g; /* g: NULL (forward), or 1 or n values */
+    bool g_scalar;
+    double norm;
+    void *out, *neg; /* neg: -out, or NULL */
+    int64_t n;
+} mse_job;
+
+#define DEFINE_MSE(S, T)                                                       \
+    static void mse_fwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    {                                                                          \
+        const mse_job *j = ctx;                                                \
+        const T *a = j->a, *b = j->b;                                          \
+        T *o = j->out;                                                         \
+        int64_t i1 = end * MSE_BLOCK < j->n ? end * MSE_BLOCK : j->n;          \
+        for (int64_t i = begin * MSE_BLOCK; i < i1; i++) {                     \
+            double d = (double)a[i] - (double)b[i];                            \
+            o[i] = (T)(d * d);                                                 \
+        }                                                                      \
+    }                                                                          \
+    static void mse_bwd_##S(void *ctx, int64_t begin, int64_t end)             \
+    {                                                                          \
+        const mse_job *j = ctx;                                                \
+        const T *a = j->a, *b = j->b, *g = j->g;                               \
+        T *o = j->out, *ng = j->neg;                                           \
+        int64_t i1 = end * MSE_BLOCK < j->n ? end * MSE_BLOCK : j->n;          \
+        for (int64_t i = begin * MSE_BLOCK; i < i1; i++) {                     \
+            double gi = (double)g[j->g_scalar ? 0 : i];                        \
+            double v = j->norm * ((double)a[i] - (double)b[i]) * gi;           \
+            o[i] = (T)v;                                                       \
+            if (ng)                                                            \
+                ng[i] = (T)-v;                                                 \
+        }                                                                      \
+    }
+DEFINE_MSE(f32, float)
+DEFINE_MSE(f64, double)
+#undef DEFINE_MSE
+
+/* t as the fast path takes it: dtype dt, contiguous, shape (shape, nd). */
+static bool mse_plain(const cg_tensor *t, cg_dtype dt, const int64_t *shape,
+                      int nd)
+{
+    return t->dtype == dt && cg_tensor_is_contiguous(t) &&
+           shape_eq(t->shape, t->ndim, shape, nd);
+}
+
+static void mse_run(mse_job *j, cg_dtype dt, bool backward)
+{
+    cg_parallel_fn fn = dt == CG_FLOAT32
+                            ? (backward ? mse_bwd_f32 : mse_fwd_f32)
+                            : (backward ? mse_bwd_f64 : mse_fwd_f64);
+    cg__parallel_for((j->n + MSE_BLOCK - 1) / MSE_BLOCK, fn, j);
+}
+
 static cg_status mse_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
 {
     const red_ctx *c = node->ctx;
@@ -355,6 +417,33 @@ static cg_status mse_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
     cg_dtype dt = cg__promote(a->dtype, b->dtype);
     int64_t n = cg_tensor_numel(a);
     double norm = c->red == RED_MEAN ? 2.0 / (double)n : 2.0;
+    if (mse_plain(a, dt, a->shape, a->ndim) &&
+        mse_plain(b, dt, a->shape, a->ndim) && gy->dtype == dt &&
+        (cg_tensor_numel(gy) == 1 || mse_plain(gy, dt, a->shape, a->ndim))) {
+        cg_tensor *gt = NULL;
+        if ((st = cg__tensor_new_uninit(a->shape, a->ndim, dt, &ga)) != CG_OK ||
+            (cg__needs_grad(node, 1) &&
+             (st = cg__tensor_new_uninit(a->shape, a->ndim, dt, &gt)) !=
+                 CG_OK)) {
+            cg_tensor_release(ga);
+            return st;
+        }
+        mse_job j = {.a = cg_tensor_data(a),
+                     .b = cg_tensor_data(b),
+                     .g = cg_tensor_data(gy),
+                     .g_scalar = cg_tensor_numel(gy) == 1,
+                     .norm = norm,
+                     .out = cg_tensor_data(ga),
+                     .neg = gt ? cg_tensor_data(gt) : NULL,
+                     .n = n};
+        mse_run(&j, dt, true);
+        gx[1] = gt;
+        if (cg__needs_grad(node, 0))
+            gx[0] = ga;
+        else
+            cg_tensor_release(ga);
+        return CG_OK;
+    }
     if ((st = dense(a, a->shape, a->ndim, &va)) != CG_OK ||
         (st = dense(b, a->shape, a->ndim, &vb)) != CG_OK ||
         (st = dense(gy, a->shape, a->ndim, &g)) != CG_OK)
@@ -436,16 +525,27 @@ cg_status cg_mse_loss(cg_tensor *input, cg_tensor *target,
     double *va = NULL, *vb = NULL;
     if ((st = broadcast_pair(input, target, &a, &b)) != CG_OK)
         return st;
-    if ((st = dense(a, shape, nd, &va)) != CG_OK ||
-        (st = dense(b, shape, nd, &vb)) != CG_OK)
-        goto done;
-    int64_t n = cg_tensor_numel(a);
-    for (int64_t i = 0; i < n; i++) {
-        double d = va[i] - vb[i];
-        va[i] = d * d;
+    if (mse_plain(a, dt, shape, nd) && mse_plain(b, dt, shape, nd)) {
+        if ((st = cg__tensor_new_uninit(shape, nd, dt, &e)) != CG_OK)
+            goto done;
+        mse_job j = {.a = cg_tensor_data(a),
+                     .b = cg_tensor_data(b),
+                     .out = cg_tensor_data(e),
+                     .n = cg_tensor_numel(e)};
+        mse_run(&j, dt, false);
+    } else {
+        if ((st = dense(a, shape, nd, &va)) != CG_OK ||
+            (st = dense(b, shape, nd, &vb)) != CG_OK)
+            goto done;
+        int64_t n = cg_tensor_numel(a);
+        for (int64_t i = 0; i < n; i++) {
+            double d = va[i] - vb[i];
+            va[i] = d * d;
+        }
+        if ((st = from_doubles(va, shape, nd, dt, &e)) != CG_OK)
+            goto done;
     }
-    if ((st = from_doubles(va, shape, nd, dt, &e)) != CG_OK ||
-        (st = reduce_plain(e, red, &y)) != CG_OK)
+    if ((st = reduce_plain(e, red, &y)) != CG_OK)
         goto done;
     cg_tensor *ins[2] = {a, b};
     cg_node *node;

@@ -911,6 +911,83 @@ static int run_all(cg_tensor **res)
     return n;
 }
 
+/* mse_loss takes contiguous same-shape operands without its dense double
+ * copies, on the thread pool: the same bits as the general path, which a
+ * transposed view of the same values takes. Values ('none'), the loss
+ * ('mean', 'sum') and both gradients (gy random: full for 'none', a
+ * scalar otherwise), float32 and float64, with more elements than one
+ * pool block. */
+static void mse_pair(cg_dtype dt, int red, bool fast, cg_tensor **out)
+{
+    /* out: [loss, grad input, grad target] */
+    const int64_t shape[3] = {9, 40, 50};
+    cg_tensor *x = NULL, *t = NULL, *xb = NULL, *tb = NULL, *xv = NULL,
+              *tv = NULL, *y = NULL, *gy = NULL;
+    cg_manual_seed(11);
+    tu_ok(cg_randn(shape, 3, dt, NULL, &x));
+    tu_ok(cg_randn(shape, 3, dt, NULL, &t));
+    cg_tensor *xin = x, *tin = t;
+    if (!fast) {
+        /* the same values through a transposed view of a transposed copy */
+        cg_tensor *xt = NULL, *tt = NULL;
+        tu_ok(cg_tensor_transpose(x, 0, 2, &xt));
+        tu_ok(cg_tensor_transpose(t, 0, 2, &tt));
+        tu_ok(cg_tensor_contiguous(xt, &xb));
+        tu_ok(cg_tensor_contiguous(tt, &tb));
+        cg_tensor_release(xt);
+        cg_tensor_release(tt);
+        tu_ok(cg_tensor_requires_grad_(xb, true));
+        tu_ok(cg_tensor_requires_grad_(tb, true));
+        tu_ok(cg_tensor_transpose(xb, 0, 2, &xv));
+        tu_ok(cg_tensor_transpose(tb, 0, 2, &tv));
+        ck_assert(!cg_tensor_is_contiguous(xv));
+        xin = xv;
+        tin = tv;
+    } else {
+        tu_ok(cg_tensor_requires_grad_(x, true));
+        tu_ok(cg_tensor_requires_grad_(t, true));
+    }
+    tu_ok(cg_mse_loss(xin, tin, reductions[red], &y));
+    /* a gy other than 1 (full for 'none', a scalar otherwise) */
+    tu_ok(cg_randn(cg_tensor_shape(y), cg_tensor_dim(y), dt, NULL, &gy));
+    tu_ok(cg_tensor_backward(y, gy, false));
+    tu_ok(cg_tensor_detach(y, &out[0]));
+    if (fast) {
+        tu_ok(cg_tensor_clone(cg_tensor_grad(x), &out[1]));
+        tu_ok(cg_tensor_clone(cg_tensor_grad(t), &out[2]));
+    } else {
+        cg_tensor *g = NULL;
+        tu_ok(cg_tensor_transpose(cg_tensor_grad(xb), 0, 2, &g));
+        tu_ok(cg_tensor_contiguous(g, &out[1]));
+        cg_tensor_release(g);
+        tu_ok(cg_tensor_transpose(cg_tensor_grad(tb), 0, 2, &g));
+        tu_ok(cg_tensor_contiguous(g, &out[2]));
+        cg_tensor_release(g);
+    }
+    cg_tensor *all[] = {x, t, xb, tb, xv, tv, y, gy};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cg_tensor_release(all[i]);
+}
+
+START_TEST(test_mse_contiguous_path)
+{
+    const cg_dtype dts[2] = {CG_FLOAT32, CG_FLOAT64};
+    for (int d = 0; d < 2; d++)
+        for (int red = 0; red < 3; red++) {
+            cg_tensor *fast[3] = {NULL, NULL, NULL};
+            cg_tensor *slow[3] = {NULL, NULL, NULL};
+            mse_pair(dts[d], red, true, fast);
+            mse_pair(dts[d], red, false, slow);
+            const char *what[3] = {"loss", "grad input", "grad target"};
+            for (int k = 0; k < 3; k++) {
+                tu_assert_bitwise(fast[k], slow[k], what[k]);
+                cg_tensor_release(fast[k]);
+                cg_tensor_release(slow[k]);
+            }
+        }
+}
+END_TEST
+
 START_TEST(test_threads)
 {
     cg_tensor *a[32], *b[32];
@@ -1026,6 +1103,7 @@ Suite *loss_suite(void)
     tcase_add_test(tc, test_errors_table_complete);
     tcase_add_test(tc, test_errors_cgrad);
     tcase_add_test(tu_suite_tcase(s, "threads", 120), test_threads);
+    tcase_add_test(tc, test_mse_contiguous_path);
     tc = tu_suite_tcase(s, "alloc", 300);
     tcase_add_test(tc, test_alloc_sweep);
     tcase_add_test(tc, test_alloc_modules);
