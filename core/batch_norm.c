@@ -12,6 +12,11 @@
  * running_var evaluation: mean = running_mean, invstd = 1 / sqrt(running_var +
  * eps). y = (x - mean) * invstd * weight + bias   (weight 1, bias 0 when NULL)
  * Sums run in double, channel by channel, and each value is rounded once.
+ * A channel's sums take its runs of S values (one per sample) in order,
+ * each run into BN_LANES running sums (value s into lane s % BN_LANES:
+ * one chain of additions would wait on the adder's latency), the lanes
+ * added as a fixed tree at the end: a fixed order, whatever the thread
+ * count.
  *
  * Backward, NativeBatchNormBackward0 with edges (input, weight, bias); with
  * xhat = (x - mean) * invstd, g = gy summed over the channel:
@@ -57,6 +62,33 @@ typedef struct bn_job {
     double *gw, *gb; /* C entries each */
 } bn_job;
 
+enum { BN_LANES = 8 };
+
+/* The lanes' total: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). */
+static double lanes_total(double *l)
+{
+    for (int w = 1; w < BN_LANES; w *= 2)
+        for (int k = 0; k < BN_LANES; k += 2 * w)
+            l[k] += l[k + w];
+    return l[0];
+}
+
+/* STMT for s_ = 0 .. n - 1 with k_ = s_ % BN_LANES, written so that k_ is
+ * a constant in the unrolled body (the lanes stay in registers). */
+#define BN_RUN(n, STMT)                                                        \
+    do {                                                                       \
+        int64_t b_ = 0;                                                        \
+        for (; b_ + BN_LANES <= (n); b_ += BN_LANES)                           \
+            for (int k_ = 0; k_ < BN_LANES; k_++) {                            \
+                const int64_t s_ = b_ + k_;                                    \
+                STMT;                                                          \
+            }                                                                  \
+        for (int k_ = 0; b_ + k_ < (n); k_++) {                                \
+            const int64_t s_ = b_ + k_;                                        \
+            STMT;                                                              \
+        }                                                                      \
+    } while (0)
+
 #define DEFINE_BN(SFX, T)                                                      \
     static void bn_fwd_##SFX(void *ctx, int64_t c0, int64_t c1)                \
     {                                                                          \
@@ -66,16 +98,20 @@ typedef struct bn_job {
         double n = (double)(j->N * j->S);                                      \
         for (int64_t c = c0; c < c1; c++) {                                    \
             if (j->batch_stats) {                                              \
-                double sum = 0, vs = 0;                                        \
-                for (int64_t i = 0; i < j->N; i++)                             \
-                    for (int64_t s = 0; s < j->S; s++)                         \
-                        sum += x[(i * j->C + c) * j->S + s];                   \
-                double mean = sum / n;                                         \
-                for (int64_t i = 0; i < j->N; i++)                             \
-                    for (int64_t s = 0; s < j->S; s++) {                       \
-                        double dv = x[(i * j->C + c) * j->S + s] - mean;       \
-                        vs += dv * dv;                                         \
-                    }                                                          \
+                double l[BN_LANES] = {0}, q[BN_LANES] = {0};                   \
+                for (int64_t i = 0; i < j->N; i++) {                           \
+                    const T *r = x + (i * j->C + c) * j->S;                    \
+                    BN_RUN(j->S, l[k_] += r[s_]);                              \
+                }                                                              \
+                double mean = lanes_total(l) / n;                              \
+                for (int64_t i = 0; i < j->N; i++) {                           \
+                    const T *r = x + (i * j->C + c) * j->S;                    \
+                    BN_RUN(j->S, {                                             \
+                        double dv = r[s_] - mean;                              \
+                        q[k_] += dv * dv;                                      \
+                    });                                                        \
+                }                                                              \
+                double vs = lanes_total(q);                                    \
                 j->mean[c] = mean;                                             \
                 j->var_sum[c] = vs;                                            \
                 j->invstd[c] = 1.0 / sqrt(vs / n + j->eps);                    \
@@ -98,13 +134,16 @@ typedef struct bn_job {
         for (int64_t c = c0; c < c1; c++) {                                    \
             double m = j->mean[c], is = j->invstd[c];                          \
             double w = j->w ? j->w[c] : 1.0;                                   \
-            double sg = 0, sgx = 0;                                            \
-            for (int64_t i = 0; i < j->N; i++)                                 \
-                for (int64_t s = 0; s < j->S; s++) {                           \
-                    int64_t at = (i * j->C + c) * j->S + s;                    \
-                    sg += gy[at];                                              \
-                    sgx += (double)gy[at] * (((double)x[at] - m) * is);        \
-                }                                                              \
+            double lg[BN_LANES] = {0}, lgx[BN_LANES] = {0};                    \
+            for (int64_t i = 0; i < j->N; i++) {                               \
+                const int64_t at = (i * j->C + c) * j->S;                      \
+                const T *rg = gy + at, *rx = x + at;                           \
+                BN_RUN(j->S, {                                                 \
+                    lg[k_] += rg[s_];                                          \
+                    lgx[k_] += (double)rg[s_] * (((double)rx[s_] - m) * is);   \
+                });                                                            \
+            }                                                                  \
+            double sg = lanes_total(lg), sgx = lanes_total(lgx);               \
             j->gb[c] = sg;                                                     \
             j->gw[c] = sgx;                                                    \
             if (!gx)                                                           \

@@ -10,11 +10,14 @@
  * training and evaluation; thread-count independence; allocation
  * failures.
  *
- * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ * The documented summation order, bit for bit.
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc, order.
  */
 #include "cgrad_nn.h"
 #include "spatial.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +456,87 @@ static cg_status alloc_scenario(void *ctx)
     return st;
 }
 
+/* The documented summation order (core/batch_norm.c), computed here
+ * independently: per channel, each sample's run of S values into 8 lanes
+ * (value s into lane s % 8), the lanes added as a balanced tree. Values
+ * spanning many magnitudes make any other order visible; the output and
+ * the weight, bias and input gradients must match bit for bit. */
+static double lanes_tree(double *l)
+{
+    for (int w = 1; w < 8; w *= 2)
+        for (int k = 0; k < 8; k += 2 * w)
+            l[k] += l[k + w];
+    return l[0];
+}
+
+START_TEST(summation_order)
+{
+    enum { N = 3, C = 2, S = 37 };
+    static double xv[N * C * S], gv[N * C * S];
+    for (int i = 0; i < N * C * S; i++) {
+        xv[i] = ldexp((i % 3 == 0 ? -1.0 : 1.0) * (1.0 + 1.0 / (i % 7 + 3)),
+                      i % 41 - 20);
+        gv[i] = ldexp(1.0 + 1.0 / (i % 5 + 2), i % 23 - 11);
+    }
+    const double wv[C] = {0.75, -1.25}, bv[C] = {0.5, 2.0}, eps = 1e-5;
+    const int64_t xs[3] = {N, C, S}, cs[1] = {C};
+    cg_tensor *x = NULL, *w = NULL, *b = NULL, *gy = NULL, *y = NULL;
+    tu_ok(cg_tensor_from_data(xv, xs, 3, CG_FLOAT64, &x));
+    tu_ok(cg_tensor_from_data(gv, xs, 3, CG_FLOAT64, &gy));
+    tu_ok(cg_tensor_from_data(wv, cs, 1, CG_FLOAT64, &w));
+    tu_ok(cg_tensor_from_data(bv, cs, 1, CG_FLOAT64, &b));
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_ok(cg_tensor_requires_grad_(w, true));
+    tu_ok(cg_tensor_requires_grad_(b, true));
+    tu_ok(cg_batch_norm(x, NULL, NULL, w, b, true, 0.1, eps, &y));
+    tu_ok(cg_tensor_backward(y, gy, false));
+    const double *yg = cg_tensor_data(y),
+                 *gx = cg_tensor_data(cg_tensor_grad(x));
+    const double *gw = cg_tensor_data(cg_tensor_grad(w)),
+                 *gb = cg_tensor_data(cg_tensor_grad(b));
+    const double n = N * S;
+    for (int c = 0; c < C; c++) {
+        double l[8] = {0}, q[8] = {0}, lg[8] = {0}, lgx[8] = {0};
+        for (int i = 0; i < N; i++)
+            for (int s = 0; s < S; s++)
+                l[s % 8] += xv[(i * C + c) * S + s];
+        double mean = lanes_tree(l) / n;
+        for (int i = 0; i < N; i++)
+            for (int s = 0; s < S; s++) {
+                double dv = xv[(i * C + c) * S + s] - mean;
+                q[s % 8] += dv * dv;
+            }
+        double is = 1.0 / sqrt(lanes_tree(q) / n + eps);
+        for (int i = 0; i < N; i++)
+            for (int s = 0; s < S; s++) {
+                int at = (i * C + c) * S + s;
+                double want = (xv[at] - mean) * is * wv[c] + bv[c];
+                ck_assert_msg(yg[at] == want, "y[%d]: %.17g, expected %.17g",
+                              at, yg[at], want);
+                lg[s % 8] += gv[at];
+                lgx[s % 8] += gv[at] * ((xv[at] - mean) * is);
+            }
+        double sg = lanes_tree(lg), sgx = lanes_tree(lgx);
+        ck_assert_msg(gb[c] == sg, "grad bias[%d]: %.17g, expected %.17g", c,
+                      gb[c], sg);
+        ck_assert_msg(gw[c] == sgx, "grad weight[%d]: %.17g, expected %.17g", c,
+                      gw[c], sgx);
+        for (int i = 0; i < N; i++)
+            for (int s = 0; s < S; s++) {
+                int at = (i * C + c) * S + s;
+                double xh = (xv[at] - mean) * is;
+                double want = (gv[at] - sg / n - xh * sgx / n) * is * wv[c];
+                ck_assert_msg(gx[at] == want,
+                              "grad input[%d]: %.17g, expected %.17g", at,
+                              gx[at], want);
+            }
+    }
+    cg_tensor *all[] = {x, w, b, gy, y};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cg_tensor_release(all[i]);
+}
+END_TEST
+
 Suite *batch_norm_suite(void)
 {
     const tu_spatial_suite d = {
@@ -473,5 +557,7 @@ Suite *batch_norm_suite(void)
         .alloc_scenario = alloc_scenario,
         .alloc_min = 10,
     };
-    return tu_spatial_suite_create(&d);
+    Suite *s = tu_spatial_suite_create(&d);
+    tcase_add_test(tu_suite_tcase(s, "order", 0), summation_order);
+    return s;
 }
