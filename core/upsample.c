@@ -79,8 +79,9 @@ static cg_status index_tables(const up_geom *g, int64_t **out)
 typedef struct up_job {
     const up_geom *g;
     const int64_t *src_t, *src_h, *src_w; /* index tables per axis */
-    const void *src;                      /* forward: x; backward: gy */
-    void *dst; /* forward: y; backward: gx (zeroed) */
+    bool w2;         /* along W, output w reads input w / 2 (out = 2 in) */
+    const void *src; /* forward: x; backward: gy */
+    void *dst;       /* forward: y; backward: gx (zeroed) */
 } up_job;
 
 /* One plane of each pass; CG__PLANE_KERNEL makes the chunk functions
@@ -95,6 +96,11 @@ typedef struct up_job {
             for (int64_t h = 0; h < g->out[1]; h++) {                          \
                 const T *row =                                                 \
                     x + (j->src_t[t] * g->in[1] + j->src_h[h]) * g->in[2];     \
+                if (j->w2) {                                                   \
+                    for (int64_t w = 0; w < g->in[2]; w++, y += 2)             \
+                        y[0] = y[1] = row[w];                                  \
+                    continue;                                                  \
+                }                                                              \
                 for (int64_t w = 0; w < g->out[2]; w++)                        \
                     *y++ = row[j->src_w[w]];                                   \
             }                                                                  \
@@ -108,6 +114,11 @@ typedef struct up_job {
             for (int64_t h = 0; h < g->out[1]; h++) {                          \
                 T *row =                                                       \
                     gx + (j->src_t[t] * g->in[1] + j->src_h[h]) * g->in[2];    \
+                if (j->w2) { /* the same additions, in the same order */       \
+                    for (int64_t w = 0; w < g->in[2]; w++, gy += 2)            \
+                        row[w] = (row[w] + gy[0]) + gy[1];                     \
+                    continue;                                                  \
+                }                                                              \
                 for (int64_t w = 0; w < g->out[2]; w++)                        \
                     row[j->src_w[w]] += *gy++;                                 \
             }                                                                  \
@@ -135,8 +146,11 @@ static cg_status run(const up_geom *g, const void *src, void *dst, cg_dtype dt,
                 .src_t = tables,
                 .src_h = tables + g->out[0],
                 .src_w = tables + g->out[0] + g->out[1],
+                .w2 = g->out[2] == 2 * g->in[2],
                 .src = src,
                 .dst = dst};
+    for (int64_t w = 0; w < g->out[2] && j.w2; w++)
+        j.w2 = j.src_w[w] == w / 2;
     cg_parallel_fn fn = backward ? (dt == CG_FLOAT64 ? up_bwd_f64 : up_bwd_f32)
                                  : (dt == CG_FLOAT64 ? up_fwd_f64 : up_fwd_f32);
     cg__plane_for(g->planes, g->per_block, fn, &j);

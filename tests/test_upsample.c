@@ -8,7 +8,10 @@
  * error messages, float64 gradcheck, thread-count independence and
  * allocation failures.
  *
- * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ * Doubling along W (its own path) against a model of the general one.
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc, huge_sizes,
+ * doubled.
  */
 #include "cgrad_nn.h"
 #include "spatial.h"
@@ -415,6 +418,78 @@ static cg_status alloc_scenario(void *ctx)
     return st;
 }
 
+/* Doubling along W has a path of its own (pairs of outputs per input):
+ * the output and the input gradient against a model of the general one --
+ * a copy per output, and one += per output in (t, h, w) order -- bit for
+ * bit, with W doubled alone and with every axis doubled, float32 and
+ * float64. */
+static int64_t nearest_src(int64_t o, int64_t in, int64_t out, double scale)
+{
+    /* PyTorch's nearest_idx with a scale factor */
+    if (out == in)
+        return o;
+    if (out == 2 * in)
+        return o >> 1;
+    int64_t s = (int64_t)floorf((float)o * (float)(1.0 / scale));
+    return s < in - 1 ? s : in - 1;
+}
+
+static void doubled_w_case(cg_dtype dt, const double *scale)
+{
+    enum { N = 2, C = 3, D = 3, H = 4, W = 5 };
+    const int64_t xs[5] = {N, C, D, H, W};
+    cg_manual_seed(3);
+    cg_tensor *x = NULL, *y = NULL, *gy = NULL, *xd = NULL, *gyd = NULL;
+    cg_tensor *yd = NULL, *gxd = NULL;
+    tu_ok(cg_randn(xs, 5, dt, NULL, &x));
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    tu_ok(cg_upsample_nearest(x, NULL, scale, 3, &y));
+    const int64_t *os = cg_tensor_shape(y);
+    const int64_t OD = os[2], OH = os[3], OW = os[4];
+    ck_assert_int_eq(OW, 2 * W);
+    tu_ok(cg_randn(os, 5, dt, NULL, &gy));
+    tu_ok(cg_tensor_backward(y, gy, false));
+    tu_ok(cg_tensor_to(x, CG_FLOAT64, &xd));
+    tu_ok(cg_tensor_to(gy, CG_FLOAT64, &gyd));
+    tu_ok(cg_tensor_to(y, CG_FLOAT64, &yd));
+    tu_ok(cg_tensor_to(cg_tensor_grad(x), CG_FLOAT64, &gxd));
+    const double *xv = cg_tensor_data(xd), *gv = cg_tensor_data(gyd),
+                 *yv = cg_tensor_data(yd), *gxv = cg_tensor_data(gxd);
+    static double want[N * C * D * H * W];
+    memset(want, 0, sizeof want);
+    for (int64_t pl = 0; pl < N * C; pl++)
+        for (int64_t t = 0; t < OD; t++)
+            for (int64_t h = 0; h < OH; h++)
+                for (int64_t w = 0; w < OW; w++) {
+                    const int64_t st = nearest_src(t, D, OD, scale[0]);
+                    const int64_t sh = nearest_src(h, H, OH, scale[1]);
+                    const int64_t src = ((pl * D + st) * H + sh) * W + (w >> 1);
+                    const int64_t out = ((pl * OD + t) * OH + h) * OW + w;
+                    ck_assert_msg(yv[out] == xv[src], "y[%lld]",
+                                  (long long)out);
+                    if (dt == CG_FLOAT32)
+                        want[src] = (float)((float)want[src] + (float)gv[out]);
+                    else
+                        want[src] += gv[out];
+                }
+    for (int64_t i = 0; i < N * C * D * H * W; i++)
+        ck_assert_msg(gxv[i] == want[i], "gx[%lld]: %.17g, expected %.17g",
+                      (long long)i, gxv[i], want[i]);
+    cg_tensor *all[] = {x, y, gy, xd, gyd, yd, gxd};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cg_tensor_release(all[i]);
+}
+
+START_TEST(doubled_w)
+{
+    const double both[3] = {2.0, 2.0, 2.0}, w_only[3] = {1.5, 1.7, 2.0};
+    doubled_w_case(CG_FLOAT32, both);
+    doubled_w_case(CG_FLOAT32, w_only);
+    doubled_w_case(CG_FLOAT64, both);
+    doubled_w_case(CG_FLOAT64, w_only);
+}
+END_TEST
+
 Suite *upsample_suite(void)
 {
     const tu_spatial_suite d = {
@@ -439,5 +514,6 @@ Suite *upsample_suite(void)
     TCase *huge = tu_suite_tcase(s, "huge_sizes", 0);
     tcase_add_test(huge, huge_sizes);
     tcase_add_test(huge, recompute_huge);
+    tcase_add_test(tu_suite_tcase(s, "doubled", 0), doubled_w);
     return s;
 }
