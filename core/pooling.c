@@ -354,15 +354,6 @@ static void out_pos(const pool_geom *g, int64_t o, int64_t *pos)
     pos[0] = o / g->out[2] / g->out[1];
 }
 
-/* The max-pool window [b, e) of output o, per axis (taps every d). */
-static void max_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e)
-{
-    int64_t pos[3];
-    out_pos(g, o, pos);
-    for (int i = 0; i < 3; i++)
-        max_window(g, i, pos[i], &b[i], &e[i]);
-}
-
 /* The avg-pool window [b, e) of output o, per axis, and its divisor
  * (divisor_override, else the unclamped window volume with
  * count_include_pad or the clamped one); false when the window holds no
@@ -385,33 +376,131 @@ static bool avg_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e,
     return true;
 }
 
+/* Max pooling weighs a window's candidates in (t, h, w) order; a larger
+ * value or a NaN takes over (PyTorch's rule: the first of equal maxima,
+ * the last NaN). Each candidate depends on the running maximum, so one
+ * output is a chain of compares; POOL_LANES outputs of a row are weighed
+ * side by side (independent chains, the selects without branches: which
+ * candidate wins is data, a branch would guess wrong half the time),
+ * each still seeing its own candidates in window order. Outputs whose
+ * window leaves the input along W (padding, ceil_mode) take the one-by-one
+ * walk. */
+enum { POOL_LANES = 8 };
+
+/* take ? a : b, by bit masks. */
+static inline float select_f32(bool take, float a, float b)
+{
+    uint32_t ua, ub, mask = 0u - (uint32_t)take;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
+static inline double select_f64(bool take, double a, double b)
+{
+    uint64_t ua, ub, mask = 0u - (uint64_t)take;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* One plane of each pass; CG__PLANE_KERNEL makes the pool's chunk
  * functions (max_fwd_f32, ...) from them. pl is the plane's index. */
 #define DEFINE_POOL(S, T)                                                      \
+    /* Output ow of the row whose T and H windows are [b0, e0), [b1, e1). */   \
+    static void max_one_##S(const pool_geom *g, const T *x, int64_t b0,        \
+                            int64_t e0, int64_t b1, int64_t e1, int64_t ow,    \
+                            T *y, int64_t *ix)                                 \
+    {                                                                          \
+        int64_t b2, e2;                                                        \
+        max_window(g, 2, ow, &b2, &e2);                                        \
+        int64_t best = (b0 * g->in[1] + b1) * g->in[2] + b2;                   \
+        T m = -(T)INFINITY;                                                    \
+        for (int64_t t = b0; t < e0; t += g->d[0])                             \
+            for (int64_t h = b1; h < e1; h += g->d[1])                         \
+                for (int64_t w = b2; w < e2; w += g->d[2]) {                   \
+                    int64_t at = (t * g->in[1] + h) * g->in[2] + w;            \
+                    T v = x[at];                                               \
+                    bool take = (v > m) | (v != v);                            \
+                    m = select_##S(take, v, m);                                \
+                    best = take ? at : best;                                   \
+                }                                                              \
+        *y = m;                                                                \
+        if (ix)                                                                \
+            *ix = best;                                                        \
+    }                                                                          \
+    /* POOL_LANES outputs from ow on, whose windows lie inside along W. */     \
+    static void max_lanes_##S(const pool_geom *g, const T *x, int64_t b0,      \
+                              int64_t e0, int64_t b1, int64_t e1, int64_t ow,  \
+                              T *y, int64_t *ix)                               \
+    {                                                                          \
+        const int64_t sw = g->s[2], w0 = ow * sw - g->p[2];                    \
+        T m[POOL_LANES];                                                       \
+        int64_t best[POOL_LANES];                                              \
+        for (int q = 0; q < POOL_LANES; q++) {                                 \
+            m[q] = -(T)INFINITY;                                               \
+            best[q] = (b0 * g->in[1] + b1) * g->in[2] + w0 + q * sw;           \
+        }                                                                      \
+        for (int64_t t = b0; t < e0; t += g->d[0])                             \
+            for (int64_t h = b1; h < e1; h += g->d[1]) {                       \
+                const int64_t rb = (t * g->in[1] + h) * g->in[2] + w0;         \
+                for (int64_t kw = 0; kw < g->k[2]; kw++) {                     \
+                    const int64_t at = rb + kw * g->d[2];                      \
+                    _Pragma("GCC unroll 8") for (int q = 0; q < POOL_LANES;    \
+                                                 q++)                          \
+                    {                                                          \
+                        T v = x[at + q * sw];                                  \
+                        bool take = (v > m[q]) | (v != v);                     \
+                        m[q] = select_##S(take, v, m[q]);                      \
+                        best[q] = take ? at + q * sw : best[q];                \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+        for (int q = 0; q < POOL_LANES; q++) {                                 \
+            y[q] = m[q];                                                       \
+            if (ix)                                                            \
+                ix[q] = best[q];                                               \
+        }                                                                      \
+    }                                                                          \
     static void max_fwd_plane_##S(const pool_job *j, int64_t pl, const T *x,   \
                                   T *y)                                        \
     {                                                                          \
         const pool_geom *g = j->g;                                             \
         const int64_t op = g->out_plane;                                       \
         int64_t *ix = j->idx ? j->idx + pl * op : NULL;                        \
-        for (int64_t o = 0; o < op; o++) {                                     \
-            int64_t b[3], e[3];                                                \
-            max_window3(g, o, b, e);                                           \
-            int64_t best = (b[0] * g->in[1] + b[1]) * g->in[2] + b[2];         \
-            T m = -(T)INFINITY;                                                \
-            for (int64_t t = b[0]; t < e[0]; t += g->d[0])                     \
-                for (int64_t h = b[1]; h < e[1]; h += g->d[1])                 \
-                    for (int64_t w = b[2]; w < e[2]; w += g->d[2]) {           \
-                        int64_t at = (t * g->in[1] + h) * g->in[2] + w;        \
-                        T v = x[at];                                           \
-                        if (v > m || isnan(v)) {                               \
-                            m = v;                                             \
-                            best = at;                                         \
-                        }                                                      \
+        /* outputs ow with every W tap inside: [wlo, whi) */                   \
+        const int64_t last = (g->k[2] - 1) * g->d[2];                          \
+        int64_t wlo = (g->p[2] + g->s[2] - 1) / g->s[2], whi = 0;              \
+        if (g->in[2] - 1 - last + g->p[2] >= 0)                                \
+            whi = (g->in[2] - 1 - last + g->p[2]) / g->s[2] + 1;               \
+        if (whi > g->out[2])                                                   \
+            whi = g->out[2];                                                   \
+        int64_t o = 0;                                                         \
+        for (int64_t ot = 0; ot < g->out[0]; ot++) {                           \
+            int64_t b0, e0;                                                    \
+            max_window(g, 0, ot, &b0, &e0);                                    \
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {                       \
+                int64_t b1, e1;                                                \
+                max_window(g, 1, oh, &b1, &e1);                                \
+                int64_t ow = 0;                                                \
+                while (ow < g->out[2]) {                                       \
+                    if (ow >= wlo && ow + POOL_LANES <= whi) {                 \
+                        max_lanes_##S(g, x, b0, e0, b1, e1, ow, y + o,         \
+                                      ix ? ix + o : NULL);                     \
+                        ow += POOL_LANES;                                      \
+                        o += POOL_LANES;                                       \
+                    } else {                                                   \
+                        max_one_##S(g, x, b0, e0, b1, e1, ow, y + o,           \
+                                    ix ? ix + o : NULL);                       \
+                        ow++;                                                  \
+                        o++;                                                   \
                     }                                                          \
-            y[o] = m;                                                          \
-            if (ix)                                                            \
-                ix[o] = best;                                                  \
+                }                                                              \
+            }                                                                  \
         }                                                                      \
     }                                                                          \
     static void max_bwd_plane_##S(const pool_job *j, int64_t pl, const T *gy,  \

@@ -7,11 +7,16 @@
  * attributes, error messages, float64 gradcheck, thread-count
  * independence and allocation failures.
  *
- * TCases: torch, repr, errors, gradcheck, threads, alloc.
+ * Max pooling also against a model of PyTorch's window walk on rows long
+ * enough for the side-by-side path (ties, NaNs, -inf, edges).
+ *
+ * TCases: torch, repr, errors, gradcheck, threads, alloc, huge_sizes,
+ * max_model.
  */
 #include "cgrad_nn.h"
 #include "spatial.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +474,140 @@ static cg_status alloc_scenario(void *ctx)
     return st;
 }
 
+/* Max pooling against a model of PyTorch's window walk: per output, the
+ * window's taps inside the input in (t, h, w) order, a larger value or a
+ * NaN taking over from -inf, the first tap's index to begin with. Rows long
+ * enough for the side-by-side path (POOL_LANES outputs at once) with
+ * edges that leave the input along W (padding, ceil_mode), dilation,
+ * overlapping windows, and values full of ties, NaNs and -infs; the
+ * output (bit for bit) and the input gradient, which lands on each
+ * output's chosen index. */
+typedef struct mp_cfg {
+    int64_t k[3], s[3], p[3], d[3];
+    bool ceil;
+    int64_t W;
+} mp_cfg;
+
+static int64_t mp_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                      bool ceil)
+{
+    int64_t span = in + 2 * p - d * (k - 1) - 1;
+    int64_t o = (ceil ? span + s - 1 : span) / s + 1;
+    if (ceil && (o - 1) * s >= in + p)
+        o--;
+    return o;
+}
+
+static void mp_model_case(const mp_cfg *cf, cg_dtype dt)
+{
+    enum { N = 1, C = 2, D = 3, H = 4 };
+    const int64_t W = cf->W, in[3] = {D, H, W};
+    const int64_t numel = N * C * D * H * W;
+    double *xv = malloc((size_t)numel * sizeof *xv);
+    ck_assert_ptr_nonnull(xv);
+    for (int64_t i = 0; i < numel; i++) {
+        uint32_t r = (uint32_t)(i * 2654435761u) >> 7;
+        xv[i] = r % 17 == 0   ? NAN
+                : r % 13 == 0 ? -INFINITY
+                              : (double)(r % 5); /* ties everywhere */
+    }
+    const int64_t xs[5] = {N, C, D, H, W};
+    cg_tensor *x = NULL, *x64 = NULL, *y = NULL, *gy = NULL, *y64 = NULL,
+              *gx64 = NULL;
+    tu_ok(cg_tensor_from_data(xv, xs, 5, CG_FLOAT64, &x64));
+    tu_ok(cg_tensor_to(x64, dt, &x));
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    cg_ints k = {3, {cf->k[0], cf->k[1], cf->k[2]}},
+            st = {3, {cf->s[0], cf->s[1], cf->s[2]}},
+            pd = {3, {cf->p[0], cf->p[1], cf->p[2]}},
+            dl = {3, {cf->d[0], cf->d[1], cf->d[2]}};
+    tu_ok(cg_max_pool3d(x, k, st, pd, dl, cf->ceil, &y));
+    int64_t out[3];
+    for (int a = 0; a < 3; a++)
+        out[a] =
+            mp_out(in[a], cf->k[a], cf->s[a], cf->p[a], cf->d[a], cf->ceil);
+    ck_assert_int_eq(cg_tensor_shape(y)[4], out[2]);
+    const int64_t on = N * C * out[0] * out[1] * out[2];
+    double *gv = malloc((size_t)on * sizeof *gv);
+    ck_assert_ptr_nonnull(gv);
+    for (int64_t o = 0; o < on; o++)
+        gv[o] = ldexp(1.0 + (double)(o % 7) / 8, (int)(o % 9) - 4);
+    cg_tensor *gy64 = NULL;
+    tu_ok(cg_tensor_from_data(gv, cg_tensor_shape(y), 5, CG_FLOAT64, &gy64));
+    tu_ok(cg_tensor_to(gy64, dt, &gy));
+    tu_ok(cg_tensor_backward(y, gy, false));
+    tu_ok(cg_tensor_to(y, CG_FLOAT64, &y64));
+    tu_ok(cg_tensor_to(cg_tensor_grad(x), CG_FLOAT64, &gx64));
+    const double *yv = cg_tensor_data(y64), *gxv = cg_tensor_data(gx64);
+    double *want = calloc((size_t)numel, sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    const int64_t ip = D * H * W;
+    int64_t o = 0;
+    for (int64_t pl = 0; pl < N * C; pl++)
+        for (int64_t ot = 0; ot < out[0]; ot++)
+            for (int64_t oh = 0; oh < out[1]; oh++)
+                for (int64_t ow = 0; ow < out[2]; ow++, o++) {
+                    const int64_t op[3] = {ot, oh, ow};
+                    int64_t best = -1;
+                    double m = -INFINITY;
+                    /* the taps inside, in (t, h, w) order */
+                    for (int64_t a = 0; a < cf->k[0]; a++)
+                        for (int64_t b = 0; b < cf->k[1]; b++)
+                            for (int64_t c = 0; c < cf->k[2]; c++) {
+                                const int64_t tap[3] = {a, b, c};
+                                int64_t pos[3];
+                                bool inside = true;
+                                for (int ax = 0; ax < 3; ax++) {
+                                    pos[ax] = op[ax] * cf->s[ax] - cf->p[ax] +
+                                              tap[ax] * cf->d[ax];
+                                    inside &= pos[ax] >= 0 && pos[ax] < in[ax];
+                                }
+                                if (!inside)
+                                    continue;
+                                int64_t at = (pos[0] * H + pos[1]) * W + pos[2];
+                                double v = xv[pl * ip + at];
+                                if (best < 0)
+                                    best = at;
+                                if (v > m || isnan(v)) {
+                                    m = v;
+                                    best = at;
+                                }
+                            }
+                    ck_assert_msg(memcmp(&yv[o], &m, sizeof m) == 0 ||
+                                      (isnan(yv[o]) && isnan(m)),
+                                  "W=%lld output %lld: %g, expected %g",
+                                  (long long)W, (long long)o, yv[o], m);
+                    want[pl * ip + best] +=
+                        (double)(dt == CG_FLOAT32 ? (float)gv[o] : gv[o]);
+                }
+    for (int64_t i = 0; i < numel; i++)
+        ck_assert_msg(gxv[i] == want[i],
+                      "W=%lld grad input[%lld]: %g, expected %g", (long long)W,
+                      (long long)i, gxv[i], want[i]);
+    cg_tensor *all[] = {x, x64, y, gy, gy64, y64, gx64};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cg_tensor_release(all[i]);
+    free(want);
+    free(gv);
+    free(xv);
+}
+
+START_TEST(max_model)
+{
+    static const mp_cfg cfgs[] = {
+        {{2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, false, 40},
+        {{2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, true, 37},
+        {{1, 2, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, false, 29},
+        {{2, 1, 3}, {1, 2, 2}, {1, 0, 1}, {1, 1, 2}, true, 41},
+        {{3, 3, 4}, {2, 1, 3}, {1, 1, 2}, {1, 1, 1}, true, 50},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        mp_model_case(&cfgs[i], CG_FLOAT32);
+        mp_model_case(&cfgs[i], CG_FLOAT64);
+    }
+}
+END_TEST
+
 Suite *pooling_suite(void)
 {
     const tu_spatial_suite d = {
@@ -491,5 +630,6 @@ Suite *pooling_suite(void)
     };
     Suite *s = tu_spatial_suite_create(&d);
     tcase_add_test(tu_suite_tcase(s, "huge_sizes", 0), huge_sizes);
+    tcase_add_test(tu_suite_tcase(s, "max_model", 0), max_model);
     return s;
 }
