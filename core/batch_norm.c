@@ -225,8 +225,8 @@ static cg_status bn_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
         goto fail;
     if ((st = dense(x, &xc)) != CG_OK || (st = dense(gy, &gyc)) != CG_OK)
         goto fail;
-    if (cg__needs_grad(node, 0) &&
-        (st = cg__tensor_new(x->shape, x->ndim, x->dtype, &r)) != CG_OK)
+    if (cg__needs_grad(node, 0) && /* every element is written below */
+        (st = cg__tensor_new_uninit(x->shape, x->ndim, x->dtype, &r)) != CG_OK)
         goto fail;
     bn_job j = {.N = x->shape[0],
                 .C = c->C,
@@ -406,7 +406,9 @@ cg_status cg_batch_norm(cg_tensor *input, cg_tensor *running_mean,
     if (!stats)
         return cg__error_nomem(bytes);
     double *var_sum = stats + 2 * C, *wv = stats + 3 * C, *bv = stats + 4 * C;
-    if ((st = cg__tensor_new(x->shape, x->ndim, x->dtype, &y)) != CG_OK ||
+    /* every element of y is written below */
+    if ((st = cg__tensor_new_uninit(x->shape, x->ndim, x->dtype, &y)) !=
+            CG_OK ||
         (st = dense(x, &xc)) != CG_OK ||
         (weight && (st = cg_tensor_to_doubles(weight, wv, C)) != CG_OK) ||
         (bias && (st = cg_tensor_to_doubles(bias, bv, C)) != CG_OK))

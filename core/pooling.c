@@ -635,7 +635,8 @@ static cg_status pool_forward(cg_tensor *x, const pool_geom *g, bool is_max,
     out_shape(x, g, shape);
     cg_tensor *y = NULL, *xc = NULL;
     int64_t *indices = NULL;
-    cg_status st = cg__tensor_new(shape, x->ndim, x->dtype, &y);
+    /* every element is written below */
+    cg_status st = cg__tensor_new_uninit(shape, x->ndim, x->dtype, &y);
     if (st != CG_OK)
         return st;
     if ((st = dense(x, &xc)) != CG_OK)

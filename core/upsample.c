@@ -297,7 +297,9 @@ cg_status cg_upsample_nearest(cg_tensor *input, const int64_t *output_size,
     g.per_block = cg__planes_per_block(PLANE_BLOCK_ELEMS, g.out_plane);
 
     cg_tensor *y = NULL, *xc = NULL;
-    if ((st = cg__tensor_new(shape, input->ndim, input->dtype, &y)) != CG_OK)
+    /* every element is written below */
+    if ((st = cg__tensor_new_uninit(shape, input->ndim, input->dtype, &y)) !=
+        CG_OK)
         return st;
     if ((st = dense(input, &xc)) != CG_OK ||
         (st = run(&g, cg_tensor_data(xc), cg_tensor_data(y), input->dtype,
