@@ -41,6 +41,7 @@
  * (mv and dot run the same kernel with N = 1).
  */
 #include "ops_internal.h"
+#include "simd_internal.h"
 #include "threadpool_internal.h"
 
 #include <string.h>
@@ -124,6 +125,83 @@ typedef struct operand {
 DEFINE_KERNEL(d, double, NR, d_madd)
 DEFINE_KERNEL(z, zacc, NR_Z, z_madd)
 
+/* The real micro-kernel in AVX2 and AVX-512 (target attributes;
+ * cg__simd_level picks at run time): a row of the tile per vector (two
+ * for AVX2), each product and each sum rounded apart as in d_madd (no
+ * fused multiply-add; -ffp-contract=off), so the same bits as kernel_d. */
+#if defined(__x86_64__) || defined(__i386__)
+#define GEMM_X86 1
+#include <immintrin.h>
+
+/* The tile of C to start from: the mr x nr valid part, zeros around. */
+static void tile_in(const double *c, int64_t ldc, int64_t mr, int64_t nr,
+                    double t[MR][NR])
+{
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            t[i][j] = i < mr && j < nr ? c[i * ldc + j] : 0.0;
+}
+
+static void tile_out(const double t[MR][NR], double *c, int64_t ldc, int64_t mr,
+                     int64_t nr)
+{
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++)
+            c[i * ldc + j] = t[i][j];
+}
+
+__attribute__((target("avx512f"))) static void
+kernel_d_avx512(int64_t kc, const void *pa, const void *pb, void *pc,
+                int64_t ldc, int64_t mr, int64_t nr)
+{
+    _Static_assert(MR == 4 && NR == 8, "one zmm per row of the tile");
+    const double *a = pa, *b = pb;
+    double t[MR][NR];
+    tile_in(pc, ldc, mr, nr, t);
+    __m512d c0 = _mm512_loadu_pd(t[0]), c1 = _mm512_loadu_pd(t[1]),
+            c2 = _mm512_loadu_pd(t[2]), c3 = _mm512_loadu_pd(t[3]);
+    for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+        const __m512d bv = _mm512_loadu_pd(b);
+        c0 = _mm512_add_pd(c0, _mm512_mul_pd(_mm512_set1_pd(a[0]), bv));
+        c1 = _mm512_add_pd(c1, _mm512_mul_pd(_mm512_set1_pd(a[1]), bv));
+        c2 = _mm512_add_pd(c2, _mm512_mul_pd(_mm512_set1_pd(a[2]), bv));
+        c3 = _mm512_add_pd(c3, _mm512_mul_pd(_mm512_set1_pd(a[3]), bv));
+    }
+    _mm512_storeu_pd(t[0], c0);
+    _mm512_storeu_pd(t[1], c1);
+    _mm512_storeu_pd(t[2], c2);
+    _mm512_storeu_pd(t[3], c3);
+    tile_out((const double(*)[NR])t, pc, ldc, mr, nr);
+}
+
+__attribute__((target("avx2"))) static void
+kernel_d_avx2(int64_t kc, const void *pa, const void *pb, void *pc, int64_t ldc,
+              int64_t mr, int64_t nr)
+{
+    const double *a = pa, *b = pb;
+    double t[MR][NR];
+    tile_in(pc, ldc, mr, nr, t);
+    __m256d lo[MR], hi[MR];
+    for (int i = 0; i < MR; i++) {
+        lo[i] = _mm256_loadu_pd(t[i]);
+        hi[i] = _mm256_loadu_pd(t[i] + 4);
+    }
+    for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+        const __m256d bl = _mm256_loadu_pd(b), bh = _mm256_loadu_pd(b + 4);
+        for (int i = 0; i < MR; i++) {
+            const __m256d ai = _mm256_set1_pd(a[i]);
+            lo[i] = _mm256_add_pd(lo[i], _mm256_mul_pd(ai, bl));
+            hi[i] = _mm256_add_pd(hi[i], _mm256_mul_pd(ai, bh));
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        _mm256_storeu_pd(t[i], lo[i]);
+        _mm256_storeu_pd(t[i] + 4, hi[i]);
+    }
+    tile_out((const double(*)[NR])t, pc, ldc, mr, nr);
+}
+#endif
+
 /* Per dtype: the loader, packing (with zero padding to whole slivers), the
  * reference loop, and the final rounding of the accumulator to the dtype. */
 #define DEFINE_GEMM_DTYPE(S, T, ACC, NR_, MADD, ROUND, DEFINE_LOAD)            \
@@ -206,6 +284,9 @@ static const gemm_kind gemm_kinds[CG_DTYPE_COUNT] = {
 /* A product of `batch` pairs of matrices, its shapes and scratch. */
 typedef struct gemm_job {
     const gemm_kind *k;
+    /* k's micro-kernel, or its vector version for the SIMD level */
+    void (*kernel)(int64_t, const void *, const void *, void *, int64_t,
+                   int64_t, int64_t);
     int64_t M, N, K;
     char *pack_a, *pack_b; /* MC x KC and KC x NC slivers */
     char *acc;             /* M x N accumulators (when !exact_acc) */
@@ -230,6 +311,21 @@ static cg_status gemm_job_init(gemm_job *j, cg_dtype dt, int64_t M, int64_t N,
 {
     memset(j, 0, sizeof *j);
     j->k = &gemm_kinds[dt];
+    j->kernel = j->k->kernel;
+#ifdef GEMM_X86
+    if (j->kernel == kernel_d) {
+        switch (cg__simd_level()) {
+        case CG_SIMD_AVX512:
+            j->kernel = kernel_d_avx512;
+            break;
+        case CG_SIMD_AVX2:
+            j->kernel = kernel_d_avx2;
+            break;
+        default:
+            break;
+        }
+    }
+#endif
     j->M = M;
     j->N = N;
     j->K = K;
@@ -273,7 +369,7 @@ static void gemm_slivers(void *ctx, int64_t begin, int64_t end)
         for (int64_t ir = 0; ir < j->mc; ir += MR) {
             const char *a = j->pack_a + (size_t)(ir * j->kc) * sz;
             char *c = j->c + (size_t)((j->ic + ir) * j->N + j->jc + jr) * sz;
-            k->kernel(j->kc, a, b, c, j->N, min64(MR, j->mc - ir), nr);
+            j->kernel(j->kc, a, b, c, j->N, min64(MR, j->mc - ir), nr);
         }
     }
 }

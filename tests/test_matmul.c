@@ -9,7 +9,7 @@
  *              kernel's block edges (K > KC, M > MC, N > NC), empty sizes,
  *              non-contiguous operands, all four dtypes
  *   kernel     the blocked GEMM equals the reference loop bitwise, over
- *              many shapes, strides and dtypes
+ *              many shapes, strides and dtypes, at every SIMD level
  *   threads    1 and 4 threads give bitwise-identical products and grads
  *   errors     every message, as PyTorch words it, arguments untouched;
  *              saved tensors modified in place
@@ -29,6 +29,8 @@
  * float64: both accumulate in double. */
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
+
+#include "simd_internal.h"
 
 /* matmul.c's reference loop (test hook, not in a header). */
 cg_status cg__mm_reference(cg_tensor *a, cg_tensor *b, cg_tensor **out);
@@ -89,8 +91,11 @@ static cg_tensor *operand(int64_t rows, int64_t cols, cg_dtype dt, int view,
     return v;
 }
 
+/* Once per SIMD level (_i): the vector micro-kernels keep the reference's
+ * bits. */
 START_TEST(test_kernel)
 {
+    cg_simd prev = cg__simd_override((cg_simd)_i);
     /* around MR (4), NR (8 / 4), MC (64), KC (256), NC (256) */
     static const int64_t dims[][3] = {
         {1, 1, 1},   {3, 5, 2},     {4, 8, 4},     {5, 9, 3},
@@ -114,6 +119,7 @@ START_TEST(test_kernel)
                 cg_tensor_release(a);
                 cg_tensor_release(b);
             }
+    cg__simd_override(prev);
 }
 END_TEST
 
@@ -484,7 +490,7 @@ Suite *matmul_suite(void)
     Suite *s = suite_create("matmul");
     tu_fixture_tcase(s, "torch", &torch_cases);
     TCase *tc = tu_suite_tcase(s, "kernel", 120);
-    tcase_add_test(tc, test_kernel);
+    tcase_add_loop_test(tc, test_kernel, 0, CG_SIMD_COUNT);
     tcase_add_test(tc, test_kernel_values);
     tcase_add_test(tu_suite_tcase(s, "threads", 120), test_threads);
     tc = tu_suite_tcase(s, "errors", 0);
