@@ -113,58 +113,67 @@ static bool is_private(const cg_tensor *t)
            t->offset == 0 && cg_tensor_is_contiguous(t) && !t->grad_fn;
 }
 
-/* dst += src elementwise (same shape and dtype, any strides). */
+/* dst += src, same shape and dtype, any strides (each element of dst
+ * distinct). Complex values add as their real and imaginary parts. Rows
+ * along the last dimension go through typed loops with their strides,
+ * the dimensions before it walked by index. */
+#define DEFINE_ADD_ROWS(S, T)                                                  \
+    static void add_row_##S(T *d, int64_t ds, const T *s, int64_t ss,          \
+                            int64_t n, int parts)                              \
+    {                                                                          \
+        if (ds == 1 && ss == 1) { /* parts of one element adjacent too */      \
+            for (int64_t i = 0; i < n * parts; i++)                            \
+                d[i] += s[i];                                                  \
+            return;                                                            \
+        }                                                                      \
+        for (int64_t i = 0; i < n; i++)                                        \
+            for (int k = 0; k < parts; k++)                                    \
+                d[i * ds * parts + k] += s[i * ss * parts + k];                \
+    }
+DEFINE_ADD_ROWS(f32, float)
+DEFINE_ADD_ROWS(f64, double)
+#undef DEFINE_ADD_ROWS
+
 static void add_inplace(cg_tensor *dst, const cg_tensor *src)
 {
     const int64_t n = cg_tensor_numel(dst);
     if (n == 0)
         return;
-    if (cg_tensor_is_contiguous(dst) && cg_tensor_is_contiguous(src)) {
-        /* complex values as their real and imaginary parts */
-        const int64_t nc = cg_dtype_is_complex(dst->dtype) ? 2 * n : n;
-        if (cg_dtype_to_real(dst->dtype) == CG_FLOAT32) {
-            float *d = (float *)cg__elem_ptr(dst, dst->offset);
-            const float *s = (const float *)cg__elem_ptr(src, src->offset);
-            for (int64_t i = 0; i < nc; i++)
-                d[i] += s[i];
-        } else {
-            double *d = (double *)cg__elem_ptr(dst, dst->offset);
-            const double *s = (const double *)cg__elem_ptr(src, src->offset);
-            for (int64_t i = 0; i < nc; i++)
-                d[i] += s[i];
-        }
+    const int parts = cg_dtype_is_complex(dst->dtype) ? 2 : 1;
+    const bool f32 = cg_dtype_to_real(dst->dtype) == CG_FLOAT32;
+    char *d0 = cg__elem_ptr(dst, dst->offset);
+    const char *s0 = cg__elem_ptr(src, src->offset);
+    const size_t esz = cg_dtype_size(dst->dtype);
+    const int nd = dst->ndim;
+    if (nd == 0 ||
+        (cg_tensor_is_contiguous(dst) && cg_tensor_is_contiguous(src))) {
+        if (f32)
+            add_row_f32((float *)d0, 1, (const float *)s0, 1, n, parts);
+        else
+            add_row_f64((double *)d0, 1, (const double *)s0, 1, n, parts);
         return;
     }
-    cg_iter a, b;
-    cg__iter_init(&a, dst);
-    cg__iter_init(&b, src);
-    do {
-        switch (dst->dtype) {
-        case CG_FLOAT32:
-            *(float *)cg__elem_ptr(dst, a.pos) +=
-                *(const float *)cg__elem_ptr(src, b.pos);
-            break;
-        case CG_FLOAT64:
-            *(double *)cg__elem_ptr(dst, a.pos) +=
-                *(const double *)cg__elem_ptr(src, b.pos);
-            break;
-        case CG_COMPLEX64: {
-            float *d = (float *)cg__elem_ptr(dst, a.pos);
-            const float *s = (const float *)cg__elem_ptr(src, b.pos);
-            d[0] += s[0];
-            d[1] += s[1];
-            break;
+    const int64_t len = dst->shape[nd - 1], ds = dst->strides[nd - 1],
+                  ss = src->strides[nd - 1];
+    int64_t idx[CG_MAX_DIMS] = {0};
+    for (int64_t row = 0; row < n / len; row++) {
+        int64_t od = 0, os = 0;
+        for (int k = 0; k < nd - 1; k++) {
+            od += idx[k] * dst->strides[k];
+            os += idx[k] * src->strides[k];
         }
-        default: {
-            double *d = (double *)cg__elem_ptr(dst, a.pos);
-            const double *s = (const double *)cg__elem_ptr(src, b.pos);
-            d[0] += s[0];
-            d[1] += s[1];
-            break;
+        char *d = d0 + (size_t)od * esz;
+        const char *sp = s0 + (size_t)os * esz;
+        if (f32)
+            add_row_f32((float *)d, ds, (const float *)sp, ss, len, parts);
+        else
+            add_row_f64((double *)d, ds, (const double *)sp, ss, len, parts);
+        for (int k = nd - 2; k >= 0; k--) {
+            if (++idx[k] < dst->shape[k])
+                break;
+            idx[k] = 0;
         }
-        }
-        cg__iter_next(&b);
-    } while (cg__iter_next(&a));
+    }
 }
 
 /* *buf += g, taking a reference to g when *buf is empty and copying

@@ -435,6 +435,98 @@ START_TEST(test_grad_accumulates)
 }
 END_TEST
 
+/* Gradients that arrive strided -- transposed (TBackward0), permuted,
+ * expanded (SumBackward0), complex -- accumulate element by element into
+ * .grad and into a node's buffer (a tensor used twice). */
+static cg_tensor *arange_dt(int64_t n, cg_dtype dt, double scale,
+                            const int64_t *shape, int nd, bool rg)
+{
+    cg_tensor *a = NULL, *b = NULL, *v = NULL;
+    tu_ok(cg_arange(n, CG_FLOAT64, &a));
+    tu_ok(cg_mul_scalar(a, scale, &b));
+    cg_tensor_release(a);
+    tu_ok(cg_tensor_to(b, dt, &a));
+    cg_tensor_release(b);
+    tu_ok(cg_tensor_reshape(a, shape, nd, &v));
+    cg_tensor_release(a);
+    tu_ok(cg_tensor_contiguous(v, &b));
+    cg_tensor_release(v);
+    tu_ok(cg_tensor_requires_grad_(b, rg));
+    return keep(b);
+}
+
+static void assert_elems(const cg_tensor *t, const double *want, int64_t n,
+                         const char *what)
+{
+    double got[64];
+    ck_assert_int_le(n, 64);
+    tu_ok(cg_tensor_to_doubles(t, got, n));
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want[i], "%s[%lld]: %g, expected %g", what,
+                      (long long)i, got[i], want[i]);
+}
+
+START_TEST(test_grad_accumulates_strided)
+{
+    const cg_dtype dts[2] = {CG_FLOAT32, CG_FLOAT64};
+    for (int d = 0; d < 2; d++) {
+        const cg_dtype dt = dts[d];
+        /* x (3, 4): sum(x.t() * c) gives x.grad = c.t(), transposed */
+        const int64_t xs[2] = {3, 4}, cs[2] = {4, 3};
+        cg_tensor *x = arange_dt(12, dt, 1.0, xs, 2, true);
+        cg_tensor *c1 = arange_dt(12, dt, 0.5, cs, 2, false);
+        cg_tensor *c2 = arange_dt(12, dt, -0.25, cs, 2, false);
+        double want[12] = {0};
+        for (int round = 0; round < 2; round++) {
+            cg_tensor *c = round ? c2 : c1;
+            cg_tensor *l = U(cg_sum, B(cg_mul, U(cg_tensor_t, x), c));
+            tu_ok(cg_tensor_backward(l, NULL, false));
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 4; j++)
+                    want[i * 4 + j] += (round ? -0.25 : 0.5) * (j * 3 + i);
+            assert_elems(cg_tensor_grad(x), want, 12, "x.grad, transposed");
+        }
+        /* an expanded gradient (stride 0) on top */
+        tu_ok(cg_tensor_backward(U(cg_sum, x), NULL, false));
+        for (int i = 0; i < 12; i++)
+            want[i] += 1.0;
+        assert_elems(cg_tensor_grad(x), want, 12, "x.grad, expanded");
+        /* a node's buffer: y = 2x used transposed and as it is */
+        cg_tensor *z = arange_dt(12, dt, 1.0, xs, 2, true);
+        cg_tensor *y = S(cg_mul_scalar, z, 2.0);
+        cg_tensor *l = B(cg_add, U(cg_sum, B(cg_mul, U(cg_tensor_t, y), c1)),
+                         U(cg_sum, B(cg_mul, y, z)));
+        tu_ok(cg_tensor_backward(l, NULL, false));
+        double wz[12];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++) {
+                int k = i * 4 + j;
+                /* d/dz of sum(2z^T c1) + sum(2z * z) */
+                wz[k] = 2.0 * 0.5 * (j * 3 + i) + 4.0 * k;
+            }
+        assert_elems(cg_tensor_grad(z), wz, 12, "z.grad, through a buffer");
+        /* 3-D, permuted: (2, 3, 4) seen as (4, 3, 2) */
+        const int64_t ws[3] = {2, 3, 4}, ps[3] = {4, 3, 2};
+        const int64_t perm[3] = {2, 1, 0};
+        cg_tensor *w = arange_dt(24, dt, 1.0, ws, 3, true);
+        cg_tensor *cp = arange_dt(24, dt, 0.5, ps, 3, false);
+        for (int round = 0; round < 2; round++) {
+            cg_tensor *pw = NULL;
+            tu_ok(cg_tensor_permute(w, perm, 3, &pw));
+            keep(pw);
+            tu_ok(
+                cg_tensor_backward(U(cg_sum, B(cg_mul, pw, cp)), NULL, false));
+        }
+        double ww[24];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 3; b++)
+                for (int c = 0; c < 4; c++)
+                    ww[(a * 3 + b) * 4 + c] = 2 * 0.5 * ((c * 3 + b) * 2 + a);
+        assert_elems(cg_tensor_grad(w), ww, 24, "w.grad, permuted");
+    }
+}
+END_TEST
+
 START_TEST(test_zero_grad)
 {
     cg_tensor *x = lit("[1., 2.]", true, NULL);
@@ -2746,6 +2838,7 @@ Suite *autograd_suite(void)
     tcase_add_test(tc, test_leaf_accumulate_grad);
     tcase_add_test(tc, test_requires_grad_propagation);
     tcase_add_test(tc, test_grad_accumulates);
+    tcase_add_test(tc, test_grad_accumulates_strided);
     tcase_add_test(tc, test_zero_grad);
     tcase_add_test(tc, test_detach);
     tcase_add_test(tc, test_retain_grad);
