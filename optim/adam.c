@@ -163,6 +163,31 @@ typedef struct adam_args {
     int ncomp;
 } adam_args;
 
+/* One element k of the update: d its gradient, pc its parameter. */
+#define ADAM_STEP(T, FMA, SQRT)                                                \
+    if (a->maximize)                                                           \
+        d = -d;                                                                \
+    if (!a->decoupled && a->weight_decay != 0)                                 \
+        d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);                    \
+    if (a->decoupled)                                                          \
+        *pc = *pc * decay;                                                     \
+    m[k] = m[k] * b1;                                                          \
+    m[k] = FMA(d, omb1, m[k]);                                                 \
+    v[k] = v[k] * b2;                                                          \
+    v[k] = FMA(omb2 * d, d, v[k]);                                             \
+    T vv = v[k];                                                               \
+    if (a->amsgrad) {                                                          \
+        /* torch.maximum: NaN propagates */                                    \
+        T mx = vmax[k];                                                        \
+        if (isnan(mx) || isnan(vv))                                            \
+            vmax[k] = mx + vv;                                                 \
+        else if (vv > mx)                                                      \
+            vmax[k] = vv;                                                      \
+        vv = vmax[k];                                                          \
+    }                                                                          \
+    T denom = SQRT(vv) / bc2s + eps;                                           \
+    *pc = *pc + (negstep * m[k]) / denom;
+
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
@@ -179,33 +204,21 @@ typedef struct adam_args {
         cg__walk_init(&wp, param);                                             \
         cg__walk_init(&wg, grad);                                              \
         int64_t n = cg_tensor_numel(param);                                    \
-        for (int64_t i = 0; i < n; i++) {                                      \
+        /* both contiguous (the usual case): one flat pass, no walk */         \
+        const bool flat =                                                      \
+            cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad);   \
+        const int64_t nf = flat ? n * nc : 0;                                  \
+        for (int64_t k = 0; k < nf; k++) {                                     \
+            T *pc = p + k;                                                     \
+            T d = gr[k];                                                       \
+            ADAM_STEP(T, FMA, SQRT)                                            \
+        }                                                                      \
+        for (int64_t i = 0; i < n && !flat; i++) {                             \
             for (int c = 0; c < nc; c++) {                                     \
                 T *pc = p + wp.off * nc + c;                                   \
                 int64_t k = i * nc + c;                                        \
                 T d = gr[wg.off * nc + c];                                     \
-                if (a->maximize)                                               \
-                    d = -d;                                                    \
-                if (!a->decoupled && a->weight_decay != 0)                     \
-                    d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);        \
-                if (a->decoupled)                                              \
-                    *pc = *pc * decay;                                         \
-                m[k] = m[k] * b1;                                              \
-                m[k] = FMA(d, omb1, m[k]);                                     \
-                v[k] = v[k] * b2;                                              \
-                v[k] = FMA(omb2 * d, d, v[k]);                                 \
-                T vv = v[k];                                                   \
-                if (a->amsgrad) {                                              \
-                    /* torch.maximum: NaN propagates */                        \
-                    T mx = vmax[k];                                            \
-                    if (isnan(mx) || isnan(vv))                                \
-                        vmax[k] = mx + vv;                                     \
-                    else if (vv > mx)                                          \
-                        vmax[k] = vv;                                          \
-                    vv = vmax[k];                                              \
-                }                                                              \
-                T denom = SQRT(vv) / bc2s + eps;                               \
-                *pc = *pc + (negstep * m[k]) / denom;                          \
+                ADAM_STEP(T, FMA, SQRT)                                        \
             }                                                                  \
             cg__walk_next(&wp);                                                \
             cg__walk_next(&wg);                                                \
@@ -214,6 +227,7 @@ typedef struct adam_args {
 
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
+#undef ADAM_STEP
 
 static void adam_update(cg_optimizer *opt, const cg__group *g, int index,
                         cg_tensor *param, const cg_tensor *grad)
