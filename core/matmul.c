@@ -178,6 +178,7 @@ __attribute__((target("avx2"))) static void
 kernel_d_avx2(int64_t kc, const void *pa, const void *pb, void *pc, int64_t ldc,
               int64_t mr, int64_t nr)
 {
+    _Static_assert(NR == 8, "two ymm per row of the tile");
     const double *a = pa, *b = pb;
     double t[MR][NR];
     tile_in(pc, ldc, mr, nr, t);

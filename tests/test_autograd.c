@@ -524,6 +524,34 @@ START_TEST(test_grad_accumulates_strided)
                     ww[(a * 3 + b) * 4 + c] = 2 * 0.5 * ((c * 3 + b) * 2 + a);
         assert_elems(cg_tensor_grad(w), ww, 24, "w.grad, permuted");
     }
+    /* complex64: backward through x.t() with complex gradients, twice --
+     * the second adds a transposed complex gradient into x.grad */
+    const int64_t xs[2] = {3, 4}, gs[2] = {4, 3};
+    cg_tensor *re = arange_dt(12, CG_FLOAT32, 1.0, xs, 2, false);
+    cg_tensor *x = NULL;
+    tu_ok(cg_complex(re, re, &x));
+    keep(x);
+    tu_ok(cg_tensor_requires_grad_(x, true));
+    double wre[12] = {0}, wim[12] = {0};
+    for (int round = 0; round < 2; round++) {
+        cg_tensor *gr =
+            arange_dt(12, CG_FLOAT32, round ? 0.5 : -2.0, gs, 2, false);
+        cg_tensor *gi =
+            arange_dt(12, CG_FLOAT32, round ? 3.0 : 0.25, gs, 2, false);
+        cg_tensor *g = NULL;
+        tu_ok(cg_complex(gr, gi, &g));
+        keep(g);
+        tu_ok(cg_tensor_backward(U(cg_tensor_t, x), g, false));
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++) {
+                wre[i * 4 + j] += (round ? 0.5 : -2.0) * (j * 3 + i);
+                wim[i * 4 + j] += (round ? 3.0 : 0.25) * (j * 3 + i);
+            }
+        assert_elems(U(cg_real, cg_tensor_grad(x)), wre, 12,
+                     "complex x.grad, real part");
+        assert_elems(U(cg_imag, cg_tensor_grad(x)), wim, 12,
+                     "complex x.grad, imaginary part");
+    }
 }
 END_TEST
 

@@ -469,31 +469,57 @@ static double lanes_tree(double *l)
     return l[0];
 }
 
+/* Rounds v as dtype dt holds it. */
+static double as_dt(double v, cg_dtype dt)
+{
+    return dt == CG_FLOAT32 ? (double)(float)v : v;
+}
+
+/* Each value of t as a double (t of at most 3 * 2 * 37 elements). */
+static void doubles_of(const cg_tensor *t, double *out)
+{
+    tu_ok(cg_tensor_to_doubles(t, out, cg_tensor_numel(t)));
+}
+
+/* Loop over _i: float64, then float32 (inputs rounded to float first; the
+ * sums still run in double, each result rounded once -- that rounding
+ * hides most order differences, so float64 is the order's test and
+ * float32 checks the float kernel against the same model). */
 START_TEST(summation_order)
 {
     enum { N = 3, C = 2, S = 37 };
+    const cg_dtype dt = _i ? CG_FLOAT32 : CG_FLOAT64;
     static double xv[N * C * S], gv[N * C * S];
     for (int i = 0; i < N * C * S; i++) {
-        xv[i] = ldexp((i % 3 == 0 ? -1.0 : 1.0) * (1.0 + 1.0 / (i % 7 + 3)),
-                      i % 41 - 20);
-        gv[i] = ldexp(1.0 + 1.0 / (i % 5 + 2), i % 23 - 11);
+        xv[i] =
+            as_dt(ldexp((i % 3 == 0 ? -1.0 : 1.0) * (1.0 + 1.0 / (i % 7 + 3)),
+                        i % 41 - 20),
+                  dt);
+        gv[i] = as_dt(ldexp(1.0 + 1.0 / (i % 5 + 2), i % 23 - 11), dt);
     }
     const double wv[C] = {0.75, -1.25}, bv[C] = {0.5, 2.0}, eps = 1e-5;
     const int64_t xs[3] = {N, C, S}, cs[1] = {C};
-    cg_tensor *x = NULL, *w = NULL, *b = NULL, *gy = NULL, *y = NULL;
-    tu_ok(cg_tensor_from_data(xv, xs, 3, CG_FLOAT64, &x));
-    tu_ok(cg_tensor_from_data(gv, xs, 3, CG_FLOAT64, &gy));
-    tu_ok(cg_tensor_from_data(wv, cs, 1, CG_FLOAT64, &w));
-    tu_ok(cg_tensor_from_data(bv, cs, 1, CG_FLOAT64, &b));
+    cg_tensor *t[4] = {NULL, NULL, NULL, NULL}, *y = NULL;
+    tu_ok(cg_tensor_from_data(xv, xs, 3, CG_FLOAT64, &t[0]));
+    tu_ok(cg_tensor_from_data(gv, xs, 3, CG_FLOAT64, &t[1]));
+    tu_ok(cg_tensor_from_data(wv, cs, 1, CG_FLOAT64, &t[2]));
+    tu_ok(cg_tensor_from_data(bv, cs, 1, CG_FLOAT64, &t[3]));
+    cg_tensor *x = NULL, *gy = NULL, *w = NULL, *b = NULL;
+    tu_ok(cg_tensor_to(t[0], dt, &x));
+    tu_ok(cg_tensor_to(t[1], dt, &gy));
+    tu_ok(cg_tensor_to(t[2], dt, &w));
+    tu_ok(cg_tensor_to(t[3], dt, &b));
     tu_ok(cg_tensor_requires_grad_(x, true));
     tu_ok(cg_tensor_requires_grad_(w, true));
     tu_ok(cg_tensor_requires_grad_(b, true));
     tu_ok(cg_batch_norm(x, NULL, NULL, w, b, true, 0.1, eps, &y));
     tu_ok(cg_tensor_backward(y, gy, false));
-    const double *yg = cg_tensor_data(y),
-                 *gx = cg_tensor_data(cg_tensor_grad(x));
-    const double *gw = cg_tensor_data(cg_tensor_grad(w)),
-                 *gb = cg_tensor_data(cg_tensor_grad(b));
+    static double yg[N * C * S], gx[N * C * S];
+    double gw[C], gb[C];
+    doubles_of(y, yg);
+    doubles_of(cg_tensor_grad(x), gx);
+    doubles_of(cg_tensor_grad(w), gw);
+    doubles_of(cg_tensor_grad(b), gb);
     const double n = N * S;
     for (int c = 0; c < C; c++) {
         double l[8] = {0}, q[8] = {0}, lg[8] = {0}, lgx[8] = {0};
@@ -510,28 +536,29 @@ START_TEST(summation_order)
         for (int i = 0; i < N; i++)
             for (int s = 0; s < S; s++) {
                 int at = (i * C + c) * S + s;
-                double want = (xv[at] - mean) * is * wv[c] + bv[c];
+                double want = as_dt((xv[at] - mean) * is * wv[c] + bv[c], dt);
                 ck_assert_msg(yg[at] == want, "y[%d]: %.17g, expected %.17g",
                               at, yg[at], want);
                 lg[s % 8] += gv[at];
                 lgx[s % 8] += gv[at] * ((xv[at] - mean) * is);
             }
         double sg = lanes_tree(lg), sgx = lanes_tree(lgx);
-        ck_assert_msg(gb[c] == sg, "grad bias[%d]: %.17g, expected %.17g", c,
-                      gb[c], sg);
-        ck_assert_msg(gw[c] == sgx, "grad weight[%d]: %.17g, expected %.17g", c,
-                      gw[c], sgx);
+        ck_assert_msg(gb[c] == as_dt(sg, dt),
+                      "grad bias[%d]: %.17g, expected %.17g", c, gb[c], sg);
+        ck_assert_msg(gw[c] == as_dt(sgx, dt),
+                      "grad weight[%d]: %.17g, expected %.17g", c, gw[c], sgx);
         for (int i = 0; i < N; i++)
             for (int s = 0; s < S; s++) {
                 int at = (i * C + c) * S + s;
                 double xh = (xv[at] - mean) * is;
-                double want = (gv[at] - sg / n - xh * sgx / n) * is * wv[c];
+                double want =
+                    as_dt((gv[at] - sg / n - xh * sgx / n) * is * wv[c], dt);
                 ck_assert_msg(gx[at] == want,
                               "grad input[%d]: %.17g, expected %.17g", at,
                               gx[at], want);
             }
     }
-    cg_tensor *all[] = {x, w, b, gy, y};
+    cg_tensor *all[] = {t[0], t[1], t[2], t[3], x, w, b, gy, y};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         cg_tensor_release(all[i]);
 }
@@ -558,6 +585,6 @@ Suite *batch_norm_suite(void)
         .alloc_min = 10,
     };
     Suite *s = tu_spatial_suite_create(&d);
-    tcase_add_test(tu_suite_tcase(s, "order", 0), summation_order);
+    tcase_add_loop_test(tu_suite_tcase(s, "order", 0), summation_order, 0, 2);
     return s;
 }

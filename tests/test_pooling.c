@@ -479,7 +479,8 @@ static cg_status alloc_scenario(void *ctx)
  * NaN taking over from -inf, the first tap's index to begin with. Rows long
  * enough for the side-by-side path (POOL_LANES outputs at once) with
  * edges that leave the input along W (padding, ceil_mode), dilation,
- * overlapping windows, and values full of ties, NaNs and -infs; the
+ * overlapping windows, and values full of ties, NaNs and -infs, or all
+ * -inf (where the first tap's index is the answer); the
  * output (bit for bit) and the input gradient, which lands on each
  * output's chosen index. */
 typedef struct mp_cfg {
@@ -498,7 +499,7 @@ static int64_t mp_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
     return o;
 }
 
-static void mp_model_case(const mp_cfg *cf, cg_dtype dt)
+static void mp_model_case(const mp_cfg *cf, cg_dtype dt, bool all_neg_inf)
 {
     enum { N = 1, C = 2, D = 3, H = 4 };
     const int64_t W = cf->W, in[3] = {D, H, W};
@@ -507,7 +508,8 @@ static void mp_model_case(const mp_cfg *cf, cg_dtype dt)
     ck_assert_ptr_nonnull(xv);
     for (int64_t i = 0; i < numel; i++) {
         uint32_t r = (uint32_t)(i * 2654435761u) >> 7;
-        xv[i] = r % 17 == 0   ? NAN
+        xv[i] = all_neg_inf   ? -INFINITY /* only the first index counts */
+                : r % 17 == 0 ? NAN
                 : r % 13 == 0 ? -INFINITY
                               : (double)(r % 5); /* ties everywhere */
     }
@@ -600,11 +602,13 @@ START_TEST(max_model)
         {{1, 2, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, false, 29},
         {{2, 1, 3}, {1, 2, 2}, {1, 0, 1}, {1, 1, 2}, true, 41},
         {{3, 3, 4}, {2, 1, 3}, {1, 1, 2}, {1, 1, 1}, true, 50},
+        {{1, 1, 1}, {1, 1, 2}, {0, 0, 0}, {1, 1, 1}, false, 33},
     };
-    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
-        mp_model_case(&cfgs[i], CG_FLOAT32);
-        mp_model_case(&cfgs[i], CG_FLOAT64);
-    }
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
+        for (int inf = 0; inf < 2; inf++) {
+            mp_model_case(&cfgs[i], CG_FLOAT32, inf);
+            mp_model_case(&cfgs[i], CG_FLOAT64, inf);
+        }
 }
 END_TEST
 
