@@ -59,6 +59,8 @@ enum {
     NR_Z = 4,                    /* micro-tile columns (complex) */
     PARALLEL_MIN_WORK = 1 << 15, /* multiply-adds below which a block runs
                                     on the calling thread */
+    PACK_PARALLEL_MIN = 1 << 14, /* elements below which a block is packed
+                                    on the calling thread */
 };
 
 typedef struct zacc {
@@ -375,6 +377,46 @@ static void gemm_slivers(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* Packing a block on the pool, a run of slivers per chunk: each sliver
+ * is a copy of its own, so who packs it changes nothing. */
+typedef struct pack_job {
+    const gemm_job *j;
+    const operand *src;
+    bool b; /* packing B (else A) */
+    int64_t p0;
+} pack_job;
+
+static void pack_slivers(void *ctx, int64_t begin, int64_t end)
+{
+    const pack_job *pj = ctx;
+    const gemm_job *j = pj->j;
+    const gemm_kind *k = j->k;
+    const size_t sz = k->acc_size;
+    if (pj->b) {
+        int64_t j0 = begin * k->nr,
+                n = min64(j->nc - j0, (end - begin) * k->nr);
+        k->pack_b(pj->src, pj->p0, j->kc, j->jc + j0, n,
+                  j->pack_b + (size_t)(j0 * j->kc) * sz);
+    } else {
+        int64_t i0 = begin * MR, m = min64(j->mc - i0, (end - begin) * MR);
+        k->pack_a(pj->src, j->ic + i0, m, pj->p0, j->kc,
+                  j->pack_a + (size_t)(i0 * j->kc) * sz);
+    }
+}
+
+/* Packs the current block of B (b) or A (!b): on the pool when it is
+ * large enough to be worth a job. */
+static void pack(const gemm_job *j, const operand *src, bool b, int64_t p0)
+{
+    pack_job pj = {j, src, b, p0};
+    const int64_t slivers =
+        b ? (j->nc + j->k->nr - 1) / j->k->nr : (j->mc + MR - 1) / MR;
+    if ((b ? j->nc : j->mc) * j->kc >= PACK_PARALLEL_MIN)
+        cg__parallel_for(slivers, pack_slivers, &pj);
+    else
+        pack_slivers(&pj, 0, slivers);
+}
+
 /* out (contiguous M x N of the dtype, zeroed) = op(A) @ op(B). */
 static void gemm_run(gemm_job *j, const operand *A, const operand *B, void *out)
 {
@@ -389,11 +431,11 @@ static void gemm_run(gemm_job *j, const operand *A, const operand *B, void *out)
         j->kc = min64(KC, K - pc);
         for (j->jc = 0; j->jc < N; j->jc += NC) {
             j->nc = min64(NC, N - j->jc);
-            k->pack_b(B, pc, j->kc, j->jc, j->nc, j->pack_b);
+            pack(j, B, true, pc);
             int64_t slivers = (j->nc + k->nr - 1) / k->nr;
             for (j->ic = 0; j->ic < M; j->ic += MC) {
                 j->mc = min64(MC, M - j->ic);
-                k->pack_a(A, j->ic, j->mc, pc, j->kc, j->pack_a);
+                pack(j, A, false, pc);
                 if (j->mc * j->nc * j->kc >= PARALLEL_MIN_WORK)
                     cg__parallel_for(slivers, gemm_slivers, j);
                 else
