@@ -98,9 +98,21 @@ START_TEST(test_kernel)
     cg_simd prev = cg__simd_override((cg_simd)_i);
     /* around MR (4), NR (8 / 4), MC (64), KC (256), NC (256) */
     static const int64_t dims[][3] = {
-        {1, 1, 1},   {3, 5, 2},     {4, 8, 4},     {5, 9, 3},
-        {64, 7, 9},  {65, 3, 17},   {2, 257, 3},   {7, 300, 11},
-        {3, 4, 257}, {70, 33, 260}, {129, 513, 5}, {1, 600, 1},
+        {1, 1, 1},
+        {3, 5, 2},
+        {4, 8, 4},
+        {5, 9, 3},
+        {64, 7, 9},
+        {65, 3, 17},
+        {2, 257, 3},
+        {7, 300, 11},
+        {3, 4, 257},
+        {70, 33, 260},
+        {129, 513, 5},
+        {1, 600, 1},
+        /* blocks of A and of B large enough to be packed on the pool */
+        {8, 300, 300},
+        {100, 300, 20},
     };
     static const cg_dtype dts[] = {CG_FLOAT32, CG_FLOAT64, CG_COMPLEX64,
                                    CG_COMPLEX128};
