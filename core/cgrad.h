@@ -888,6 +888,23 @@ CG_API cg_status cg_set_num_threads(int n);
 /** torch.get_num_threads(). */
 CG_API int cg_get_num_threads(void);
 
+/** A loop body for cg_parallel_for: indices [begin, end). */
+typedef void (*cg_parallel_body)(void *ctx, int64_t begin, int64_t end);
+
+/** at::parallel_for(begin, end, grain_size, f) for C code of one's own (a
+ *  custom op, an optimizer): calls fn over [begin, end) on cgrad's thread
+ *  pool, in ranges of `grain` indices cut from `begin` on (the last one
+ *  shorter) -- the cut depends only on the arguments, never on the thread
+ *  count; each range is handed to one call, on some thread, exactly once.
+ *  Runs everything in one call on the calling thread when the loop has a
+ *  single range, with one thread, or when called from inside another
+ *  parallel loop (nested loops run serially, as PyTorch's do). fn must
+ *  not fail; it may read anything and write what its ranges own.
+ *  Returns when every range is done. TypeError (CG_ERR_MISUSE) for a NULL
+ *  fn, RuntimeError for grain < 1; begin >= end does nothing. */
+CG_API cg_status cg_parallel_for(int64_t begin, int64_t end, int64_t grain,
+                                 cg_parallel_body fn, void *ctx);
+
 /* ======================================================================
  * Random numbers (bit-exact with PyTorch 1.13 on x86-64 CPUs)
  * ====================================================================== */

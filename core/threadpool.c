@@ -430,3 +430,53 @@ void cg__threadpool_stall_workers(bool stall)
 {
     atomic_store(&stall_workers, stall);
 }
+
+/* cg_parallel_for: pool chunk c is the range [begin + c*grain, ...),
+ * the last one ending at end. Offsets in unsigned arithmetic: they never
+ * pass end, whose distance from begin may exceed INT64_MAX only when the
+ * loop runs as one call. */
+typedef struct range_job {
+    cg_parallel_body fn;
+    void *ctx;
+    int64_t begin, end, grain, n;
+} range_job;
+
+static int64_t range_at(const range_job *r, int64_t c)
+{
+    if (c >= r->n)
+        return r->end;
+    return (int64_t)((uint64_t)r->begin + (uint64_t)c * (uint64_t)r->grain);
+}
+
+static void run_ranges(void *ctx, int64_t b, int64_t e)
+{
+    const range_job *r = ctx;
+    r->fn(r->ctx, range_at(r, b), range_at(r, e));
+}
+
+cg_status cg_parallel_for(int64_t begin, int64_t end, int64_t grain,
+                          cg_parallel_body fn, void *ctx)
+{
+    if (!fn)
+        return cg__error_null("fn");
+    if (grain < 1)
+        return cg__error(CG_ERR_RUNTIME,
+                         "parallel_for expects a positive grain, got %lld",
+                         (long long)grain);
+    if (begin >= end)
+        return CG_OK;
+    const uint64_t span = (uint64_t)end - (uint64_t)begin;
+    if (span > (uint64_t)INT64_MAX || span <= (uint64_t)grain) {
+        fn(ctx, begin, end); /* one range */
+        return CG_OK;
+    }
+    range_job r = {
+        fn,
+        ctx,
+        begin,
+        end,
+        grain,
+        (int64_t)(span / (uint64_t)grain + (span % (uint64_t)grain != 0))};
+    cg__parallel_for(r.n, run_ranges, &r);
+    return CG_OK;
+}

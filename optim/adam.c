@@ -188,32 +188,55 @@ typedef struct adam_args {
     T denom = SQRT(vv) / bc2s + eps;                                           \
     *pc = *pc + (negstep * m[k]) / denom;
 
+/* The per-parameter constants, as the element type. */
+#define ADAM_CONSTS(T)                                                         \
+    const T b1 = (T)a->beta1, b2 = (T)a->beta2;                                \
+    const T omb1 = (T)(1.0 - a->beta1), omb2 = (T)(1.0 - a->beta2);            \
+    const T wd = (T)a->weight_decay, decay = (T)a->decay;                      \
+    const T bc2s = (T)a->bc2_sqrt, eps = (T)a->eps;                            \
+    const T negstep = (T)(-a->step_size);
+
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
+    /* Contiguous parameter and gradient: components [begin, end) of one       \
+     * flat pass, a range per call of cg_parallel_for (each component is       \
+     * its own: the thread count changes nothing). */                          \
+    typedef struct adam_flat_##SFX {                                           \
+        const adam_args *a;                                                    \
+        T *p, *m, *v, *vmax;                                                   \
+        const T *gr;                                                           \
+    } adam_flat_##SFX;                                                         \
+    static void adam_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)     \
+    {                                                                          \
+        const adam_flat_##SFX *f = ctx;                                        \
+        const adam_args *a = f->a;                                             \
+        T *m = f->m, *v = f->v, *vmax = f->vmax;                               \
+        ADAM_CONSTS(T)                                                         \
+        for (int64_t k = begin; k < end; k++) {                                \
+            T *pc = f->p + k;                                                  \
+            T d = f->gr[k];                                                    \
+            ADAM_STEP(T, FMA, SQRT)                                            \
+        }                                                                      \
+    }                                                                          \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
     {                                                                          \
         T *p = cg_tensor_data(param);                                          \
         const T *gr = cg_tensor_data(grad);                                    \
-        const T b1 = (T)a->beta1, b2 = (T)a->beta2;                            \
-        const T omb1 = (T)(1.0 - a->beta1), omb2 = (T)(1.0 - a->beta2);        \
-        const T wd = (T)a->weight_decay, decay = (T)a->decay;                  \
-        const T bc2s = (T)a->bc2_sqrt, eps = (T)a->eps;                        \
-        const T negstep = (T)(-a->step_size);                                  \
         const int nc = a->ncomp;                                               \
+        int64_t n = cg_tensor_numel(param);                                    \
+        /* both contiguous (the usual case): one flat pass, on the pool */     \
+        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
+            adam_flat_##SFX f = {a, p, m, v, vmax, gr};                        \
+            /* cannot fail: the body is set and the grain positive */          \
+            (void)cg_parallel_for(0, n *nc, ADAM_GRAIN, adam_flat_run_##SFX,   \
+                                  &f);                                         \
+            return;                                                            \
+        }                                                                      \
+        ADAM_CONSTS(T)                                                         \
         cg__walk wp, wg;                                                       \
         cg__walk_init(&wp, param);                                             \
         cg__walk_init(&wg, grad);                                              \
-        int64_t n = cg_tensor_numel(param);                                    \
-        /* both contiguous (the usual case): one flat pass, no walk */         \
-        const bool flat =                                                      \
-            cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad);   \
-        const int64_t nf = flat ? n * nc : 0;                                  \
-        for (int64_t k = 0; k < nf; k++) {                                     \
-            T *pc = p + k;                                                     \
-            T d = gr[k];                                                       \
-            ADAM_STEP(T, FMA, SQRT)                                            \
-        }                                                                      \
-        for (int64_t i = 0; i < n && !flat; i++) {                             \
+        for (int64_t i = 0; i < n; i++) {                                      \
             for (int c = 0; c < nc; c++) {                                     \
                 T *pc = p + wp.off * nc + c;                                   \
                 int64_t k = i * nc + c;                                        \
@@ -225,9 +248,13 @@ typedef struct adam_args {
         }                                                                      \
     }
 
+/* Components per pool range of the flat pass. */
+enum { ADAM_GRAIN = 1 << 14 };
+
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
 #undef ADAM_STEP
+#undef ADAM_CONSTS
 
 static void adam_update(cg_optimizer *opt, const cg__group *g, int index,
                         cg_tensor *param, const cg_tensor *grad)

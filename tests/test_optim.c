@@ -1287,6 +1287,46 @@ START_TEST(test_randperm)
 }
 END_TEST
 
+/* Adam's flat pass runs on the pool in ranges: the same parameters, bit
+ * for bit, at 1 and 3 threads, for a parameter several ranges long
+ * (float32 with amsgrad, complex64 without: AdamW). */
+static void adam_run(cg_dtype dt, int threads, cg_tensor **out)
+{
+    tu_ok(cg_set_num_threads(threads));
+    const int64_t shape[2] = {211, 199}; /* 42K elements */
+    cg_tensor *p = NULL, *g = NULL;
+    cg_manual_seed(17);
+    tu_ok(cg_randn(shape, 2, dt, NULL, &p));
+    tu_ok(cg_randn(shape, 2, dt, NULL, &g));
+    tu_ok(cg_tensor_requires_grad_(p, true));
+    tu_ok(cg_tensor_set_grad(p, g));
+    cg_adamw_options o = cg_adamw_defaults();
+    o.amsgrad = dt == CG_FLOAT32; /* PyTorch has no complex maximum */
+    o.lr = 0.01;
+    cg_optimizer *opt = NULL;
+    tu_ok(cg_adamw_new(&p, 1, &o, &opt));
+    for (int step = 0; step < 3; step++)
+        tu_ok(cg_optimizer_step(opt));
+    tu_ok(cg_tensor_detach(p, out));
+    cg_optimizer_free(opt);
+    cg_tensor_release(g);
+    cg_tensor_release(p);
+}
+
+START_TEST(test_adam_threads)
+{
+    const cg_dtype dts[2] = {CG_FLOAT32, CG_COMPLEX64};
+    for (int d = 0; d < 2; d++) {
+        cg_tensor *one = NULL, *three = NULL;
+        adam_run(dts[d], 1, &one);
+        adam_run(dts[d], 3, &three);
+        tu_assert_bitwise(one, three, "AdamW, 1 vs 3 threads");
+        cg_tensor_release(one);
+        cg_tensor_release(three);
+    }
+}
+END_TEST
+
 /* Batches of non-contiguous datasets: each batch row is the dataset row
  * its index names, element for element, whatever the dataset's strides
  * (a transposed view: no two elements adjacent; a narrowed one: runs of
@@ -1640,6 +1680,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_randperm);
     tcase_add_test(tc, test_dataloader);
     tcase_add_test(tc, test_dataloader_strided);
+    tcase_add_test(tc, test_adam_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alloc");

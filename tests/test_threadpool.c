@@ -262,6 +262,83 @@ START_TEST(test_stalled_workers_left_out)
 }
 END_TEST
 
+/* cg_parallel_for (the public loop): every index once, in calls over
+ * ranges cut every `grain` from begin -- whatever the thread count --
+ * and PyTorch-style argument errors. */
+typedef struct range_ctx {
+    int64_t begin, grain, end;
+    atomic_int *hits; /* per index, from begin */
+    atomic_int bad;   /* calls whose bounds are not grain cuts */
+    atomic_int calls;
+} range_ctx;
+
+static void range_body(void *p, int64_t b, int64_t e)
+{
+    range_ctx *c = p;
+    atomic_fetch_add(&c->calls, 1);
+    if (b < c->begin || e > c->end || b >= e || (b - c->begin) % c->grain ||
+        (e != c->end && (e - c->begin) % c->grain))
+        atomic_fetch_add(&c->bad, 1);
+    for (int64_t i = b; i < e && i >= c->begin && i < c->end; i++)
+        atomic_fetch_add(&c->hits[i - c->begin], 1);
+}
+
+/* records a call that must come alone (no index walked) */
+static int whole_calls;
+static int64_t whole_b, whole_e;
+
+static void record_whole(void *p, int64_t b, int64_t e)
+{
+    (void)p;
+    whole_calls++;
+    whole_b = b;
+    whole_e = e;
+}
+
+START_TEST(test_public_parallel_for)
+{
+    static const int64_t cases[][3] = {
+        {0, 1000, 7},    {-50, 77, 1},     {5, 6, 3}, {10, 100, 90},
+        {0, 4096, 4096}, {-1000, -10, 64}, {3, 3, 1}, {9, 2, 5},
+    };
+    const int threads[] = {1, 2, 3, 8};
+    for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++) {
+        tu_ok(cg_set_num_threads(threads[ti]));
+        for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+            range_ctx c = {
+                .begin = cases[k][0], .grain = cases[k][2], .end = cases[k][1]};
+            int64_t n = c.end > c.begin ? c.end - c.begin : 0;
+            c.hits = calloc((size_t)(n ? n : 1), sizeof(atomic_int));
+            ck_assert_ptr_nonnull(c.hits);
+            atomic_init(&c.bad, 0);
+            atomic_init(&c.calls, 0);
+            tu_ok(cg_parallel_for(c.begin, c.end, c.grain, range_body, &c));
+            for (int64_t i = 0; i < n; i++)
+                ck_assert_msg(
+                    atomic_load(&c.hits[i]) == 1,
+                    "[%lld, %lld) grain %lld: index %lld hit %d times",
+                    (long long)c.begin, (long long)c.end, (long long)c.grain,
+                    (long long)(c.begin + i), atomic_load(&c.hits[i]));
+            ck_assert_int_eq(atomic_load(&c.bad), 0);
+            if (n == 0)
+                ck_assert_int_eq(atomic_load(&c.calls), 0);
+            free(c.hits);
+        }
+    }
+    /* a range wider than INT64_MAX runs as one call */
+    tu_ok(cg_set_num_threads(2));
+    whole_calls = 0;
+    tu_ok(cg_parallel_for(INT64_MIN, INT64_MAX, 1, record_whole, NULL));
+    ck_assert_int_eq(whole_calls, 1);
+    ck_assert(whole_b == INT64_MIN && whole_e == INT64_MAX);
+    range_ctx none = {.begin = 0, .grain = 1, .end = 0};
+    tu_fails(cg_parallel_for(0, 10, 1, NULL, NULL), CG_ERR_MISUSE,
+             "fn must not be NULL");
+    tu_fails(cg_parallel_for(0, 10, 0, range_body, &none), CG_ERR_RUNTIME,
+             "parallel_for expects a positive grain, got 0");
+}
+END_TEST
+
 START_TEST(test_set_num_threads_errors)
 {
     int before = cg_get_num_threads();
@@ -363,6 +440,7 @@ Suite *threadpool_suite(void)
     tcase_add_test(tc, test_home);
     tcase_add_test(tc, test_idle_threads_take_over);
     tcase_add_test(tc, test_stalled_workers_left_out);
+    tcase_add_test(tc, test_public_parallel_for);
     tcase_add_test(tc, test_set_num_threads_errors);
     tcase_add_test(tc, test_nested);
     tcase_add_test(tc, test_concurrent_users);
