@@ -95,38 +95,77 @@ typedef struct sgd_args {
 
 #define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
 
+/* Component k of the update: d its gradient, pc its parameter. */
+#define SGD_STEP(T, FMA)                                                       \
+    if (args->maximize)                                                        \
+        d = -d;                                                                \
+    if (args->weight_decay != 0)                                               \
+        d = AXPY(FMA, *pc, wd, d);                                             \
+    if (args->momentum != 0) {                                                 \
+        T *b = buf + k;                                                        \
+        if (args->first) {                                                     \
+            *b = d;                                                            \
+        } else {                                                               \
+            *b = *b * mom;                                                     \
+            *b = AXPY(FMA, d, damp1, *b);                                      \
+        }                                                                      \
+        d = args->nesterov ? AXPY(FMA, *b, mom, d) : *b;                       \
+    }                                                                          \
+    *pc = AXPY(FMA, d, neglr, *pc);
+
+#define SGD_CONSTS(T)                                                          \
+    const T wd = (T)args->weight_decay, mom = (T)args->momentum;               \
+    const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);
+
+/* Components per pool range of the flat pass. */
+enum { SGD_GRAIN = 1 << 14 };
+
 #define DEFINE_SGD_UPDATE(T, SFX, FMA)                                         \
+    /* Contiguous parameter and gradient: components [begin, end) of one       \
+     * flat pass, a range per call of cg_parallel_for (each component is       \
+     * its own: the thread count changes nothing). */                          \
+    typedef struct sgd_flat_##SFX {                                            \
+        const sgd_args *args;                                                  \
+        T *p, *buf;                                                            \
+        const T *gr;                                                           \
+    } sgd_flat_##SFX;                                                          \
+    static void sgd_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)      \
+    {                                                                          \
+        const sgd_flat_##SFX *f = ctx;                                         \
+        const sgd_args *args = f->args;                                        \
+        T *buf = f->buf;                                                       \
+        SGD_CONSTS(T)                                                          \
+        for (int64_t k = begin; k < end; k++) {                                \
+            T *pc = f->p + k;                                                  \
+            T d = f->gr[k];                                                    \
+            SGD_STEP(T, FMA)                                                   \
+        }                                                                      \
+    }                                                                          \
     static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
                                  const cg_tensor *grad, T *buf)                \
     {                                                                          \
         T *p = cg_tensor_data(param);                                          \
         const T *gr = cg_tensor_data(grad);                                    \
-        const T wd = (T)args->weight_decay, mom = (T)args->momentum;           \
-        const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);    \
         const int nc = args->ncomp;                                            \
+        int64_t n = cg_tensor_numel(param);                                    \
+        /* both contiguous (the usual case): one flat pass, on the pool */     \
+        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
+            sgd_flat_##SFX f = {args, p, buf, gr};                             \
+            /* cannot fail: the body is set and the grain positive */          \
+            (void)cg_parallel_for(0, n *nc, SGD_GRAIN, sgd_flat_run_##SFX,     \
+                                  &f);                                         \
+            return;                                                            \
+        }                                                                      \
+        SGD_CONSTS(T)                                                          \
         cg__walk wp, wg;                                                       \
         cg__walk_init(&wp, param);                                             \
         cg__walk_init(&wg, grad);                                              \
-        int64_t n = cg_tensor_numel(param);                                    \
         for (int64_t i = 0; i < n; i++) {                                      \
             for (int c = 0; c < nc; c++) {                                     \
                 T *pc = p + wp.off * nc + c;                                   \
+                int64_t k = i * nc + c;                                        \
                 T d = gr[wg.off * nc + c];                                     \
-                if (args->maximize)                                            \
-                    d = -d;                                                    \
-                if (args->weight_decay != 0)                                   \
-                    d = AXPY(FMA, *pc, wd, d);                                 \
-                if (args->momentum != 0) {                                     \
-                    T *b = buf + i * nc + c;                                   \
-                    if (args->first) {                                         \
-                        *b = d;                                                \
-                    } else {                                                   \
-                        *b = *b * mom;                                         \
-                        *b = AXPY(FMA, d, damp1, *b);                          \
-                    }                                                          \
-                    d = args->nesterov ? AXPY(FMA, *b, mom, d) : *b;           \
-                }                                                              \
-                *pc = AXPY(FMA, d, neglr, *pc);                                \
+                SGD_STEP(T, FMA)                                               \
             }                                                                  \
             cg__walk_next(&wp);                                                \
             cg__walk_next(&wg);                                                \
@@ -135,6 +174,8 @@ typedef struct sgd_args {
 
 DEFINE_SGD_UPDATE(float, f32, fmaf)
 DEFINE_SGD_UPDATE(double, f64, fma)
+#undef SGD_STEP
+#undef SGD_CONSTS
 
 static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,
                        cg_tensor *param, const cg_tensor *grad)

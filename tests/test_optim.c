@@ -1287,10 +1287,11 @@ START_TEST(test_randperm)
 }
 END_TEST
 
-/* Adam's flat pass runs on the pool in ranges: the same parameters, bit
- * for bit, at 1 and 3 threads, for a parameter several ranges long
- * (float32 with amsgrad, complex64 without: AdamW). */
-static void adam_run(cg_dtype dt, int threads, cg_tensor **out)
+/* Adam's and SGD's flat passes run on the pool in ranges: the same
+ * parameters, bit for bit, at 1 and 3 threads, for a parameter several
+ * ranges long (AdamW, float32 with amsgrad, complex64 without; SGD with
+ * momentum, Nesterov and weight decay). */
+static void adam_run(cg_dtype dt, int threads, bool sgd, cg_tensor **out)
 {
     tu_ok(cg_set_num_threads(threads));
     const int64_t shape[2] = {211, 199}; /* 42K elements */
@@ -1300,11 +1301,20 @@ static void adam_run(cg_dtype dt, int threads, cg_tensor **out)
     tu_ok(cg_randn(shape, 2, dt, NULL, &g));
     tu_ok(cg_tensor_requires_grad_(p, true));
     tu_ok(cg_tensor_set_grad(p, g));
-    cg_adamw_options o = cg_adamw_defaults();
-    o.amsgrad = dt == CG_FLOAT32; /* PyTorch has no complex maximum */
-    o.lr = 0.01;
     cg_optimizer *opt = NULL;
-    tu_ok(cg_adamw_new(&p, 1, &o, &opt));
+    if (sgd) {
+        cg_sgd_options o = cg_sgd_defaults();
+        o.lr = 0.01;
+        o.momentum = 0.9;
+        o.nesterov = true;
+        o.weight_decay = 0.01;
+        tu_ok(cg_sgd_new(&p, 1, &o, &opt));
+    } else {
+        cg_adamw_options o = cg_adamw_defaults();
+        o.amsgrad = dt == CG_FLOAT32; /* PyTorch has no complex maximum */
+        o.lr = 0.01;
+        tu_ok(cg_adamw_new(&p, 1, &o, &opt));
+    }
     for (int step = 0; step < 3; step++)
         tu_ok(cg_optimizer_step(opt));
     tu_ok(cg_tensor_detach(p, out));
@@ -1316,14 +1326,17 @@ static void adam_run(cg_dtype dt, int threads, cg_tensor **out)
 START_TEST(test_adam_threads)
 {
     const cg_dtype dts[2] = {CG_FLOAT32, CG_COMPLEX64};
-    for (int d = 0; d < 2; d++) {
-        cg_tensor *one = NULL, *three = NULL;
-        adam_run(dts[d], 1, &one);
-        adam_run(dts[d], 3, &three);
-        tu_assert_bitwise(one, three, "AdamW, 1 vs 3 threads");
-        cg_tensor_release(one);
-        cg_tensor_release(three);
-    }
+    for (int sgd = 0; sgd < 2; sgd++)
+        for (int d = 0; d < 2; d++) {
+            cg_tensor *one = NULL, *three = NULL;
+            adam_run(dts[d], 1, sgd, &one);
+            adam_run(dts[d], 3, sgd, &three);
+            tu_assert_bitwise(one, three,
+                              sgd ? "SGD, 1 vs 3 threads"
+                                  : "AdamW, 1 vs 3 threads");
+            cg_tensor_release(one);
+            cg_tensor_release(three);
+        }
 }
 END_TEST
 
