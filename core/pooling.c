@@ -387,26 +387,20 @@ static bool avg_window3(const pool_geom *g, int64_t o, int64_t *b, int64_t *e,
  * walk. */
 enum { POOL_LANES = 8 };
 
-/* take ? a : b, by bit masks. */
-static inline float select_f32(bool take, float a, float b)
-{
-    uint32_t ua, ub, mask = 0u - (uint32_t)take;
-    memcpy(&ua, &a, sizeof ua);
-    memcpy(&ub, &b, sizeof ub);
-    ua = (ua & mask) | (ub & ~mask);
-    memcpy(&a, &ua, sizeof a);
-    return a;
-}
-
-static inline double select_f64(bool take, double a, double b)
-{
-    uint64_t ua, ub, mask = 0u - (uint64_t)take;
-    memcpy(&ua, &a, sizeof ua);
-    memcpy(&ub, &b, sizeof ub);
-    ua = (ua & mask) | (ub & ~mask);
-    memcpy(&a, &ua, sizeof a);
-    return a;
-}
+/* take ? a : b, by bit masks (U: the unsigned integer of T's width). */
+#define DEFINE_SELECT(S, T, U)                                                 \
+    static inline T select_##S(bool take, T a, T b)                            \
+    {                                                                          \
+        U ua, ub, mask = (U)0 - (U)take;                                       \
+        memcpy(&ua, &a, sizeof ua);                                            \
+        memcpy(&ub, &b, sizeof ub);                                            \
+        ua = (ua & mask) | (ub & ~mask);                                       \
+        memcpy(&a, &ua, sizeof a);                                             \
+        return a;                                                              \
+    }
+DEFINE_SELECT(f32, float, uint32_t)
+DEFINE_SELECT(f64, double, uint64_t)
+#undef DEFINE_SELECT
 
 /* One plane of each pass; CG__PLANE_KERNEL makes the pool's chunk
  * functions (max_fwd_f32, ...) from them. pl is the plane's index. */
