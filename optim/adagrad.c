@@ -109,31 +109,69 @@ typedef struct adagrad_args {
     int ncomp;
 } adagrad_args;
 
+/* Component k of the update: d its gradient, pc its parameter. */
+#define ADAGRAD_STEP(T, FMA, SQRT)                                             \
+    if (a->maximize)                                                           \
+        d = -d;                                                                \
+    if (a->weight_decay != 0)                                                  \
+        d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);                    \
+    sum[k] = FMA(one * d, d, sum[k]);                                          \
+    T std = SQRT(sum[k]) + eps;                                                \
+    *pc = *pc + (negclr * d) / std;
+
+#define ADAGRAD_CONSTS(T)                                                      \
+    const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
+    const T negclr = (T)(-a->clr), one = (T)1;
+
+/* Components per pool range of the flat pass. */
+enum { ADAGRAD_GRAIN = 1 << 14 };
+
 #define DEFINE_ADAGRAD_UPDATE(T, SFX, FMA, SQRT)                               \
+    /* Contiguous parameter and gradient: components [begin, end) of one       \
+     * flat pass, a range per call of cg_parallel_for (each component is       \
+     * its own: the thread count changes nothing). */                          \
+    typedef struct adagrad_flat_##SFX {                                        \
+        const adagrad_args *a;                                                 \
+        T *p, *sum;                                                            \
+        const T *gr;                                                           \
+    } adagrad_flat_##SFX;                                                      \
+    static void adagrad_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)  \
+    {                                                                          \
+        const adagrad_flat_##SFX *f = ctx;                                     \
+        const adagrad_args *a = f->a;                                          \
+        T *sum = f->sum;                                                       \
+        ADAGRAD_CONSTS(T)                                                      \
+        for (int64_t k = begin; k < end; k++) {                                \
+            T *pc = f->p + k;                                                  \
+            T d = f->gr[k];                                                    \
+            ADAGRAD_STEP(T, FMA, SQRT)                                         \
+        }                                                                      \
+    }                                                                          \
     static void adagrad_update_##SFX(const adagrad_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sum)            \
     {                                                                          \
         T *p = cg_tensor_data(param);                                          \
         const T *gr = cg_tensor_data(grad);                                    \
-        const T wd = (T)a->weight_decay, eps = (T)a->eps;                      \
-        const T negclr = (T)(-a->clr), one = (T)1;                             \
         const int nc = a->ncomp;                                               \
+        int64_t n = cg_tensor_numel(param);                                    \
+        /* both contiguous (the usual case): one flat pass, on the pool */     \
+        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
+            adagrad_flat_##SFX f = {a, p, sum, gr};                            \
+            /* cannot fail: the body is set and the grain positive */          \
+            (void)cg_parallel_for(0, n *nc, ADAGRAD_GRAIN,                     \
+                                  adagrad_flat_run_##SFX, &f);                 \
+            return;                                                            \
+        }                                                                      \
+        ADAGRAD_CONSTS(T)                                                      \
         cg__walk wp, wg;                                                       \
         cg__walk_init(&wp, param);                                             \
         cg__walk_init(&wg, grad);                                              \
-        int64_t n = cg_tensor_numel(param);                                    \
         for (int64_t i = 0; i < n; i++) {                                      \
             for (int c = 0; c < nc; c++) {                                     \
                 T *pc = p + wp.off * nc + c;                                   \
                 int64_t k = i * nc + c;                                        \
                 T d = gr[wg.off * nc + c];                                     \
-                if (a->maximize)                                               \
-                    d = -d;                                                    \
-                if (a->weight_decay != 0)                                      \
-                    d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);        \
-                sum[k] = FMA(one * d, d, sum[k]);                              \
-                T std = SQRT(sum[k]) + eps;                                    \
-                *pc = *pc + (negclr * d) / std;                                \
+                ADAGRAD_STEP(T, FMA, SQRT)                                     \
             }                                                                  \
             cg__walk_next(&wp);                                                \
             cg__walk_next(&wg);                                                \
@@ -142,6 +180,8 @@ typedef struct adagrad_args {
 
 DEFINE_ADAGRAD_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAGRAD_UPDATE(double, f64, fma, sqrt)
+#undef ADAGRAD_STEP
+#undef ADAGRAD_CONSTS
 
 static void adagrad_update(cg_optimizer *opt, const cg__group *g, int index,
                            cg_tensor *param, const cg_tensor *grad)

@@ -113,48 +113,86 @@ typedef struct rmsprop_args {
     int ncomp;
 } rmsprop_args;
 
+/* Component k of the update: d its gradient, pc its parameter. */
+#define RMSPROP_STEP(T, FMA, SQRT)                                             \
+    if (a->maximize)                                                           \
+        d = -d;                                                                \
+    if (a->weight_decay != 0)                                                  \
+        d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);                    \
+    sq[k] = sq[k] * alpha;                                                     \
+    sq[k] = FMA(oma * d, d, sq[k]);                                            \
+    T avg;                                                                     \
+    if (a->centered) {                                                         \
+        gavg[k] = gavg[k] * alpha;                                             \
+        gavg[k] = FMA(d, oma, gavg[k]);                                        \
+        avg = SQRT(FMA(minus1 * gavg[k], gavg[k], sq[k]));                     \
+    } else {                                                                   \
+        avg = SQRT(sq[k]);                                                     \
+    }                                                                          \
+    avg = avg + eps;                                                           \
+    if (a->momentum > 0) {                                                     \
+        buf[k] = buf[k] * mom;                                                 \
+        buf[k] = buf[k] + ((T)1 * d) / avg;                                    \
+        *pc = FMA(buf[k], neglr, *pc);                                         \
+    } else {                                                                   \
+        *pc = *pc + (neglr * d) / avg;                                         \
+    }
+
+#define RMSPROP_CONSTS(T)                                                      \
+    const T alpha = (T)a->alpha, oma = (T)(1.0 - a->alpha);                    \
+    const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
+    const T mom = (T)a->momentum, neglr = (T)(-a->lr), minus1 = (T)-1;
+
+/* Components per pool range of the flat pass. */
+enum { RMSPROP_GRAIN = 1 << 14 };
+
 #define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
+    /* Contiguous parameter and gradient: components [begin, end) of one       \
+     * flat pass, a range per call of cg_parallel_for (each component is       \
+     * its own: the thread count changes nothing). */                          \
+    typedef struct rmsprop_flat_##SFX {                                        \
+        const rmsprop_args *a;                                                 \
+        T *p, *sq, *buf, *gavg;                                                \
+        const T *gr;                                                           \
+    } rmsprop_flat_##SFX;                                                      \
+    static void rmsprop_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)  \
+    {                                                                          \
+        const rmsprop_flat_##SFX *f = ctx;                                     \
+        const rmsprop_args *a = f->a;                                          \
+        T *sq = f->sq, *buf = f->buf, *gavg = f->gavg;                         \
+        RMSPROP_CONSTS(T)                                                      \
+        for (int64_t k = begin; k < end; k++) {                                \
+            T *pc = f->p + k;                                                  \
+            T d = f->gr[k];                                                    \
+            RMSPROP_STEP(T, FMA, SQRT)                                         \
+        }                                                                      \
+    }                                                                          \
     static void rmsprop_update_##SFX(const rmsprop_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sq, T *buf,     \
                                      T *gavg)                                  \
     {                                                                          \
         T *p = cg_tensor_data(param);                                          \
         const T *gr = cg_tensor_data(grad);                                    \
-        const T alpha = (T)a->alpha, oma = (T)(1.0 - a->alpha);                \
-        const T wd = (T)a->weight_decay, eps = (T)a->eps;                      \
-        const T mom = (T)a->momentum, neglr = (T)(-a->lr), minus1 = (T)-1;     \
         const int nc = a->ncomp;                                               \
+        int64_t n = cg_tensor_numel(param);                                    \
+        /* both contiguous (the usual case): one flat pass, on the pool */     \
+        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
+            rmsprop_flat_##SFX f = {a, p, sq, buf, gavg, gr};                  \
+            /* cannot fail: the body is set and the grain positive */          \
+            (void)cg_parallel_for(0, n *nc, RMSPROP_GRAIN,                     \
+                                  rmsprop_flat_run_##SFX, &f);                 \
+            return;                                                            \
+        }                                                                      \
+        RMSPROP_CONSTS(T)                                                      \
         cg__walk wp, wg;                                                       \
         cg__walk_init(&wp, param);                                             \
         cg__walk_init(&wg, grad);                                              \
-        int64_t n = cg_tensor_numel(param);                                    \
         for (int64_t i = 0; i < n; i++) {                                      \
             for (int c = 0; c < nc; c++) {                                     \
                 T *pc = p + wp.off * nc + c;                                   \
                 int64_t k = i * nc + c;                                        \
                 T d = gr[wg.off * nc + c];                                     \
-                if (a->maximize)                                               \
-                    d = -d;                                                    \
-                if (a->weight_decay != 0)                                      \
-                    d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);        \
-                sq[k] = sq[k] * alpha;                                         \
-                sq[k] = FMA(oma * d, d, sq[k]);                                \
-                T avg;                                                         \
-                if (a->centered) {                                             \
-                    gavg[k] = gavg[k] * alpha;                                 \
-                    gavg[k] = FMA(d, oma, gavg[k]);                            \
-                    avg = SQRT(FMA(minus1 * gavg[k], gavg[k], sq[k]));         \
-                } else {                                                       \
-                    avg = SQRT(sq[k]);                                         \
-                }                                                              \
-                avg = avg + eps;                                               \
-                if (a->momentum > 0) {                                         \
-                    buf[k] = buf[k] * mom;                                     \
-                    buf[k] = buf[k] + ((T)1 * d) / avg;                        \
-                    *pc = FMA(buf[k], neglr, *pc);                             \
-                } else {                                                       \
-                    *pc = *pc + (neglr * d) / avg;                             \
-                }                                                              \
+                RMSPROP_STEP(T, FMA, SQRT)                                     \
             }                                                                  \
             cg__walk_next(&wp);                                                \
             cg__walk_next(&wg);                                                \
@@ -163,6 +201,8 @@ typedef struct rmsprop_args {
 
 DEFINE_RMSPROP_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_RMSPROP_UPDATE(double, f64, fma, sqrt)
+#undef RMSPROP_STEP
+#undef RMSPROP_CONSTS
 
 static void rmsprop_update(cg_optimizer *opt, const cg__group *g, int index,
                            cg_tensor *param, const cg_tensor *grad)

@@ -1287,11 +1287,14 @@ START_TEST(test_randperm)
 }
 END_TEST
 
-/* Adam's and SGD's flat passes run on the pool in ranges: the same
+/* The optimizers' flat passes run on the pool in ranges: the same
  * parameters, bit for bit, at 1 and 3 threads, for a parameter several
  * ranges long (AdamW, float32 with amsgrad, complex64 without; SGD with
- * momentum, Nesterov and weight decay). */
-static void adam_run(cg_dtype dt, int threads, bool sgd, cg_tensor **out)
+ * momentum, Nesterov and weight decay; RMSprop centered with momentum;
+ * Adagrad with weight decay). */
+enum { RUN_ADAMW, RUN_SGD, RUN_RMSPROP, RUN_ADAGRAD, RUN_KINDS };
+
+static void optim_run(cg_dtype dt, int threads, int kind, cg_tensor **out)
 {
     tu_ok(cg_set_num_threads(threads));
     const int64_t shape[2] = {211, 199}; /* 42K elements */
@@ -1302,13 +1305,22 @@ static void adam_run(cg_dtype dt, int threads, bool sgd, cg_tensor **out)
     tu_ok(cg_tensor_requires_grad_(p, true));
     tu_ok(cg_tensor_set_grad(p, g));
     cg_optimizer *opt = NULL;
-    if (sgd) {
+    if (kind == RUN_SGD) {
         cg_sgd_options o = cg_sgd_defaults();
         o.lr = 0.01;
         o.momentum = 0.9;
         o.nesterov = true;
         o.weight_decay = 0.01;
         tu_ok(cg_sgd_new(&p, 1, &o, &opt));
+    } else if (kind == RUN_RMSPROP) {
+        cg_rmsprop_options o = cg_rmsprop_defaults();
+        o.momentum = 0.5;
+        o.centered = true;
+        tu_ok(cg_rmsprop_new(&p, 1, &o, &opt));
+    } else if (kind == RUN_ADAGRAD) {
+        cg_adagrad_options o = cg_adagrad_defaults();
+        o.weight_decay = 0.01;
+        tu_ok(cg_adagrad_new(&p, 1, &o, &opt));
     } else {
         cg_adamw_options o = cg_adamw_defaults();
         o.amsgrad = dt == CG_FLOAT32; /* PyTorch has no complex maximum */
@@ -1323,17 +1335,17 @@ static void adam_run(cg_dtype dt, int threads, bool sgd, cg_tensor **out)
     cg_tensor_release(p);
 }
 
-START_TEST(test_adam_threads)
+START_TEST(test_optim_threads)
 {
     const cg_dtype dts[2] = {CG_FLOAT32, CG_COMPLEX64};
-    for (int sgd = 0; sgd < 2; sgd++)
+    static const char *const names[RUN_KINDS] = {"AdamW", "SGD", "RMSprop",
+                                                 "Adagrad"};
+    for (int kind = 0; kind < RUN_KINDS; kind++)
         for (int d = 0; d < 2; d++) {
             cg_tensor *one = NULL, *three = NULL;
-            adam_run(dts[d], 1, sgd, &one);
-            adam_run(dts[d], 3, sgd, &three);
-            tu_assert_bitwise(one, three,
-                              sgd ? "SGD, 1 vs 3 threads"
-                                  : "AdamW, 1 vs 3 threads");
+            optim_run(dts[d], 1, kind, &one);
+            optim_run(dts[d], 3, kind, &three);
+            tu_assert_bitwise(one, three, names[kind]);
             cg_tensor_release(one);
             cg_tensor_release(three);
         }
@@ -1693,7 +1705,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_randperm);
     tcase_add_test(tc, test_dataloader);
     tcase_add_test(tc, test_dataloader_strided);
-    tcase_add_test(tc, test_adam_threads);
+    tcase_add_test(tc, test_optim_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alloc");
