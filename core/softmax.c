@@ -48,15 +48,40 @@ static void lines_of(const cg_tensor *t, int64_t dim, lines *g)
     }
 }
 
-/* Element offset of the first element of line l. */
-static int64_t line_start(const lines *g, int64_t l)
+/* Line l's index along the other dims, into idx. */
+static void line_index(const lines *g, int64_t l, int64_t *idx)
 {
-    int64_t pos = 0;
     for (int d = g->n - 1; d >= 0; d--) {
-        pos += (l % g->shape[d]) * g->strides[d];
+        idx[d] = l % g->shape[d];
         l /= g->shape[d];
     }
+}
+
+/* Element offset of the line at index idx. */
+static int64_t line_offset(const lines *g, const int64_t *idx)
+{
+    int64_t pos = 0;
+    for (int d = 0; d < g->n; d++)
+        pos += idx[d] * g->strides[d];
     return pos;
+}
+
+/* Advances idx (row-major over g's shape) to the next line and the
+ * offsets pos[0 .. nt) of the nt tensors t[] along with it. The tensors
+ * share g's shape, not its strides. */
+static void line_next(int64_t *idx, const lines *const *t, int nt, int64_t *pos)
+{
+    const lines *g = t[0];
+    for (int d = g->n - 1; d >= 0; d--) {
+        if (++idx[d] < g->shape[d]) {
+            for (int k = 0; k < nt; k++)
+                pos[k] += t[k]->strides[d];
+            return;
+        }
+        idx[d] = 0;
+        for (int k = 0; k < nt; k++)
+            pos[k] -= t[k]->strides[d] * (g->shape[d] - 1);
+    }
 }
 
 typedef struct softmax_job {
@@ -70,10 +95,10 @@ typedef struct softmax_job {
 /* The kernels, once per real dtype: a line's forward and backward, and
  * the pool chunks (blocks of whole lines) that run them. */
 #define DEFINE_SOFTMAX(S, T)                                                   \
-    static void forward_##S(const softmax_job *j, int64_t l)                   \
+    static void forward_##S(const softmax_job *j, const int64_t *pos)          \
     {                                                                          \
-        const T *x = (const T *)j->a.data + line_start(&j->a, l);              \
-        T *y = (T *)j->out.data + line_start(&j->out, l);                      \
+        const T *x = (const T *)j->a.data + pos[0];                            \
+        T *y = (T *)j->out.data + pos[1];                                      \
         int64_t xs = j->a.step, ys = j->out.step;                              \
         double m = -INFINITY, s = 0.0;                                         \
         for (int64_t k = 0; k < j->len; k++)                                   \
@@ -90,11 +115,11 @@ typedef struct softmax_job {
                 y[k * ys] = (T)(exp((double)x[k * xs] - m) / s);               \
         }                                                                      \
     }                                                                          \
-    static void backward_##S(const softmax_job *j, int64_t l)                  \
+    static void backward_##S(const softmax_job *j, const int64_t *pos)         \
     {                                                                          \
-        const T *gy = (const T *)j->a.data + line_start(&j->a, l);             \
-        const T *y = (const T *)j->b.data + line_start(&j->b, l);              \
-        T *gx = (T *)j->out.data + line_start(&j->out, l);                     \
+        const T *gy = (const T *)j->a.data + pos[0];                           \
+        const T *y = (const T *)j->b.data + pos[1];                            \
+        T *gx = (T *)j->out.data + pos[2];                                     \
         int64_t gs = j->a.step, ys = j->b.step, xs = j->out.step;              \
         double s = 0.0;                                                        \
         for (int64_t k = 0; k < j->len; k++)                                   \
@@ -108,16 +133,28 @@ typedef struct softmax_job {
     static void forward_blocks_##S(void *ctx, int64_t begin, int64_t end)      \
     {                                                                          \
         const softmax_job *j = ctx;                                            \
-        for (int64_t l = begin * j->per_block;                                 \
-             l < end * j->per_block && l < j->n_lines; l++)                    \
-            forward_##S(j, l);                                                 \
+        const lines *t[2] = {&j->a, &j->out};                                  \
+        int64_t l = begin * j->per_block, idx[CG_MAX_DIMS], pos[2];            \
+        line_index(&j->a, l, idx);                                             \
+        pos[0] = line_offset(&j->a, idx);                                      \
+        pos[1] = line_offset(&j->out, idx);                                    \
+        for (; l < end * j->per_block && l < j->n_lines; l++) {                \
+            forward_##S(j, pos);                                               \
+            line_next(idx, t, 2, pos);                                         \
+        }                                                                      \
     }                                                                          \
     static void backward_blocks_##S(void *ctx, int64_t begin, int64_t end)     \
     {                                                                          \
         const softmax_job *j = ctx;                                            \
-        for (int64_t l = begin * j->per_block;                                 \
-             l < end * j->per_block && l < j->n_lines; l++)                    \
-            backward_##S(j, l);                                                \
+        const lines *t[3] = {&j->a, &j->b, &j->out};                           \
+        int64_t l = begin * j->per_block, idx[CG_MAX_DIMS], pos[3];            \
+        line_index(&j->a, l, idx);                                             \
+        for (int k = 0; k < 3; k++)                                            \
+            pos[k] = line_offset(t[k], idx);                                   \
+        for (; l < end * j->per_block && l < j->n_lines; l++) {                \
+            backward_##S(j, pos);                                              \
+            line_next(idx, t, 3, pos);                                         \
+        }                                                                      \
     }
 
 #define SOFTMAX_TYPES(X) X(f32, float) X(f64, double)
