@@ -59,7 +59,6 @@
  * cgrad returns the gradients in each input's dtype.
  */
 #include "ops_internal.h"
-#include "threadpool_internal.h"
 
 #include <string.h>
 
@@ -347,9 +346,9 @@ typedef struct red_ctx {
 /* The common case without the dense double copies: input and target of
  * the result's dtype, contiguous, of one shape (nothing broadcast), the
  * gradient the same or a single value. The same arithmetic in double per
- * element, rounded once -- the same bits as the dense path -- in blocks on
+ * element, rounded once -- the same bits as the dense path -- in ranges on
  * the thread pool (each element written by one thread). */
-enum { MSE_BLOCK = 1 << 14 }; /* elements per pool chunk */
+enum { MSE_GRAIN = 1 << 14 }; /* elements per pool range */
 
 typedef struct mse_job {
     const void *a, *b, *g; /* g: NULL (forward), or 1 or n values */
@@ -365,8 +364,7 @@ typedef struct mse_job {
         const mse_job *j = ctx;                                                \
         const T *a = j->a, *b = j->b;                                          \
         T *o = j->out;                                                         \
-        int64_t i1 = end * MSE_BLOCK < j->n ? end * MSE_BLOCK : j->n;          \
-        for (int64_t i = begin * MSE_BLOCK; i < i1; i++) {                     \
+        for (int64_t i = begin; i < end; i++) {                                \
             double d = (double)a[i] - (double)b[i];                            \
             o[i] = (T)(d * d);                                                 \
         }                                                                      \
@@ -376,8 +374,7 @@ typedef struct mse_job {
         const mse_job *j = ctx;                                                \
         const T *a = j->a, *b = j->b, *g = j->g;                               \
         T *o = j->out, *ng = j->neg;                                           \
-        int64_t i1 = end * MSE_BLOCK < j->n ? end * MSE_BLOCK : j->n;          \
-        for (int64_t i = begin * MSE_BLOCK; i < i1; i++) {                     \
+        for (int64_t i = begin; i < end; i++) {                                \
             double gi = (double)g[j->g_scalar ? 0 : i];                        \
             double v = j->norm * ((double)a[i] - (double)b[i]) * gi;           \
             o[i] = (T)v;                                                       \
@@ -399,10 +396,11 @@ static bool mse_plain(const cg_tensor *t, cg_dtype dt, const int64_t *shape,
 
 static void mse_run(mse_job *j, cg_dtype dt, bool backward)
 {
-    cg_parallel_fn fn = dt == CG_FLOAT32
-                            ? (backward ? mse_bwd_f32 : mse_fwd_f32)
-                            : (backward ? mse_bwd_f64 : mse_fwd_f64);
-    cg__parallel_for((j->n + MSE_BLOCK - 1) / MSE_BLOCK, fn, j);
+    cg_parallel_body fn = dt == CG_FLOAT32
+                              ? (backward ? mse_bwd_f32 : mse_fwd_f32)
+                              : (backward ? mse_bwd_f64 : mse_fwd_f64);
+    /* cannot fail: the body is set and the grain positive */
+    (void)cg_parallel_for(0, j->n, MSE_GRAIN, fn, j);
 }
 
 static cg_status mse_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
