@@ -106,7 +106,6 @@ static cg_status adagrad_prepare(cg_optimizer *opt, const cg__group *g,
 typedef struct adagrad_args {
     double clr, eps, weight_decay;
     bool maximize, complex_wd;
-    int ncomp;
 } adagrad_args;
 
 /* Component k of the update: d its gradient, pc its parameter. */
@@ -123,59 +122,33 @@ typedef struct adagrad_args {
     const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
     const T negclr = (T)(-a->clr), one = (T)1;
 
-/* Components per pool range of the flat pass. */
-enum { ADAGRAD_GRAIN = 1 << 14 };
-
 #define DEFINE_ADAGRAD_UPDATE(T, SFX, FMA, SQRT)                               \
-    /* Contiguous parameter and gradient: components [begin, end) of one       \
-     * flat pass, a range per call of cg_parallel_for (each component is       \
-     * its own: the thread count changes nothing). */                          \
-    typedef struct adagrad_flat_##SFX {                                        \
+    typedef struct adagrad_state_##SFX {                                       \
         const adagrad_args *a;                                                 \
-        T *p, *sum;                                                            \
-        const T *gr;                                                           \
-    } adagrad_flat_##SFX;                                                      \
-    static void adagrad_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)  \
+        T *sum;                                                                \
+    } adagrad_state_##SFX;                                                     \
+    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
+    static void adagrad_body_##SFX(void *ctx, void *vp, const void *vg,        \
+                                   int64_t k0, int64_t n)                      \
     {                                                                          \
-        const adagrad_flat_##SFX *f = ctx;                                     \
-        const adagrad_args *a = f->a;                                          \
-        T *sum = f->sum;                                                       \
+        const adagrad_state_##SFX *st = ctx;                                   \
+        const adagrad_args *a = st->a;                                         \
+        T *sum = st->sum;                                                      \
         ADAGRAD_CONSTS(T)                                                      \
-        for (int64_t k = begin; k < end; k++) {                                \
-            T *pc = f->p + k;                                                  \
-            T d = f->gr[k];                                                    \
+        T *p = vp;                                                             \
+        const T *g = vg;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            T *pc = p + i;                                                     \
+            T d = g[i];                                                        \
+            const int64_t k = k0 + i;                                          \
             ADAGRAD_STEP(T, FMA, SQRT)                                         \
         }                                                                      \
     }                                                                          \
     static void adagrad_update_##SFX(const adagrad_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sum)            \
     {                                                                          \
-        T *p = cg_tensor_data(param);                                          \
-        const T *gr = cg_tensor_data(grad);                                    \
-        const int nc = a->ncomp;                                               \
-        int64_t n = cg_tensor_numel(param);                                    \
-        /* both contiguous (the usual case): one flat pass, on the pool */     \
-        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
-            adagrad_flat_##SFX f = {a, p, sum, gr};                            \
-            /* cannot fail: the body is set and the grain positive */          \
-            (void)cg_parallel_for(0, n *nc, ADAGRAD_GRAIN,                     \
-                                  adagrad_flat_run_##SFX, &f);                 \
-            return;                                                            \
-        }                                                                      \
-        ADAGRAD_CONSTS(T)                                                      \
-        cg__walk wp, wg;                                                       \
-        cg__walk_init(&wp, param);                                             \
-        cg__walk_init(&wg, grad);                                              \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            for (int c = 0; c < nc; c++) {                                     \
-                T *pc = p + wp.off * nc + c;                                   \
-                int64_t k = i * nc + c;                                        \
-                T d = gr[wg.off * nc + c];                                     \
-                ADAGRAD_STEP(T, FMA, SQRT)                                     \
-            }                                                                  \
-            cg__walk_next(&wp);                                                \
-            cg__walk_next(&wg);                                                \
-        }                                                                      \
+        adagrad_state_##SFX st = {a, sum};                                     \
+        cg__update_elementwise(param, grad, adagrad_body_##SFX, &st);          \
     }
 
 DEFINE_ADAGRAD_UPDATE(float, f32, fmaf, sqrtf)
@@ -196,8 +169,7 @@ static void adagrad_update(cg_optimizer *opt, const cg__group *g, int index,
                       .eps = o->eps,
                       .weight_decay = o->weight_decay,
                       .maximize = o->maximize,
-                      .complex_wd = cg_dtype_is_complex(dt),
-                      .ncomp = cg__ncomp(dt)};
+                      .complex_wd = cg_dtype_is_complex(dt)};
     void *sum = cg_tensor_data(s->tensors[SLOT_SUM]);
     if (cg_dtype_to_real(dt) == CG_FLOAT32)
         adagrad_update_f32(&a, param, grad, sum);

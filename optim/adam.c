@@ -160,7 +160,6 @@ typedef struct adam_args {
     double step_size; /* lr / bias_correction1 */
     double bc2_sqrt;  /* sqrt(bias_correction2) */
     bool decoupled, amsgrad, maximize, complex_wd;
-    int ncomp;
 } adam_args;
 
 /* One element k of the update: d its gradient, pc its parameter. */
@@ -197,59 +196,33 @@ typedef struct adam_args {
     const T negstep = (T)(-a->step_size);
 
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
-    /* Contiguous parameter and gradient: components [begin, end) of one       \
-     * flat pass, a range per call of cg_parallel_for (each component is       \
-     * its own: the thread count changes nothing). */                          \
-    typedef struct adam_flat_##SFX {                                           \
+    typedef struct adam_state_##SFX {                                          \
         const adam_args *a;                                                    \
-        T *p, *m, *v, *vmax;                                                   \
-        const T *gr;                                                           \
-    } adam_flat_##SFX;                                                         \
-    static void adam_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)     \
+        T *m, *v, *vmax;                                                       \
+    } adam_state_##SFX;                                                        \
+    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
+    static void adam_body_##SFX(void *ctx, void *vp, const void *vg,           \
+                                int64_t k0, int64_t n)                         \
     {                                                                          \
-        const adam_flat_##SFX *f = ctx;                                        \
-        const adam_args *a = f->a;                                             \
-        T *m = f->m, *v = f->v, *vmax = f->vmax;                               \
+        const adam_state_##SFX *st = ctx;                                      \
+        const adam_args *a = st->a;                                            \
+        T *m = st->m, *v = st->v, *vmax = st->vmax;                            \
         ADAM_CONSTS(T)                                                         \
-        for (int64_t k = begin; k < end; k++) {                                \
-            T *pc = f->p + k;                                                  \
-            T d = f->gr[k];                                                    \
+        T *p = vp;                                                             \
+        const T *g = vg;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            T *pc = p + i;                                                     \
+            T d = g[i];                                                        \
+            const int64_t k = k0 + i;                                          \
             ADAM_STEP(T, FMA, SQRT)                                            \
         }                                                                      \
     }                                                                          \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
     {                                                                          \
-        T *p = cg_tensor_data(param);                                          \
-        const T *gr = cg_tensor_data(grad);                                    \
-        const int nc = a->ncomp;                                               \
-        int64_t n = cg_tensor_numel(param);                                    \
-        /* both contiguous (the usual case): one flat pass, on the pool */     \
-        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
-            adam_flat_##SFX f = {a, p, m, v, vmax, gr};                        \
-            /* cannot fail: the body is set and the grain positive */          \
-            (void)cg_parallel_for(0, n *nc, ADAM_GRAIN, adam_flat_run_##SFX,   \
-                                  &f);                                         \
-            return;                                                            \
-        }                                                                      \
-        ADAM_CONSTS(T)                                                         \
-        cg__walk wp, wg;                                                       \
-        cg__walk_init(&wp, param);                                             \
-        cg__walk_init(&wg, grad);                                              \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            for (int c = 0; c < nc; c++) {                                     \
-                T *pc = p + wp.off * nc + c;                                   \
-                int64_t k = i * nc + c;                                        \
-                T d = gr[wg.off * nc + c];                                     \
-                ADAM_STEP(T, FMA, SQRT)                                        \
-            }                                                                  \
-            cg__walk_next(&wp);                                                \
-            cg__walk_next(&wg);                                                \
-        }                                                                      \
+        adam_state_##SFX st = {a, m, v, vmax};                                 \
+        cg__update_elementwise(param, grad, adam_body_##SFX, &st);             \
     }
-
-/* Components per pool range of the flat pass. */
-enum { ADAM_GRAIN = 1 << 14 };
 
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
@@ -279,8 +252,7 @@ static void adam_update(cg_optimizer *opt, const cg__group *g, int index,
                    .decoupled = opt->vt->kind == CG_OPTIM_ADAMW,
                    .amsgrad = o->amsgrad,
                    .maximize = o->maximize,
-                   .complex_wd = cg_dtype_is_complex(dt),
-                   .ncomp = cg__ncomp(dt)};
+                   .complex_wd = cg_dtype_is_complex(dt)};
     void *m = cg_tensor_data(s->tensors[SLOT_EXP_AVG]);
     void *v = cg_tensor_data(s->tensors[SLOT_EXP_AVG_SQ]);
     void *vmax = o->amsgrad ? cg_tensor_data(s->tensors[SLOT_MAX]) : NULL;

@@ -156,6 +156,50 @@ void cg__walk_init(cg__walk *w, const cg_tensor *t)
     }
 }
 
+/* Components per pool range of a contiguous update. */
+enum { UPDATE_GRAIN = 1 << 14 };
+
+typedef struct update_job {
+    cg__update_body body;
+    void *ctx;
+    char *p;
+    const char *g;
+    size_t csz; /* bytes per component */
+} update_job;
+
+static void update_range(void *ctx, int64_t begin, int64_t end)
+{
+    const update_job *u = ctx;
+    u->body(u->ctx, u->p + (size_t)begin * u->csz,
+            u->g + (size_t)begin * u->csz, begin, end - begin);
+}
+
+void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
+                            cg__update_body body, void *ctx)
+{
+    const cg_dtype dt = cg_tensor_dtype(param);
+    const int64_t nc = cg__ncomp(dt);
+    const size_t esz = cg_dtype_size(dt);
+    const int64_t n = cg_tensor_numel(param);
+    char *p = cg_tensor_data(param);
+    const char *g = cg_tensor_data(grad);
+    if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) {
+        update_job u = {body, ctx, p, g, esz / (size_t)nc};
+        /* cannot fail: the body is set and the grain positive */
+        (void)cg_parallel_for(0, n * nc, UPDATE_GRAIN, update_range, &u);
+        return;
+    }
+    cg__walk wp, wg;
+    cg__walk_init(&wp, param);
+    cg__walk_init(&wg, grad);
+    for (int64_t i = 0; i < n; i++) {
+        body(ctx, p + (size_t)wp.off * esz, g + (size_t)wg.off * esz, i * nc,
+             nc);
+        cg__walk_next(&wp);
+        cg__walk_next(&wg);
+    }
+}
+
 cg_status cg__check_no_overlap(const cg_tensor *t)
 {
     int nd = cg_tensor_dim(t);

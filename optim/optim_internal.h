@@ -1,7 +1,8 @@
 /*
  * optim_internal.h -- what optim/ files share and nobody else sees: the
  * optimizer object's layout, the per-optimizer operation table, the
- * strided element walk the update kernels use, and error helpers.
+ * strided element walk, the element-wise update driver the optimizers
+ * share, and error helpers.
  * Never installed. Only public headers are included: optim/ is built on
  * the public core API.
  */
@@ -56,6 +57,20 @@ typedef struct cg__walk {
 } cg__walk;
 
 void cg__walk_init(cg__walk *w, const cg_tensor *t);
+
+/** An element-wise update's body: components [k, k + n) of a parameter
+ *  at p, their gradients at g (consecutive components of the parameter's
+ *  real dtype, complex values as re, im); k also indexes the optimizer's
+ *  contiguous state tensors. Must not fail. */
+typedef void (*cg__update_body)(void *ctx, void *p, const void *g, int64_t k,
+                                int64_t n);
+
+/** Runs body over every component of param beside grad's (same shape and
+ *  dtype): contiguous tensors in ranges of components on the pool
+ *  (cg_parallel_for: each component is its own, so the thread count
+ *  changes nothing), others an element at a time along strided walks. */
+void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
+                            cg__update_body body, void *ctx);
 /** Moves to the next element (call after using w->off). */
 static inline void cg__walk_next(cg__walk *w)
 {

@@ -110,7 +110,6 @@ static cg_status rmsprop_prepare(cg_optimizer *opt, const cg__group *g,
 typedef struct rmsprop_args {
     double lr, alpha, eps, weight_decay, momentum;
     bool centered, maximize, complex_wd;
-    int ncomp;
 } rmsprop_args;
 
 /* Component k of the update: d its gradient, pc its parameter. */
@@ -143,27 +142,25 @@ typedef struct rmsprop_args {
     const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
     const T mom = (T)a->momentum, neglr = (T)(-a->lr), minus1 = (T)-1;
 
-/* Components per pool range of the flat pass. */
-enum { RMSPROP_GRAIN = 1 << 14 };
-
 #define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
-    /* Contiguous parameter and gradient: components [begin, end) of one       \
-     * flat pass, a range per call of cg_parallel_for (each component is       \
-     * its own: the thread count changes nothing). */                          \
-    typedef struct rmsprop_flat_##SFX {                                        \
+    typedef struct rmsprop_state_##SFX {                                       \
         const rmsprop_args *a;                                                 \
-        T *p, *sq, *buf, *gavg;                                                \
-        const T *gr;                                                           \
-    } rmsprop_flat_##SFX;                                                      \
-    static void rmsprop_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)  \
+        T *sq, *buf, *gavg;                                                    \
+    } rmsprop_state_##SFX;                                                     \
+    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
+    static void rmsprop_body_##SFX(void *ctx, void *vp, const void *vg,        \
+                                   int64_t k0, int64_t n)                      \
     {                                                                          \
-        const rmsprop_flat_##SFX *f = ctx;                                     \
-        const rmsprop_args *a = f->a;                                          \
-        T *sq = f->sq, *buf = f->buf, *gavg = f->gavg;                         \
+        const rmsprop_state_##SFX *st = ctx;                                   \
+        const rmsprop_args *a = st->a;                                         \
+        T *sq = st->sq, *buf = st->buf, *gavg = st->gavg;                      \
         RMSPROP_CONSTS(T)                                                      \
-        for (int64_t k = begin; k < end; k++) {                                \
-            T *pc = f->p + k;                                                  \
-            T d = f->gr[k];                                                    \
+        T *p = vp;                                                             \
+        const T *g = vg;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            T *pc = p + i;                                                     \
+            T d = g[i];                                                        \
+            const int64_t k = k0 + i;                                          \
             RMSPROP_STEP(T, FMA, SQRT)                                         \
         }                                                                      \
     }                                                                          \
@@ -171,32 +168,8 @@ enum { RMSPROP_GRAIN = 1 << 14 };
                                      const cg_tensor *grad, T *sq, T *buf,     \
                                      T *gavg)                                  \
     {                                                                          \
-        T *p = cg_tensor_data(param);                                          \
-        const T *gr = cg_tensor_data(grad);                                    \
-        const int nc = a->ncomp;                                               \
-        int64_t n = cg_tensor_numel(param);                                    \
-        /* both contiguous (the usual case): one flat pass, on the pool */     \
-        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
-            rmsprop_flat_##SFX f = {a, p, sq, buf, gavg, gr};                  \
-            /* cannot fail: the body is set and the grain positive */          \
-            (void)cg_parallel_for(0, n *nc, RMSPROP_GRAIN,                     \
-                                  rmsprop_flat_run_##SFX, &f);                 \
-            return;                                                            \
-        }                                                                      \
-        RMSPROP_CONSTS(T)                                                      \
-        cg__walk wp, wg;                                                       \
-        cg__walk_init(&wp, param);                                             \
-        cg__walk_init(&wg, grad);                                              \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            for (int c = 0; c < nc; c++) {                                     \
-                T *pc = p + wp.off * nc + c;                                   \
-                int64_t k = i * nc + c;                                        \
-                T d = gr[wg.off * nc + c];                                     \
-                RMSPROP_STEP(T, FMA, SQRT)                                     \
-            }                                                                  \
-            cg__walk_next(&wp);                                                \
-            cg__walk_next(&wg);                                                \
-        }                                                                      \
+        rmsprop_state_##SFX st = {a, sq, buf, gavg};                           \
+        cg__update_elementwise(param, grad, rmsprop_body_##SFX, &st);          \
     }
 
 DEFINE_RMSPROP_UPDATE(float, f32, fmaf, sqrtf)
@@ -220,8 +193,7 @@ static void rmsprop_update(cg_optimizer *opt, const cg__group *g, int index,
                       .momentum = o->momentum,
                       .centered = o->centered,
                       .maximize = o->maximize,
-                      .complex_wd = cg_dtype_is_complex(dt),
-                      .ncomp = cg__ncomp(dt)};
+                      .complex_wd = cg_dtype_is_complex(dt)};
     void *sq = cg_tensor_data(s->tensors[SLOT_SQUARE_AVG]);
     void *buf = o->momentum > 0 ? cg_tensor_data(s->tensors[SLOT_BUF]) : NULL;
     void *gavg = o->centered ? cg_tensor_data(s->tensors[SLOT_GRAD_AVG]) : NULL;

@@ -90,7 +90,6 @@ static cg_status sgd_prepare(cg_optimizer *opt, const cg__group *g, int index,
 typedef struct sgd_args {
     double lr, momentum, dampening, weight_decay;
     bool nesterov, maximize, fused, first;
-    int ncomp;
 } sgd_args;
 
 #define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
@@ -117,59 +116,33 @@ typedef struct sgd_args {
     const T wd = (T)args->weight_decay, mom = (T)args->momentum;               \
     const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);
 
-/* Components per pool range of the flat pass. */
-enum { SGD_GRAIN = 1 << 14 };
-
 #define DEFINE_SGD_UPDATE(T, SFX, FMA)                                         \
-    /* Contiguous parameter and gradient: components [begin, end) of one       \
-     * flat pass, a range per call of cg_parallel_for (each component is       \
-     * its own: the thread count changes nothing). */                          \
-    typedef struct sgd_flat_##SFX {                                            \
+    typedef struct sgd_state_##SFX {                                           \
         const sgd_args *args;                                                  \
-        T *p, *buf;                                                            \
-        const T *gr;                                                           \
-    } sgd_flat_##SFX;                                                          \
-    static void sgd_flat_run_##SFX(void *ctx, int64_t begin, int64_t end)      \
+        T *buf;                                                                \
+    } sgd_state_##SFX;                                                         \
+    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
+    static void sgd_body_##SFX(void *ctx, void *vp, const void *vg,            \
+                               int64_t k0, int64_t n)                          \
     {                                                                          \
-        const sgd_flat_##SFX *f = ctx;                                         \
-        const sgd_args *args = f->args;                                        \
-        T *buf = f->buf;                                                       \
+        const sgd_state_##SFX *st = ctx;                                       \
+        const sgd_args *args = st->args;                                       \
+        T *buf = st->buf;                                                      \
         SGD_CONSTS(T)                                                          \
-        for (int64_t k = begin; k < end; k++) {                                \
-            T *pc = f->p + k;                                                  \
-            T d = f->gr[k];                                                    \
+        T *p = vp;                                                             \
+        const T *g = vg;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            T *pc = p + i;                                                     \
+            T d = g[i];                                                        \
+            const int64_t k = k0 + i;                                          \
             SGD_STEP(T, FMA)                                                   \
         }                                                                      \
     }                                                                          \
     static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
                                  const cg_tensor *grad, T *buf)                \
     {                                                                          \
-        T *p = cg_tensor_data(param);                                          \
-        const T *gr = cg_tensor_data(grad);                                    \
-        const int nc = args->ncomp;                                            \
-        int64_t n = cg_tensor_numel(param);                                    \
-        /* both contiguous (the usual case): one flat pass, on the pool */     \
-        if (cg_tensor_is_contiguous(param) && cg_tensor_is_contiguous(grad)) { \
-            sgd_flat_##SFX f = {args, p, buf, gr};                             \
-            /* cannot fail: the body is set and the grain positive */          \
-            (void)cg_parallel_for(0, n *nc, SGD_GRAIN, sgd_flat_run_##SFX,     \
-                                  &f);                                         \
-            return;                                                            \
-        }                                                                      \
-        SGD_CONSTS(T)                                                          \
-        cg__walk wp, wg;                                                       \
-        cg__walk_init(&wp, param);                                             \
-        cg__walk_init(&wg, grad);                                              \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            for (int c = 0; c < nc; c++) {                                     \
-                T *pc = p + wp.off * nc + c;                                   \
-                int64_t k = i * nc + c;                                        \
-                T d = gr[wg.off * nc + c];                                     \
-                SGD_STEP(T, FMA)                                               \
-            }                                                                  \
-            cg__walk_next(&wp);                                                \
-            cg__walk_next(&wg);                                                \
-        }                                                                      \
+        sgd_state_##SFX st = {args, buf};                                      \
+        cg__update_elementwise(param, grad, sgd_body_##SFX, &st);              \
     }
 
 DEFINE_SGD_UPDATE(float, f32, fmaf)
@@ -190,8 +163,7 @@ static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,
                      .nesterov = o->nesterov,
                      .maximize = o->maximize,
                      .fused = !cg_dtype_is_complex(dt),
-                     .first = s->fresh[SLOT_BUF],
-                     .ncomp = cg__ncomp(dt)};
+                     .first = s->fresh[SLOT_BUF]};
     void *buf = o->momentum != 0 ? cg_tensor_data(s->tensors[SLOT_BUF]) : NULL;
     if (cg_dtype_to_real(dt) == CG_FLOAT32)
         sgd_update_f32(&args, param, grad, buf);
