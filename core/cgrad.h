@@ -888,6 +888,14 @@ CG_API cg_status cg_set_num_threads(int n);
 /** torch.get_num_threads(). */
 CG_API int cg_get_num_threads(void);
 
+/** torch.backends.cpu.get_cpu_capability(): the instruction set cgrad's
+ *  kernels use on this CPU, "AVX512", "AVX2" (with FMA) or "DEFAULT" (the
+ *  portable C paths). CGRAD_SIMD=off|avx2|avx512 in the environment
+ *  lowers it (as ATEN_CPU_CAPABILITY does PyTorch's); it never rises above
+ *  what the CPU has. Code of one's own can pick its paths by it, as the
+ *  optimizers do. */
+CG_API const char *cg_get_cpu_capability(void);
+
 /** A loop body for cg_parallel_for: indices [begin, end). */
 typedef void (*cg_parallel_body)(void *ctx, int64_t begin, int64_t end);
 

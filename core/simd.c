@@ -4,6 +4,8 @@
  */
 #include "simd_internal.h"
 
+#include "cgrad.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -78,4 +80,11 @@ cg_simd cg__simd_override(cg_simd level)
     if ((unsigned)level > CG_SIMD_COUNT)
         level = CG_SIMD_COUNT;
     return (cg_simd)atomic_exchange(&override_level, (int)level);
+}
+
+const char *cg_get_cpu_capability(void)
+{
+    static const char *const caps[CG_SIMD_COUNT] = {"DEFAULT", "AVX2",
+                                                    "AVX512"};
+    return caps[cg__simd_level()];
 }

@@ -122,38 +122,29 @@ typedef struct adagrad_args {
     const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
     const T negclr = (T)(-a->clr), one = (T)1;
 
+#define ADAGRAD_SETUP(T)                                                       \
+    const adagrad_args *a = st->a;                                             \
+    T *sum = st->sum;                                                          \
+    ADAGRAD_CONSTS(T)
+
 #define DEFINE_ADAGRAD_UPDATE(T, SFX, FMA, SQRT)                               \
     typedef struct adagrad_state_##SFX {                                       \
         const adagrad_args *a;                                                 \
         T *sum;                                                                \
     } adagrad_state_##SFX;                                                     \
-    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
-    static void adagrad_body_##SFX(void *ctx, void *vp, const void *vg,        \
-                                   int64_t k0, int64_t n)                      \
-    {                                                                          \
-        const adagrad_state_##SFX *st = ctx;                                   \
-        const adagrad_args *a = st->a;                                         \
-        T *sum = st->sum;                                                      \
-        ADAGRAD_CONSTS(T)                                                      \
-        T *p = vp;                                                             \
-        const T *g = vg;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            T *pc = p + i;                                                     \
-            T d = g[i];                                                        \
-            const int64_t k = k0 + i;                                          \
-            ADAGRAD_STEP(T, FMA, SQRT)                                         \
-        }                                                                      \
-    }                                                                          \
+    CG__DEFINE_UPDATE_KERNEL(adagrad_kernel_##SFX, T, adagrad_state_##SFX,     \
+                             ADAGRAD_SETUP, ADAGRAD_STEP, FMA, SQRT)           \
     static void adagrad_update_##SFX(const adagrad_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sum)            \
     {                                                                          \
         adagrad_state_##SFX st = {a, sum};                                     \
-        cg__update_elementwise(param, grad, adagrad_body_##SFX, &st);          \
+        cg__update_elementwise(param, grad, &adagrad_kernel_##SFX, &st);       \
     }
 
 DEFINE_ADAGRAD_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAGRAD_UPDATE(double, f64, fma, sqrt)
 #undef ADAGRAD_STEP
+#undef ADAGRAD_SETUP
 #undef ADAGRAD_CONSTS
 
 static void adagrad_update(cg_optimizer *opt, const cg__group *g, int index,

@@ -195,38 +195,29 @@ typedef struct adam_args {
     const T bc2s = (T)a->bc2_sqrt, eps = (T)a->eps;                            \
     const T negstep = (T)(-a->step_size);
 
+#define ADAM_SETUP(T)                                                          \
+    const adam_args *a = st->a;                                                \
+    T *m = st->m, *v = st->v, *vmax = st->vmax;                                \
+    ADAM_CONSTS(T)
+
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
     typedef struct adam_state_##SFX {                                          \
         const adam_args *a;                                                    \
         T *m, *v, *vmax;                                                       \
     } adam_state_##SFX;                                                        \
-    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
-    static void adam_body_##SFX(void *ctx, void *vp, const void *vg,           \
-                                int64_t k0, int64_t n)                         \
-    {                                                                          \
-        const adam_state_##SFX *st = ctx;                                      \
-        const adam_args *a = st->a;                                            \
-        T *m = st->m, *v = st->v, *vmax = st->vmax;                            \
-        ADAM_CONSTS(T)                                                         \
-        T *p = vp;                                                             \
-        const T *g = vg;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            T *pc = p + i;                                                     \
-            T d = g[i];                                                        \
-            const int64_t k = k0 + i;                                          \
-            ADAM_STEP(T, FMA, SQRT)                                            \
-        }                                                                      \
-    }                                                                          \
+    CG__DEFINE_UPDATE_KERNEL(adam_kernel_##SFX, T, adam_state_##SFX,           \
+                             ADAM_SETUP, ADAM_STEP, FMA, SQRT)                 \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
     {                                                                          \
         adam_state_##SFX st = {a, m, v, vmax};                                 \
-        cg__update_elementwise(param, grad, adam_body_##SFX, &st);             \
+        cg__update_elementwise(param, grad, &adam_kernel_##SFX, &st);          \
     }
 
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
 #undef ADAM_STEP
+#undef ADAM_SETUP
 #undef ADAM_CONSTS
 
 static void adam_update(cg_optimizer *opt, const cg__group *g, int index,

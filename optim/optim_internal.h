@@ -65,12 +65,64 @@ void cg__walk_init(cg__walk *w, const cg_tensor *t);
 typedef void (*cg__update_body)(void *ctx, void *p, const void *g, int64_t k,
                                 int64_t n);
 
-/** Runs body over every component of param beside grad's (same shape and
- *  dtype): contiguous tensors in ranges of components on the pool
+/** One update compiled twice: `plain` for any CPU, and `fma` (NULL where
+ *  it is not built) for CPUs with FMA -- there fmaf is one instruction
+ *  instead of a library call, and the loop is vectorised. Both run the
+ *  same IEEE operations in the same order (multiply, add, divide, sqrt
+ *  and fma are each correctly rounded, and -ffp-contract=off, set for the
+ *  whole build, keeps the compiler from fusing anything else), so they
+ *  give the same bits. */
+typedef struct cg__update_kernel {
+    cg__update_body plain, fma;
+} cg__update_kernel;
+
+/** Runs the kernel's body -- fma when cg_get_cpu_capability() is not
+ *  "DEFAULT" -- over every component of param beside grad's (same shape
+ *  and dtype): contiguous tensors in ranges of components on the pool
  *  (cg_parallel_for: each component is its own, so the thread count
  *  changes nothing), others an element at a time along strided walks. */
 void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
-                            cg__update_body body, void *ctx);
+                            const cg__update_kernel *kernel, void *ctx);
+
+/* The FMA variant: x86-64 with GCC or clang (elsewhere fmaf is either an
+ * instruction already, as on AArch64, or not known to be one). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CG__FMA_VARIANT(...) __VA_ARGS__
+#define CG__FMA_BODY(name) name
+#else
+#define CG__FMA_VARIANT(...)
+#define CG__FMA_BODY(name) NULL
+#endif
+
+/* A body `name`: the loop over components, each one's update written
+ * once as STEP(T, FMA, SQRT) with `d` its gradient, `pc` its parameter
+ * and `k` its index, after SETUP(T), which declares what STEP uses from
+ * `st` (the ctx, a const STATE *). */
+#define CG__UPDATE_BODY(name, attr, T, STATE, SETUP, STEP, FMA, SQRT)          \
+    attr static void name(void *ctx, void *vp, const void *vg, int64_t k0,     \
+                          int64_t n)                                           \
+    {                                                                          \
+        const STATE *st = ctx;                                                 \
+        SETUP(T)                                                               \
+        T *p = vp;                                                             \
+        const T *g = vg;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            T *pc = p + i;                                                     \
+            T d = g[i];                                                        \
+            const int64_t k = k0 + i;                                          \
+            STEP(T, FMA, SQRT)                                                 \
+        }                                                                      \
+    }
+
+/** Defines `static const cg__update_kernel name` from SETUP and STEP (see
+ *  CG__UPDATE_BODY), its bodies name_plain and name_fma. */
+#define CG__DEFINE_UPDATE_KERNEL(name, T, STATE, SETUP, STEP, FMA, SQRT)       \
+    CG__UPDATE_BODY(name##_plain, , T, STATE, SETUP, STEP, FMA, SQRT)          \
+    CG__FMA_VARIANT(CG__UPDATE_BODY(name##_fma,                                \
+                                    __attribute__((target("avx2,fma"))), T,    \
+                                    STATE, SETUP, STEP, FMA, SQRT))            \
+    static const cg__update_kernel name = {name##_plain,                       \
+                                           CG__FMA_BODY(name##_fma)};
 /** Moves to the next element (call after using w->off). */
 static inline void cg__walk_next(cg__walk *w)
 {

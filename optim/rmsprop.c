@@ -142,39 +142,30 @@ typedef struct rmsprop_args {
     const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
     const T mom = (T)a->momentum, neglr = (T)(-a->lr), minus1 = (T)-1;
 
+#define RMSPROP_SETUP(T)                                                       \
+    const rmsprop_args *a = st->a;                                             \
+    T *sq = st->sq, *buf = st->buf, *gavg = st->gavg;                          \
+    RMSPROP_CONSTS(T)
+
 #define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
     typedef struct rmsprop_state_##SFX {                                       \
         const rmsprop_args *a;                                                 \
         T *sq, *buf, *gavg;                                                    \
     } rmsprop_state_##SFX;                                                     \
-    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
-    static void rmsprop_body_##SFX(void *ctx, void *vp, const void *vg,        \
-                                   int64_t k0, int64_t n)                      \
-    {                                                                          \
-        const rmsprop_state_##SFX *st = ctx;                                   \
-        const rmsprop_args *a = st->a;                                         \
-        T *sq = st->sq, *buf = st->buf, *gavg = st->gavg;                      \
-        RMSPROP_CONSTS(T)                                                      \
-        T *p = vp;                                                             \
-        const T *g = vg;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            T *pc = p + i;                                                     \
-            T d = g[i];                                                        \
-            const int64_t k = k0 + i;                                          \
-            RMSPROP_STEP(T, FMA, SQRT)                                         \
-        }                                                                      \
-    }                                                                          \
+    CG__DEFINE_UPDATE_KERNEL(rmsprop_kernel_##SFX, T, rmsprop_state_##SFX,     \
+                             RMSPROP_SETUP, RMSPROP_STEP, FMA, SQRT)           \
     static void rmsprop_update_##SFX(const rmsprop_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sq, T *buf,     \
                                      T *gavg)                                  \
     {                                                                          \
         rmsprop_state_##SFX st = {a, sq, buf, gavg};                           \
-        cg__update_elementwise(param, grad, rmsprop_body_##SFX, &st);          \
+        cg__update_elementwise(param, grad, &rmsprop_kernel_##SFX, &st);       \
     }
 
 DEFINE_RMSPROP_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_RMSPROP_UPDATE(double, f64, fma, sqrt)
 #undef RMSPROP_STEP
+#undef RMSPROP_SETUP
 #undef RMSPROP_CONSTS
 
 static void rmsprop_update(cg_optimizer *opt, const cg__group *g, int index,

@@ -94,8 +94,9 @@ typedef struct sgd_args {
 
 #define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
 
-/* Component k of the update: d its gradient, pc its parameter. */
-#define SGD_STEP(T, FMA)                                                       \
+/* Component k of the update: d its gradient, pc its parameter (SGD takes
+ * no square root: SQRT is unused). */
+#define SGD_STEP(T, FMA, SQRT)                                                 \
     if (args->maximize)                                                        \
         d = -d;                                                                \
     if (args->weight_decay != 0)                                               \
@@ -116,38 +117,29 @@ typedef struct sgd_args {
     const T wd = (T)args->weight_decay, mom = (T)args->momentum;               \
     const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);
 
-#define DEFINE_SGD_UPDATE(T, SFX, FMA)                                         \
+#define SGD_SETUP(T)                                                           \
+    const sgd_args *args = st->args;                                           \
+    T *buf = st->buf;                                                          \
+    SGD_CONSTS(T)
+
+#define DEFINE_SGD_UPDATE(T, SFX, FMA, SQRT)                                   \
     typedef struct sgd_state_##SFX {                                           \
         const sgd_args *args;                                                  \
         T *buf;                                                                \
     } sgd_state_##SFX;                                                         \
-    /* Components [k0, k0 + n): a body of cg__update_elementwise. */           \
-    static void sgd_body_##SFX(void *ctx, void *vp, const void *vg,            \
-                               int64_t k0, int64_t n)                          \
-    {                                                                          \
-        const sgd_state_##SFX *st = ctx;                                       \
-        const sgd_args *args = st->args;                                       \
-        T *buf = st->buf;                                                      \
-        SGD_CONSTS(T)                                                          \
-        T *p = vp;                                                             \
-        const T *g = vg;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                      \
-            T *pc = p + i;                                                     \
-            T d = g[i];                                                        \
-            const int64_t k = k0 + i;                                          \
-            SGD_STEP(T, FMA)                                                   \
-        }                                                                      \
-    }                                                                          \
+    CG__DEFINE_UPDATE_KERNEL(sgd_kernel_##SFX, T, sgd_state_##SFX, SGD_SETUP,  \
+                             SGD_STEP, FMA, SQRT)                              \
     static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
                                  const cg_tensor *grad, T *buf)                \
     {                                                                          \
         sgd_state_##SFX st = {args, buf};                                      \
-        cg__update_elementwise(param, grad, sgd_body_##SFX, &st);              \
+        cg__update_elementwise(param, grad, &sgd_kernel_##SFX, &st);           \
     }
 
-DEFINE_SGD_UPDATE(float, f32, fmaf)
-DEFINE_SGD_UPDATE(double, f64, fma)
+DEFINE_SGD_UPDATE(float, f32, fmaf, sqrtf)
+DEFINE_SGD_UPDATE(double, f64, fma, sqrt)
 #undef SGD_STEP
+#undef SGD_SETUP
 #undef SGD_CONSTS
 
 static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,

@@ -1051,9 +1051,17 @@ START_TEST(test_simd_levels)
     ck_assert_ptr_null(cg__simd_name(CG_SIMD_COUNT));
     cg_simd prev = cg__simd_override(CG_SIMD_PORTABLE);
     ck_assert_int_eq(cg__simd_level(), CG_SIMD_PORTABLE);
+    /* the public name of each level, PyTorch's words */
+    ck_assert_str_eq(cg_get_cpu_capability(), "DEFAULT");
+    static const char *const caps[] = {"DEFAULT", "AVX2", "AVX512"};
+    for (int l = CG_SIMD_PORTABLE; l <= (int)cg__simd_detected(); l++) {
+        cg__simd_override((cg_simd)l);
+        ck_assert_str_eq(cg_get_cpu_capability(), caps[l]);
+    }
     /* never above what the CPU has */
     cg__simd_override(CG_SIMD_AVX512);
     ck_assert_int_eq(cg__simd_level(), cg__simd_detected());
+    ck_assert_str_eq(cg_get_cpu_capability(), caps[cg__simd_detected()]);
     cg__simd_override(prev);
 }
 END_TEST

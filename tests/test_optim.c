@@ -22,6 +22,7 @@
  */
 #include "testutil.h"
 #include "cgrad_optim.h"
+#include "simd_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -437,16 +438,16 @@ static int count_rows(const char *rel)
     return lines - 1;
 }
 
-START_TEST(test_trajectory)
+/* Case r at the current SIMD level (the optimizers' FMA bodies run above
+ * DEFAULT, their plain ones at it: both must be PyTorch's bits). */
+static void trajectory_at(int r)
 {
-    load_cases();
-    int r = _i;
-    ck_assert_int_lt(r, cases.nrows);
     const char *name = tu_table_cell(&cases, r, "name");
     cg_dtype dt = dtype_of(tu_table_cell(&cases, r, "dtype"));
     int per = cg_dtype_is_complex(dt) ? 2 : 1;
-    char rel[128];
+    char rel[128], what[160];
     snprintf(rel, sizeof rel, "optim/traj/%s.npy", name);
+    snprintf(what, sizeof what, "%s [%s]", name, cg_get_cpu_capability());
     int64_t n;
     double *traj = npy_doubles(rel, &n);
     ck_assert_int_eq(n, (STEPS + 1) * NVALUES * per);
@@ -464,12 +465,25 @@ START_TEST(test_trajectory)
     bool exact = !cg_dtype_is_complex(dt) || gradp;
     double tol = cg_dtype_to_real(dt) == CG_FLOAT32 ? TOL_F32 : TOL_F64;
     double worst = 0;
-    run_steps(opt, &pb, traj, 0, STEPS, per, name, exact, tol, &worst);
+    run_steps(opt, &pb, traj, 0, STEPS, per, what, exact, tol, &worst);
     if (getenv("CG_OPTIM_REPORT"))
-        fprintf(stderr, "%-40s worst rel. error %.3g\n", name, worst);
+        fprintf(stderr, "%-48s worst rel. error %.3g\n", what, worst);
     cg_optimizer_free(opt);
     free_problem(&pb);
     free(traj);
+}
+
+START_TEST(test_trajectory)
+{
+    load_cases();
+    int r = _i;
+    ck_assert_int_lt(r, cases.nrows);
+    for (int lv = CG_SIMD_PORTABLE; lv <= (int)cg__simd_detected(); lv++) {
+        cg_simd prev = cg__simd_override((cg_simd)lv);
+        ck_assert_int_eq(cg__simd_level(), lv);
+        trajectory_at(r);
+        cg__simd_override(prev);
+    }
 }
 END_TEST
 
