@@ -162,30 +162,33 @@ typedef struct adam_args {
     bool decoupled, amsgrad, maximize, complex_wd;
 } adam_args;
 
-/* One element k of the update: d its gradient, pc its parameter. */
+/* One element k of the update: d its gradient, pc its parameter; SETUP
+ * declares the flags l2 (weight decay into the gradient) and amsgrad.
+ * Written with selects rather than branches, so that with both flags the
+ * constant false the loop has no branch left and is vectorised. */
 #define ADAM_STEP(T, FMA, SQRT)                                                \
-    if (a->maximize)                                                           \
-        d = -d;                                                                \
-    if (!a->decoupled && a->weight_decay != 0)                                 \
+    d = a->maximize ? -d : d;                                                  \
+    if (l2)                                                                    \
         d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);                    \
-    if (a->decoupled)                                                          \
-        *pc = *pc * decay;                                                     \
-    m[k] = m[k] * b1;                                                          \
-    m[k] = FMA(d, omb1, m[k]);                                                 \
-    v[k] = v[k] * b2;                                                          \
-    v[k] = FMA(omb2 * d, d, v[k]);                                             \
-    T vv = v[k];                                                               \
-    if (a->amsgrad) {                                                          \
+    const T pd = *pc * decay;                                                  \
+    T pv = a->decoupled ? pd : *pc;                                            \
+    T mk = m[k] * b1;                                                          \
+    mk = FMA(d, omb1, mk);                                                     \
+    m[k] = mk;                                                                 \
+    T vk = v[k] * b2;                                                          \
+    vk = FMA(omb2 * d, d, vk);                                                 \
+    v[k] = vk;                                                                 \
+    if (amsgrad) {                                                             \
         /* torch.maximum: NaN propagates */                                    \
         T mx = vmax[k];                                                        \
-        if (isnan(mx) || isnan(vv))                                            \
-            vmax[k] = mx + vv;                                                 \
-        else if (vv > mx)                                                      \
-            vmax[k] = vv;                                                      \
-        vv = vmax[k];                                                          \
+        if (isnan(mx) || isnan(vk))                                            \
+            vmax[k] = mx + vk;                                                 \
+        else if (vk > mx)                                                      \
+            vmax[k] = vk;                                                      \
+        vk = vmax[k];                                                          \
     }                                                                          \
-    T denom = SQRT(vv) / bc2s + eps;                                           \
-    *pc = *pc + (negstep * m[k]) / denom;
+    T denom = SQRT(vk) / bc2s + eps;                                           \
+    *pc = pv + (negstep * mk) / denom;
 
 /* The per-parameter constants, as the element type. */
 #define ADAM_CONSTS(T)                                                         \
@@ -198,6 +201,15 @@ typedef struct adam_args {
 #define ADAM_SETUP(T)                                                          \
     const adam_args *a = st->a;                                                \
     T *m = st->m, *v = st->v, *vmax = st->vmax;                                \
+    const bool l2 = !a->decoupled && a->weight_decay != 0;                     \
+    const bool amsgrad = a->amsgrad;                                           \
+    ADAM_CONSTS(T)
+/* The common case (no amsgrad, no L2 weight decay: Adam's and AdamW's
+ * defaults) with both flags constant */
+#define ADAM_SETUP_COMMON(T)                                                   \
+    const adam_args *a = st->a;                                                \
+    T *m = st->m, *v = st->v, *vmax = NULL;                                    \
+    const bool l2 = false, amsgrad = false;                                    \
     ADAM_CONSTS(T)
 
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
@@ -207,17 +219,24 @@ typedef struct adam_args {
     } adam_state_##SFX;                                                        \
     CG__DEFINE_UPDATE_KERNEL(adam_kernel_##SFX, T, adam_state_##SFX,           \
                              ADAM_SETUP, ADAM_STEP, FMA, SQRT)                 \
+    CG__DEFINE_UPDATE_KERNEL(adam_common_kernel_##SFX, T, adam_state_##SFX,    \
+                             ADAM_SETUP_COMMON, ADAM_STEP, FMA, SQRT)          \
     static void adam_update_##SFX(const adam_args *a, cg_tensor *param,        \
                                   const cg_tensor *grad, T *m, T *v, T *vmax)  \
     {                                                                          \
         adam_state_##SFX st = {a, m, v, vmax};                                 \
-        cg__update_elementwise(param, grad, &adam_kernel_##SFX, &st);          \
+        const bool common =                                                    \
+            !a->amsgrad && (a->decoupled || a->weight_decay == 0);             \
+        cg__update_elementwise(                                                \
+            param, grad,                                                       \
+            common ? &adam_common_kernel_##SFX : &adam_kernel_##SFX, &st);     \
     }
 
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
 #undef ADAM_STEP
 #undef ADAM_SETUP
+#undef ADAM_SETUP_COMMON
 #undef ADAM_CONSTS
 
 static void adam_update(cg_optimizer *opt, const cg__group *g, int index,

@@ -112,24 +112,26 @@ typedef struct rmsprop_args {
     bool centered, maximize, complex_wd;
 } rmsprop_args;
 
-/* Component k of the update: d its gradient, pc its parameter. */
+/* Component k of the update: d its gradient, pc its parameter; SETUP
+ * declares the flags l2 (weight decay), centered and momentum. With all
+ * three the constant false the loop has no branch left and is vectorised. */
 #define RMSPROP_STEP(T, FMA, SQRT)                                             \
-    if (a->maximize)                                                           \
-        d = -d;                                                                \
-    if (a->weight_decay != 0)                                                  \
+    d = a->maximize ? -d : d;                                                  \
+    if (l2)                                                                    \
         d = a->complex_wd ? d + wd * *pc : FMA(*pc, wd, d);                    \
-    sq[k] = sq[k] * alpha;                                                     \
-    sq[k] = FMA(oma * d, d, sq[k]);                                            \
+    T sk = sq[k] * alpha;                                                      \
+    sk = FMA(oma * d, d, sk);                                                  \
+    sq[k] = sk;                                                                \
     T avg;                                                                     \
-    if (a->centered) {                                                         \
+    if (centered) {                                                            \
         gavg[k] = gavg[k] * alpha;                                             \
         gavg[k] = FMA(d, oma, gavg[k]);                                        \
-        avg = SQRT(FMA(minus1 * gavg[k], gavg[k], sq[k]));                     \
+        avg = SQRT(FMA(minus1 * gavg[k], gavg[k], sk));                        \
     } else {                                                                   \
-        avg = SQRT(sq[k]);                                                     \
+        avg = SQRT(sk);                                                        \
     }                                                                          \
     avg = avg + eps;                                                           \
-    if (a->momentum > 0) {                                                     \
+    if (momentum) {                                                            \
         buf[k] = buf[k] * mom;                                                 \
         buf[k] = buf[k] + ((T)1 * d) / avg;                                    \
         *pc = FMA(buf[k], neglr, *pc);                                         \
@@ -145,6 +147,14 @@ typedef struct rmsprop_args {
 #define RMSPROP_SETUP(T)                                                       \
     const rmsprop_args *a = st->a;                                             \
     T *sq = st->sq, *buf = st->buf, *gavg = st->gavg;                          \
+    const bool l2 = a->weight_decay != 0, centered = a->centered,              \
+               momentum = a->momentum > 0;                                     \
+    RMSPROP_CONSTS(T)
+/* The defaults (no weight decay, not centered, no momentum), constant */
+#define RMSPROP_SETUP_PLAIN(T)                                                 \
+    const rmsprop_args *a = st->a;                                             \
+    T *sq = st->sq, *buf = NULL, *gavg = NULL;                                 \
+    const bool l2 = false, centered = false, momentum = false;                 \
     RMSPROP_CONSTS(T)
 
 #define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
@@ -154,18 +164,26 @@ typedef struct rmsprop_args {
     } rmsprop_state_##SFX;                                                     \
     CG__DEFINE_UPDATE_KERNEL(rmsprop_kernel_##SFX, T, rmsprop_state_##SFX,     \
                              RMSPROP_SETUP, RMSPROP_STEP, FMA, SQRT)           \
+    CG__DEFINE_UPDATE_KERNEL(rmsprop_plain_kernel_##SFX, T,                    \
+                             rmsprop_state_##SFX, RMSPROP_SETUP_PLAIN,         \
+                             RMSPROP_STEP, FMA, SQRT)                          \
     static void rmsprop_update_##SFX(const rmsprop_args *a, cg_tensor *param,  \
                                      const cg_tensor *grad, T *sq, T *buf,     \
                                      T *gavg)                                  \
     {                                                                          \
         rmsprop_state_##SFX st = {a, sq, buf, gavg};                           \
-        cg__update_elementwise(param, grad, &rmsprop_kernel_##SFX, &st);       \
+        const bool plain =                                                     \
+            a->weight_decay == 0 && !a->centered && !(a->momentum > 0);        \
+        cg__update_elementwise(                                                \
+            param, grad,                                                       \
+            plain ? &rmsprop_plain_kernel_##SFX : &rmsprop_kernel_##SFX, &st); \
     }
 
 DEFINE_RMSPROP_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_RMSPROP_UPDATE(double, f64, fma, sqrt)
 #undef RMSPROP_STEP
 #undef RMSPROP_SETUP
+#undef RMSPROP_SETUP_PLAIN
 #undef RMSPROP_CONSTS
 
 static void rmsprop_update(cg_optimizer *opt, const cg__group *g, int index,

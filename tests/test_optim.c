@@ -1301,16 +1301,29 @@ START_TEST(test_randperm)
 }
 END_TEST
 
-/* The optimizers' flat passes run on the pool in ranges: the same
- * parameters, bit for bit, at 1 and 3 threads, for a parameter several
- * ranges long (AdamW, float32 with amsgrad, complex64 without; SGD with
- * momentum, Nesterov and weight decay; RMSprop centered with momentum;
- * Adagrad with weight decay). */
-enum { RUN_ADAMW, RUN_SGD, RUN_RMSPROP, RUN_ADAGRAD, RUN_KINDS };
+/* The optimizers' flat passes run on the pool in ranges, and on CPUs with
+ * FMA through vectorised bodies: the same parameters, bit for bit, at 1
+ * thread with the portable bodies (the scalar code the trajectories check
+ * against PyTorch) and at 3 threads with the CPU's own, for a parameter
+ * several ranges long: AdamW (float32 with amsgrad, complex64 without),
+ * Adam and RMSprop with their defaults (the branch-free common kernels),
+ * SGD with momentum, Nesterov and weight decay, RMSprop centered with
+ * momentum, Adagrad with weight decay. */
+enum {
+    RUN_ADAMW,
+    RUN_ADAM,
+    RUN_SGD,
+    RUN_RMSPROP,
+    RUN_RMSPROP_PLAIN,
+    RUN_ADAGRAD,
+    RUN_KINDS
+};
 
-static void optim_run(cg_dtype dt, int threads, int kind, cg_tensor **out)
+static void optim_run(cg_dtype dt, int threads, cg_simd level, int kind,
+                      cg_tensor **out)
 {
     tu_ok(cg_set_num_threads(threads));
+    cg_simd prev = cg__simd_override(level);
     const int64_t shape[2] = {211, 199}; /* 42K elements */
     cg_tensor *p = NULL, *g = NULL;
     cg_manual_seed(17);
@@ -1326,15 +1339,21 @@ static void optim_run(cg_dtype dt, int threads, int kind, cg_tensor **out)
         o.nesterov = true;
         o.weight_decay = 0.01;
         tu_ok(cg_sgd_new(&p, 1, &o, &opt));
-    } else if (kind == RUN_RMSPROP) {
+    } else if (kind == RUN_RMSPROP || kind == RUN_RMSPROP_PLAIN) {
         cg_rmsprop_options o = cg_rmsprop_defaults();
-        o.momentum = 0.5;
-        o.centered = true;
+        if (kind == RUN_RMSPROP) {
+            o.momentum = 0.5;
+            o.centered = true;
+        }
         tu_ok(cg_rmsprop_new(&p, 1, &o, &opt));
     } else if (kind == RUN_ADAGRAD) {
         cg_adagrad_options o = cg_adagrad_defaults();
         o.weight_decay = 0.01;
         tu_ok(cg_adagrad_new(&p, 1, &o, &opt));
+    } else if (kind == RUN_ADAM) {
+        cg_adam_options o = cg_adam_defaults();
+        o.lr = 0.01;
+        tu_ok(cg_adam_new(&p, 1, &o, &opt));
     } else {
         cg_adamw_options o = cg_adamw_defaults();
         o.amsgrad = dt == CG_FLOAT32; /* PyTorch has no complex maximum */
@@ -1347,18 +1366,19 @@ static void optim_run(cg_dtype dt, int threads, int kind, cg_tensor **out)
     cg_optimizer_free(opt);
     cg_tensor_release(g);
     cg_tensor_release(p);
+    cg__simd_override(prev);
 }
 
 START_TEST(test_optim_threads)
 {
-    const cg_dtype dts[2] = {CG_FLOAT32, CG_COMPLEX64};
-    static const char *const names[RUN_KINDS] = {"AdamW", "SGD", "RMSprop",
-                                                 "Adagrad"};
+    const cg_dtype dts[3] = {CG_FLOAT32, CG_FLOAT64, CG_COMPLEX64};
+    static const char *const names[RUN_KINDS] = {
+        "AdamW", "Adam", "SGD", "RMSprop", "RMSprop (defaults)", "Adagrad"};
     for (int kind = 0; kind < RUN_KINDS; kind++)
-        for (int d = 0; d < 2; d++) {
+        for (int d = 0; d < 3; d++) {
             cg_tensor *one = NULL, *three = NULL;
-            optim_run(dts[d], 1, kind, &one);
-            optim_run(dts[d], 3, kind, &three);
+            optim_run(dts[d], 1, CG_SIMD_PORTABLE, kind, &one);
+            optim_run(dts[d], 3, cg__simd_detected(), kind, &three);
             tu_assert_bitwise(one, three, names[kind]);
             cg_tensor_release(one);
             cg_tensor_release(three);
