@@ -92,24 +92,26 @@ typedef struct sgd_args {
     bool nesterov, maximize, fused, first;
 } sgd_args;
 
-#define AXPY(FMA, x, a, y) (args->fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
+#define AXPY(FMA, x, a, y) (fused ? FMA((x), (a), (y)) : (y) + (a) * (x))
 
 /* Component k of the update: d its gradient, pc its parameter (SGD takes
- * no square root: SQRT is unused). */
+ * no square root: SQRT is unused); SETUP declares the flags fused, l2
+ * (weight decay), momentum, first and nesterov. With every flag constant
+ * (the kernels for real parameters without weight decay below) the loop
+ * has no branch left and is vectorised. */
 #define SGD_STEP(T, FMA, SQRT)                                                 \
-    if (args->maximize)                                                        \
-        d = -d;                                                                \
-    if (args->weight_decay != 0)                                               \
+    d = args->maximize ? -d : d;                                               \
+    if (l2)                                                                    \
         d = AXPY(FMA, *pc, wd, d);                                             \
-    if (args->momentum != 0) {                                                 \
+    if (momentum) {                                                            \
         T *b = buf + k;                                                        \
-        if (args->first) {                                                     \
+        if (first) {                                                           \
             *b = d;                                                            \
         } else {                                                               \
             *b = *b * mom;                                                     \
             *b = AXPY(FMA, d, damp1, *b);                                      \
         }                                                                      \
-        d = args->nesterov ? AXPY(FMA, *b, mom, d) : *b;                       \
+        d = nesterov ? AXPY(FMA, *b, mom, d) : *b;                             \
     }                                                                          \
     *pc = AXPY(FMA, d, neglr, *pc);
 
@@ -120,6 +122,23 @@ typedef struct sgd_args {
 #define SGD_SETUP(T)                                                           \
     const sgd_args *args = st->args;                                           \
     T *buf = st->buf;                                                          \
+    const bool fused = args->fused, l2 = args->weight_decay != 0,              \
+               momentum = args->momentum != 0, first = args->first,            \
+               nesterov = args->nesterov;                                      \
+    SGD_CONSTS(T)
+/* real parameters, no weight decay: plain SGD, and momentum after the
+ * first step without Nesterov */
+#define SGD_SETUP_PLAIN(T)                                                     \
+    const sgd_args *args = st->args;                                           \
+    T *buf = NULL;                                                             \
+    const bool fused = true, l2 = false, momentum = false, first = false,      \
+               nesterov = false;                                               \
+    SGD_CONSTS(T)
+#define SGD_SETUP_MOMENTUM(T)                                                  \
+    const sgd_args *args = st->args;                                           \
+    T *buf = st->buf;                                                          \
+    const bool fused = true, l2 = false, momentum = true, first = false,       \
+               nesterov = false;                                               \
     SGD_CONSTS(T)
 
 #define DEFINE_SGD_UPDATE(T, SFX, FMA, SQRT)                                   \
@@ -129,17 +148,29 @@ typedef struct sgd_args {
     } sgd_state_##SFX;                                                         \
     CG__DEFINE_UPDATE_KERNEL(sgd_kernel_##SFX, T, sgd_state_##SFX, SGD_SETUP,  \
                              SGD_STEP, FMA, SQRT)                              \
+    CG__DEFINE_UPDATE_KERNEL(sgd_plain_kernel_##SFX, T, sgd_state_##SFX,       \
+                             SGD_SETUP_PLAIN, SGD_STEP, FMA, SQRT)             \
+    CG__DEFINE_UPDATE_KERNEL(sgd_momentum_kernel_##SFX, T, sgd_state_##SFX,    \
+                             SGD_SETUP_MOMENTUM, SGD_STEP, FMA, SQRT)          \
     static void sgd_update_##SFX(const sgd_args *args, cg_tensor *param,       \
                                  const cg_tensor *grad, T *buf)                \
     {                                                                          \
         sgd_state_##SFX st = {args, buf};                                      \
-        cg__update_elementwise(param, grad, &sgd_kernel_##SFX, &st);           \
+        const cg__update_kernel *kern = &sgd_kernel_##SFX;                     \
+        if (args->fused && args->weight_decay == 0 && args->momentum == 0)     \
+            kern = &sgd_plain_kernel_##SFX;                                    \
+        else if (args->fused && args->weight_decay == 0 && !args->first &&     \
+                 !args->nesterov)                                              \
+            kern = &sgd_momentum_kernel_##SFX;                                 \
+        cg__update_elementwise(param, grad, kern, &st);                        \
     }
 
 DEFINE_SGD_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_SGD_UPDATE(double, f64, fma, sqrt)
 #undef SGD_STEP
 #undef SGD_SETUP
+#undef SGD_SETUP_PLAIN
+#undef SGD_SETUP_MOMENTUM
 #undef SGD_CONSTS
 
 static void sgd_update(cg_optimizer *opt, const cg__group *g, int index,

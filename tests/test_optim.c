@@ -1306,13 +1306,15 @@ END_TEST
  * thread with the portable bodies (the scalar code the trajectories check
  * against PyTorch) and at 3 threads with the CPU's own, for a parameter
  * several ranges long: AdamW (float32 with amsgrad, complex64 without),
- * Adam and RMSprop with their defaults (the branch-free common kernels),
- * SGD with momentum, Nesterov and weight decay, RMSprop centered with
- * momentum, Adagrad with weight decay. */
+ * Adam, RMSprop and SGD with their defaults and SGD with momentum (the
+ * branch-free common kernels), SGD with momentum, Nesterov and weight
+ * decay, RMSprop centered with momentum, Adagrad with weight decay. */
 enum {
     RUN_ADAMW,
     RUN_ADAM,
     RUN_SGD,
+    RUN_SGD_MOMENTUM,
+    RUN_SGD_PLAIN,
     RUN_RMSPROP,
     RUN_RMSPROP_PLAIN,
     RUN_ADAGRAD,
@@ -1332,12 +1334,15 @@ static void optim_run(cg_dtype dt, int threads, cg_simd level, int kind,
     tu_ok(cg_tensor_requires_grad_(p, true));
     tu_ok(cg_tensor_set_grad(p, g));
     cg_optimizer *opt = NULL;
-    if (kind == RUN_SGD) {
+    if (kind == RUN_SGD || kind == RUN_SGD_MOMENTUM || kind == RUN_SGD_PLAIN) {
         cg_sgd_options o = cg_sgd_defaults();
         o.lr = 0.01;
-        o.momentum = 0.9;
-        o.nesterov = true;
-        o.weight_decay = 0.01;
+        if (kind != RUN_SGD_PLAIN)
+            o.momentum = 0.9;
+        if (kind == RUN_SGD) {
+            o.nesterov = true;
+            o.weight_decay = 0.01;
+        }
         tu_ok(cg_sgd_new(&p, 1, &o, &opt));
     } else if (kind == RUN_RMSPROP || kind == RUN_RMSPROP_PLAIN) {
         cg_rmsprop_options o = cg_rmsprop_defaults();
@@ -1372,8 +1377,14 @@ static void optim_run(cg_dtype dt, int threads, cg_simd level, int kind,
 START_TEST(test_optim_threads)
 {
     const cg_dtype dts[3] = {CG_FLOAT32, CG_FLOAT64, CG_COMPLEX64};
-    static const char *const names[RUN_KINDS] = {
-        "AdamW", "Adam", "SGD", "RMSprop", "RMSprop (defaults)", "Adagrad"};
+    static const char *const names[RUN_KINDS] = {"AdamW",
+                                                 "Adam",
+                                                 "SGD",
+                                                 "SGD (momentum)",
+                                                 "SGD (defaults)",
+                                                 "RMSprop",
+                                                 "RMSprop (defaults)",
+                                                 "Adagrad"};
     for (int kind = 0; kind < RUN_KINDS; kind++)
         for (int d = 0; d < 3; d++) {
             cg_tensor *one = NULL, *three = NULL;
