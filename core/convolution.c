@@ -951,24 +951,34 @@ static cg_status contiguous_as(cg_tensor *t, cg_dtype dt, cg_tensor **out)
     return CG_OK;
 }
 
-/* The 5-d t for the transposed convolution's backward kernels, which need
- * each (D, H, W) plane contiguous but take the planes' N and C strides:
- * t itself (a new reference) when its planes already are contiguous and
- * of dtype dt, else a copy of its distinct planes only -- one plane for
- * all when t is expanded along N and C, as the gradient y.sum() hands
- * back is. planes[0..1] = the N and C strides in *out, in elements. */
+/* The 5-d t for the transposed convolution's backward kernels, which take
+ * its planes' N and C strides (planes[0..1], in elements) and either
+ * contiguous (D, H, W) planes (*plane = false) or one plane for every
+ * (n, c) with any strides (*plane = true, its strides t's last three):
+ *   - t itself (a new reference) when its planes are contiguous and of
+ *     dtype dt;
+ *   - t itself when it is one plane expanded along N and C -- y.sum()'s
+ *     gradient -- of dtype dt and at most CG__CT3D_PRIVATE_PLANE_BYTES:
+ *     each kernel thread makes its own copy;
+ *   - else a contiguous copy of its distinct planes only (one plane for
+ *     all when t is expanded along N and C). */
 static cg_status planes_as(cg_tensor *t, cg_dtype dt, cg_tensor **out,
-                           int64_t planes[2])
+                           int64_t planes[2], bool *plane)
 {
     const int64_t *sh = t->shape, *st = t->strides;
+    const int64_t P = sh[2] * sh[3] * sh[4];
     bool contiguous_planes = t->dtype == dt;
     for (int64_t d = 4, want = 1; d >= 2; want *= sh[d], d--)
         if (sh[d] != 1 && st[d] != want)
             contiguous_planes = false;
-    if (contiguous_planes) {
+    const bool one_plane =
+        (sh[0] == 1 || st[0] == 0) && (sh[1] == 1 || st[1] == 0);
+    *plane = !contiguous_planes && one_plane && t->dtype == dt &&
+             (size_t)P * cg_dtype_size(dt) <= CG__CT3D_PRIVATE_PLANE_BYTES;
+    if (contiguous_planes || *plane) {
         *out = cg_tensor_retain(t);
-        planes[0] = st[0];
-        planes[1] = st[1];
+        planes[0] = *plane || sh[0] == 1 ? 0 : st[0];
+        planes[1] = *plane || sh[1] == 1 ? 0 : st[1];
         return CG_OK;
     }
     const int64_t shape[5] = {st[0] == 0 ? 1 : sh[0], st[1] == 0 ? 1 : sh[1],
@@ -982,7 +992,6 @@ static cg_status planes_as(cg_tensor *t, cg_dtype dt, cg_tensor **out,
     cg_tensor_release(distinct);
     if (s != CG_OK)
         return s;
-    const int64_t P = sh[2] * sh[3] * sh[4];
     planes[0] = shape[0] == 1 ? 0 : shape[1] * P;
     planes[1] = shape[1] == 1 ? 0 : P;
     return CG_OK;
@@ -1082,8 +1091,9 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
     if (!pl->empty) {
         bool need_gx = res[0] != NULL, need_gw = res[1] != NULL;
         int64_t planes[2];
+        bool plane = false;
         if ((st = pl->transposed
-                      ? planes_as(gy, pl->dtype, &gyc, planes)
+                      ? planes_as(gy, pl->dtype, &gyc, planes, &plane)
                       : contiguous_as(gy, pl->dtype, &gyc)) != CG_OK ||
             (need_gx && (st = contiguous_as(w, pl->dtype, &wc)) != CG_OK) ||
             (need_gw && (st = contiguous_as(x, pl->dtype, &xc)) != CG_OK))
@@ -1094,6 +1104,7 @@ static cg_status conv_backward(cg_node *node, cg_tensor *gy, cg_tensor **gx)
             st = cg__ct3d_fast_backward_planes(
                 g, pl->dtype, need_gw ? cg_tensor_data(xc) : NULL,
                 need_gx ? cg_tensor_data(wc) : NULL, gyd, planes,
+                plane ? gyc->strides + 2 : NULL,
                 need_gx ? cg_tensor_data(res[0]) : NULL,
                 need_gw ? cg_tensor_data(res[1]) : NULL,
                 res[2] ? cg_tensor_data(res[2]) : NULL);

@@ -842,10 +842,12 @@ START_TEST(test_op_threads)
 END_TEST
 
 /* The gradient reaching ConvolutionBackward0 from the ops after it comes in
- * many layouts: contiguous planes are read in place (any N and C strides),
- * a gradient expanded along N and C (sum's) has only its distinct planes
- * written out, anything else is copied. Each layout gives bitwise the
- * kernels' gradients for that gradient made contiguous. */
+ * many layouts: contiguous planes are read in place (any N and C strides);
+ * one plane for every (n, c) that is not contiguous (sum's) is copied by
+ * each kernel thread for itself; a gradient expanded along N or C has only
+ * its distinct planes written out; anything else is copied. Each layout
+ * gives bitwise the kernels' gradients for that gradient made contiguous,
+ * at every thread count. */
 enum {
     GY_SUM,       /* y.sum(): one value everywhere */
     GY_SUM_N,     /* y.sum(0): expanded along N */
@@ -854,6 +856,8 @@ enum {
     GY_CAT,       /* torch.cat((y, o), 1): planes of a wider tensor */
     GY_TRANSPOSE, /* y.transpose(2, 4): planes not contiguous */
     GY_SUM_W,     /* y.sum(4, keepdim=True): expanded within planes */
+    GY_SUM_NCW,   /* y.sum((0, 1, 4)): one plane for all, expanded along W */
+    GY_SUM_NC_T,  /* y.sum((0, 1)).transpose(0, 2): one transposed plane */
     GY_LAYOUTS
 };
 
@@ -864,10 +868,11 @@ static void gy_layout(int layout, cg_tensor *y, cg_tensor **z, cg_tensor **u,
 {
     const cg_dtype dt = cg_tensor_dtype(y);
     const int64_t *ys = cg_tensor_shape(y);
-    static const int64_t dims[][2] = {[GY_SUM_N] = {0},
+    static const int64_t dims[][3] = {[GY_SUM_N] = {0},
                                       [GY_SUM_C] = {1},
                                       [GY_SUM_NC] = {0, 1},
-                                      [GY_SUM_W] = {4}};
+                                      [GY_SUM_W] = {4},
+                                      [GY_SUM_NCW] = {0, 1, 4}};
     cg_tensor *v = NULL;
     *u = NULL;
     switch (layout) {
@@ -892,8 +897,19 @@ static void gy_layout(int layout, cg_tensor *y, cg_tensor **z, cg_tensor **u,
         tu_ok(cg_randn(cg_tensor_shape(*z), 5, dt, NULL, u));
         tu_ok(cg_tensor_transpose(*u, 2, 4, &v));
         break;
+    case GY_SUM_NC_T: {
+        cg_tensor *p, *t;
+        tu_ok(cg_sum_dims(y, dims[GY_SUM_NC], 2, false, &p));
+        tu_ok(cg_tensor_transpose(p, 0, 2, z));
+        cg_tensor_release(p);
+        tu_ok(cg_randn(cg_tensor_shape(*z), 3, dt, NULL, u));
+        tu_ok(cg_tensor_transpose(*u, 0, 2, &t));
+        tu_ok(cg_tensor_expand(t, ys, 5, &v));
+        cg_tensor_release(t);
+        break;
+    }
     default: {
-        const int nd = layout == GY_SUM_NC ? 2 : 1;
+        const int nd = layout == GY_SUM_NC ? 2 : (layout == GY_SUM_NCW ? 3 : 1);
         const bool keep = layout != GY_SUM_N && layout != GY_SUM_NC;
         tu_ok(cg_sum_dims(y, dims[layout], nd, keep, z));
         tu_ok(cg_randn(cg_tensor_shape(*z), cg_tensor_dim(*z), dt, NULL, u));
@@ -905,16 +921,54 @@ static void gy_layout(int layout, cg_tensor *y, cg_tensor **z, cg_tensor **u,
     cg_tensor_release(v);
 }
 
+/* The geometries of test_gy_layouts: every path by which the backward
+ * passes read gy. */
+static const struct gy_geom {
+    int64_t st[3], pad[3], op[3], dil[3], G, xs[5], ws[5];
+} gy_geoms[] = {
+    /* rows split into windows (stride 2, padding) */
+    {{2, 1, 2},
+     {1, 0, 1},
+     {1, 0, 0},
+     {1, 2, 1},
+     2,
+     {2, 4, 5, 6, 7},
+     {4, 3, 3, 2, 3}},
+    /* W with k = s = 2, p = 0: backward-weights folds the W-taps */
+    {{2, 1, 2},
+     {1, 0, 0},
+     {1, 0, 0},
+     {1, 2, 1},
+     2,
+     {2, 4, 5, 6, 11},
+     {4, 3, 3, 2, 2}},
+    /* the U-Net up-sampling shape: backward-data's lane-folded kernels */
+    {{2, 2, 2},
+     {0, 0, 0},
+     {0, 0, 0},
+     {1, 1, 1},
+     1,
+     {2, 4, 3, 4, 16},
+     {4, 6, 2, 2, 2}},
+    /* stride 1, no padding: both passes read gy where it is */
+    {{1, 1, 1},
+     {0, 0, 0},
+     {0, 0, 0},
+     {1, 1, 1},
+     1,
+     {2, 1, 4, 5, 14},
+     {1, 3, 3, 3, 3}},
+};
+#define N_GY_GEOMS ((int)(sizeof gy_geoms / sizeof gy_geoms[0]))
+
 START_TEST(test_gy_layouts)
 {
+    /* _i: geometry _i / 2, float32 or float64 */
     const cg_dtype dt = _i % 2 ? CG_FLOAT64 : CG_FLOAT32;
-    /* _i >= 2: W with k = s = 2, p = 0, where backward-weights folds and
-     * reads gy through its plane strides */
-    const bool fold = _i >= 2;
-    const int64_t st[3] = {2, 1, 2}, pad[3] = {1, 0, fold ? 0 : 1},
-                  op[3] = {1, 0, 0}, dil[3] = {1, 2, 1}, G = 2;
-    int64_t xs[5] = {2, 4, 5, 6, fold ? 11 : 7},
-            ws[5] = {4, 3, 3, 2, fold ? 2 : 3}, bs[1] = {6};
+    const struct gy_geom *q = &gy_geoms[_i / 2];
+    const int64_t *st = q->st, *pad = q->pad, *op = q->op, *dil = q->dil;
+    const int64_t G = q->G, *xs = q->xs, *ws = q->ws;
+    const int64_t bs[1] = {ws[1] * G};
     cg_manual_seed(11 + (uint64_t)_i);
     cg_tensor *x0, *w0, *b0;
     tu_ok(cg_randn(xs, 5, dt, NULL, &x0));
@@ -922,29 +976,40 @@ START_TEST(test_gy_layouts)
     tu_ok(cg_randn(bs, 1, dt, NULL, &b0));
     cg_ints S = {3, {st[0], st[1], st[2]}}, P = {3, {pad[0], pad[1], pad[2]}},
             O = {3, {op[0], op[1], op[2]}}, D = {3, {dil[0], dil[1], dil[2]}};
+    const int saved = cg_get_num_threads();
     for (int layout = 0; layout < GY_LAYOUTS; layout++) {
-        cg_tensor *x = leaf_copy(x0), *w = leaf_copy(w0), *b = leaf_copy(b0);
-        cg_tensor *y, *z, *u, *gy;
-        tu_ok(cg_conv_transpose3d(x, w, b, S, P, O, G, D, &y));
-        gy_layout(layout, y, &z, &u, &gy);
-        tu_ok(cg_tensor_backward(z, u, false));
-        /* want: the kernels called directly on the contiguous gradient */
-        const int64_t *ys = cg_tensor_shape(y);
-        cg_conv_geom g = op_geom(xs, ys, ws + 2, st, pad, op, dil, G);
-        cg_tensor *gx, *gw, *gb;
-        tu_ok(cg_empty(xs, 5, dt, &gx));
-        tu_ok(cg_empty(ws, 5, dt, &gw));
-        tu_ok(cg_empty(bs, 1, dt, &gb));
-        tu_ok(cg__ct3d_fast_backward(
-            &g, dt, cg_tensor_data(x0), cg_tensor_data(w0), cg_tensor_data(gy),
-            cg_tensor_data(gx), cg_tensor_data(gw), cg_tensor_data(gb)));
-        tu_assert_bitwise(cg_tensor_grad(x), gx, "grad_input");
-        tu_assert_bitwise(cg_tensor_grad(w), gw, "grad_weight");
-        tu_assert_bitwise(cg_tensor_grad(b), gb, "grad_bias");
-        cg_tensor *list[] = {x, w, b, y, z, u, gy, gx, gw, gb};
-        for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
-            cg_tensor_release(list[i]);
+        for (int ti = 0; ti < NTHREADS; ti++) {
+            tu_ok(cg_set_num_threads(thread_counts[ti]));
+            cg_tensor *x = leaf_copy(x0), *w = leaf_copy(w0),
+                      *b = leaf_copy(b0);
+            cg_tensor *y, *z, *u, *gy;
+            tu_ok(cg_conv_transpose3d(x, w, b, S, P, O, G, D, &y));
+            gy_layout(layout, y, &z, &u, &gy);
+            tu_ok(cg_tensor_backward(z, u, false));
+            /* want: the kernels called directly on the contiguous
+             * gradient */
+            const int64_t *ys = cg_tensor_shape(y);
+            cg_conv_geom g = op_geom(xs, ys, ws + 2, st, pad, op, dil, G);
+            cg_tensor *gx, *gw, *gb;
+            tu_ok(cg_empty(xs, 5, dt, &gx));
+            tu_ok(cg_empty(ws, 5, dt, &gw));
+            tu_ok(cg_empty(bs, 1, dt, &gb));
+            tu_ok(cg__ct3d_fast_backward(&g, dt, cg_tensor_data(x0),
+                                         cg_tensor_data(w0), cg_tensor_data(gy),
+                                         cg_tensor_data(gx), cg_tensor_data(gw),
+                                         cg_tensor_data(gb)));
+            char what[64];
+            snprintf(what, sizeof what, "layout %d, %d threads", layout,
+                     thread_counts[ti]);
+            tu_assert_bitwise(cg_tensor_grad(x), gx, what);
+            tu_assert_bitwise(cg_tensor_grad(w), gw, what);
+            tu_assert_bitwise(cg_tensor_grad(b), gb, what);
+            cg_tensor *list[] = {x, w, b, y, z, u, gy, gx, gw, gb};
+            for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
+                cg_tensor_release(list[i]);
+        }
     }
+    tu_ok(cg_set_num_threads(saved));
     cg_tensor_release(x0);
     cg_tensor_release(w0);
     cg_tensor_release(b0);
@@ -1089,7 +1154,7 @@ Suite *conv_fast_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("ops");
     tcase_add_loop_test(tc, test_op_threads, 0, 4);
-    tcase_add_loop_test(tc, test_gy_layouts, 0, 4);
+    tcase_add_loop_test(tc, test_gy_layouts, 0, 2 * N_GY_GEOMS);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");

@@ -139,7 +139,7 @@ static cg_status check_dtype(cg_dtype dt, const char *fn)
  * fresh one would cost a page fault per 4 KiB on every call. */
 #define SCRATCH_ALIGN 64
 typedef struct scratch {
-    void *p[12];
+    void *p[16];
     int n;
 } scratch;
 
@@ -825,6 +825,84 @@ static void split_row(const hw_split *S, char *dst, const char *src, int64_t od)
                       &S->ws);
 }
 
+/* A gradient given as one strided (OD, OH, OW) plane for every (n, c) --
+ * y.sum()'s, expanded from one value -- is not written out by the caller:
+ * each thread copies it, contiguous, into scratch of its own (its home's)
+ * the first time it needs it in a job, and its kernels read that copy.
+ * Its stores then go to lines no other core holds, where one shared copy
+ * would be written by one thread and fetched from its cache by the others
+ * (the E workload's autograd step at 2 threads on a 2-core virtual
+ * machine: 2 us faster of 47, 10 of 85 when moving lines between the
+ * cores is slow). */
+typedef struct gy_private {
+    const char *src;     /* the plane's first element */
+    int64_t st[3];       /* its D, H, W strides, in elements */
+    char *planes;        /* [homes][plane] */
+    unsigned char *made; /* [homes]: that home's copy is made */
+    int64_t plane;       /* elements per plane */
+    const cg_conv_geom *g;
+    size_t esz;
+} gy_private;
+
+/* dst[i] = src[i * stride] for i < n, stride in elements (0: one value
+ * throughout). */
+static void gather_row(char *dst, const char *src, int64_t stride, int64_t n,
+                       size_t esz)
+{
+    if (stride == 1) {
+        memcpy(dst, src, (size_t)n * esz);
+    } else if (esz == sizeof(float)) {
+        float *d = (float *)dst;
+        const float *x = (const float *)src;
+        if (stride == 0) {
+            const float v = *x;
+            for (int64_t i = 0; i < n; i++)
+                d[i] = v;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                d[i] = x[i * stride];
+        }
+    } else {
+        double *d = (double *)dst;
+        const double *x = (const double *)src;
+        if (stride == 0) {
+            const double v = *x;
+            for (int64_t i = 0; i < n; i++)
+                d[i] = v;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                d[i] = x[i * stride];
+        }
+    }
+}
+
+/* Home `home`'s contiguous copy of the plane, made on first use. Only the
+ * thread with that home touches its flag and copy during a job; a job
+ * ends before the next begins, so a thread of a later job given the same
+ * home finds the copy made. */
+static const char *gy_private_plane(gy_private *pv, int64_t home)
+{
+    char *dst = pv->planes + (size_t)(home * pv->plane) * pv->esz;
+    if (pv->made[home])
+        return dst;
+    const cg_conv_geom *g = pv->g;
+    const int64_t OH = g->out[1], OW = g->out[2];
+    const size_t esz = pv->esz;
+    if (pv->st[0] == 0 && pv->st[1] == 0 && pv->st[2] == 0) {
+        /* one value (y.sum()'s gradient): one fill */
+        gather_row(dst, pv->src, 0, pv->plane, esz);
+    } else {
+        for (int64_t od = 0; od < g->out[0]; od++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                gather_row(dst + (size_t)((od * OH + oh) * OW) * esz,
+                           pv->src +
+                               (size_t)(od * pv->st[0] + oh * pv->st[1]) * esz,
+                           pv->st[2], OW, esz);
+    }
+    pv->made[home] = 1;
+    return dst;
+}
+
 /* The chunks of a backward pass are grouped into at most this many slots,
  * each with its own scratch (window, partial sums): a fixed number, so
  * scratch does not grow with the problem, and chunk bounds -- hence
@@ -873,6 +951,7 @@ typedef struct bdata_ctx {
      * (n, group, input D-row); wp is then [G][nmb][kD*kH][Cog][MR][V], the
      * lanes alternating the two W-taps, and toff, wofs have kD*kH taps */
     bool lane;
+    gy_private *pv; /* gy as one strided plane (see above), or NULL */
 } bdata_ctx;
 
 /* The kernel arguments every backward-data tile shares: Cog channels
@@ -1002,10 +1081,24 @@ static const char *lane_rows(const bdata_ctx *c, int64_t it)
                c->esz;
 }
 
-/* Lane-folded items (n, group, input D-row), gy read where it is. */
-static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e)
+/* c itself, or, when gy is one strided plane, a copy of c that reads the
+ * thread's own contiguous copy of it. */
+static const bdata_ctx *bdata_home(const bdata_ctx *c, int64_t home,
+                                   bdata_ctx *local)
 {
-    const bdata_ctx *c = vctx;
+    if (!c->pv)
+        return c;
+    *local = *c;
+    local->gy = gy_private_plane(c->pv, home);
+    local->gsn = local->gsc = 0;
+    return local;
+}
+
+/* Lane-folded items (n, group, input D-row), gy read where it is. */
+static void bdata_lane_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
+{
+    bdata_ctx local;
+    const bdata_ctx *c = bdata_home(vctx, home, &local);
     const cg_conv_geom *g = c->g;
     const size_t esz = c->esz;
     const int V = c->cw->V, MR = c->MR;
@@ -1120,7 +1213,8 @@ static cg_status bdata_lane_prepare(bdata_ctx *c, const void *w, scratch *sc)
 
 static void bdata_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
 {
-    const bdata_ctx *c = vctx;
+    bdata_ctx local;
+    const bdata_ctx *c = bdata_home(vctx, home, &local);
     /* the slots [b, e) run in turn on one thread: the window of its home
      * slot serves them all and stays in that thread's caches */
     char *win = c->win ? c->win + (size_t)(home * c->wsize) * c->esz : NULL;
@@ -1262,7 +1356,8 @@ typedef struct bweight_ctx {
     const void *x, *gy;
     int64_t gsn, gsc; /* elements between gy's planes along N and C */
     void *gw;
-    bool fold; /* see above */
+    bool fold;      /* see above */
+    gy_private *pv; /* gy as one strided plane, or NULL */
 } bweight_ctx;
 
 /* Output channels [co0, co0 + MR) of channel block cob, and the first of
@@ -1543,6 +1638,13 @@ static void bweight_fold_one(const bweight_ctx *c, int64_t ch, char *xb,
 static void bweight_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
 {
     const bweight_ctx *c = vctx;
+    bweight_ctx local;
+    if (c->pv) { /* the thread's own copy of the plane (see bdata_home) */
+        local = *c;
+        local.gy = gy_private_plane(c->pv, home);
+        local.gsn = local.gsc = 0;
+        c = &local;
+    }
     /* one thread runs the slots [b, e) in turn: they share its home
      * slot's scratch, which stays in that thread's caches */
     char *win = c->win ? c->win + (size_t)(home * c->wsize) * c->esz : NULL;
@@ -1714,12 +1816,17 @@ static void bias_run(const bias_ctx *cc, void *gb)
 cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
                                         const void *x, const void *w,
                                         const void *gy,
-                                        const int64_t gy_planes[2], void *gx,
+                                        const int64_t gy_planes[2],
+                                        const int64_t *gy_plane, void *gx,
                                         void *gw, void *gb)
 {
     cg_status st = check_dtype(dt, "cg__ct3d_fast_backward");
     if (st != CG_OK)
         return st;
+    if (gy_plane && (gy_planes[0] != 0 || gy_planes[1] != 0))
+        return cg__error(CG_ERR_RUNTIME,
+                         "internal error: a strided gy plane must serve "
+                         "every (n, c)");
     scratch sc = {.n = 0};
     const size_t esz = cg_dtype_size(dt);
     const ct_isa *isa = isa_for(dt);
@@ -1749,12 +1856,36 @@ cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
             goto out;
         }
     }
+    /* the chunks of each job: backward-data's items (lane-folded) or
+     * slots, backward-weights' slots; a home is one of them */
+    const int64_t nd = gx ? (bd.lane ? bd.items : bd.slots) : 0;
+    const int64_t nw = gw ? bw.slots : 0;
+    gy_private pv = {.src = gy, .g = g, .esz = esz};
+    if (gy_plane) {
+        const int64_t homes = max64(1, max64(nd, nw));
+        memcpy(pv.st, gy_plane, sizeof pv.st);
+        pv.plane = g->out[0] * g->out[1] * g->out[2];
+        pv.planes = scratch_alloc(&sc, homes * pv.plane, esz);
+        pv.made = scratch_alloc(&sc, homes, 1);
+        if (!pv.planes || !pv.made) {
+            st = nomem(homes * pv.plane, esz);
+            goto out;
+        }
+        memset(pv.made, 0, (size_t)homes);
+        bd.pv = gx ? &pv : NULL;
+        bw.pv = gw ? &pv : NULL;
+    }
     if (gx && bd.lane)
-        cg__parallel_for(bd.items, bdata_lane_chunk, &bd);
+        cg__parallel_for_home(nd, bdata_lane_chunk, &bd);
     else if (gx)
-        cg__parallel_for_home(bd.slots, bdata_chunk, &bd);
+        cg__parallel_for_home(nd, bdata_chunk, &bd);
     if (gw)
-        cg__parallel_for_home(bw.slots, bweight_chunk, &bw);
+        cg__parallel_for_home(nw, bweight_chunk, &bw);
+    if (gb && gy_plane) {
+        /* the calling thread's copy: home 0 of every job is its own */
+        bc.gy = gy_private_plane(&pv, 0);
+        bc.gsn = bc.gsc = 0;
+    }
     if (gb)
         bias_run(&bc, gb);
 out:
@@ -1768,7 +1899,8 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
 {
     const int64_t P = g->out[0] * g->out[1] * g->out[2];
     const int64_t planes[2] = {g->Cout * P, P};
-    return cg__ct3d_fast_backward_planes(g, dt, x, w, gy, planes, gx, gw, gb);
+    return cg__ct3d_fast_backward_planes(g, dt, x, w, gy, planes, NULL, gx, gw,
+                                         gb);
 }
 
 cg_status cg__ct3d_fast_backward_input(const cg_conv_geom *g, cg_dtype dt,

@@ -48,14 +48,23 @@ cg_status cg__ct3d_fast_backward(const cg_conv_geom *g, cg_dtype dt,
                                  const void *x, const void *w, const void *gy,
                                  void *gx, void *gw, void *gb);
 
-/** cg__ct3d_fast_backward with gy's (OD, OH, OW) planes contiguous but
- *  placed anywhere: plane (n, c) starts at element n*gy_planes[0] +
- *  c*gy_planes[1] of gy. A stride of 0 serves a gradient expanded along N
- *  or C -- y.sum()'s is one plane for all -- without writing it out. */
+/** cg__ct3d_fast_backward with gy's (OD, OH, OW) planes placed anywhere:
+ *  plane (n, c) starts at element n*gy_planes[0] + c*gy_planes[1] of gy. A
+ *  stride of 0 serves a gradient expanded along N or C -- y.sum()'s is one
+ *  plane for all -- without writing it out. gy_plane NULL: each plane is
+ *  contiguous; else gy_planes must be {0, 0} and gy_plane holds the one
+ *  plane's D, H, W strides in elements (any, 0 included): each thread
+ *  then works from a contiguous copy of its own, so a plane of up to
+ *  CG__CT3D_PRIVATE_PLANE_BYTES is better passed this way than copied
+ *  once by the caller. */
 cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
                                         const void *x, const void *w,
                                         const void *gy,
-                                        const int64_t gy_planes[2], void *gx,
+                                        const int64_t gy_planes[2],
+                                        const int64_t *gy_plane, void *gx,
                                         void *gw, void *gb);
+
+/** The largest strided gy plane worth a copy per thread (L2-sized). */
+#define CG__CT3D_PRIVATE_PLANE_BYTES ((size_t)256 * 1024)
 
 #endif /* CGRAD_CONV_TRANSPOSE3D_FAST_H */
