@@ -467,13 +467,13 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
     if (any_below(s, dim, 1))
         return cg__error(CG_ERR_RUNTIME, "non-positive stride is not "
                                          "supported");
-    cg__format_shape(w->shape, w->ndim, ws, sizeof ws);
     if (w->ndim != 5)
         return cg__error(CG_ERR_RUNTIME,
                          "Expected %d-dimensional input for %d-dimensional "
                          "weight %s, but got 5-dimensional input of size %s "
                          "instead",
-                         w->ndim, w->ndim, ws,
+                         w->ndim, w->ndim,
+                         fmt_list(w->shape, w->ndim, ws, sizeof ws),
                          fmt_list(xs, 5, buf, sizeof buf));
     const int64_t *wsh = w->shape;
     if (wsh[0] < groups)
@@ -481,13 +481,15 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
                          "Given groups=%lld, expected weight to be at least "
                          "%lld at dimension 0, but got weight of size %s "
                          "instead",
-                         (long long)groups, (long long)groups, ws);
+                         (long long)groups, (long long)groups,
+                         fmt_list(w->shape, w->ndim, ws, sizeof ws));
     if (wsh[0] % groups != 0)
         return cg__error(CG_ERR_RUNTIME,
                          "Given groups=%lld, expected weight to be divisible "
                          "by %lld at dimension 0, but got weight of size [%s] "
                          "instead",
-                         (long long)groups, (long long)groups, ws);
+                         (long long)groups, (long long)groups,
+                         fmt_list(w->shape, w->ndim, ws, sizeof ws));
     cg_conv_geom *g = &pl->g;
     memset(g, 0, sizeof *g);
     g->G = groups;
@@ -508,7 +510,8 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
                              "Given transposed=1, weight of size %s, expected "
                              "input%s to have %lld channels, but got %lld "
                              "channels instead",
-                             ws, fmt_list(xs, 5, buf, sizeof buf),
+                             fmt_list(w->shape, w->ndim, ws, sizeof ws),
+                             fmt_list(xs, 5, buf, sizeof buf),
                              (long long)wsh[0], (long long)xs[1]);
         cout = per_group;
         if (b && !(b->ndim == 1 && b->shape[0] == cout))
@@ -517,7 +520,7 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
                 "Given transposed=1, weight of size %s, expected "
                 "bias to be 1-dimensional with %lld elements, "
                 "but got bias of size %s instead",
-                ws, (long long)cout,
+                fmt_list(w->shape, w->ndim, ws, sizeof ws), (long long)cout,
                 cg__format_shape(b->shape, b->ndim, buf, sizeof buf));
         for (int a = 0; a < 3; a++)
             if (!cg__ct3d_out_size(xs[a + 2], g->k[a], s[a], p[a], op[a], d[a],
@@ -533,7 +536,8 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
                              "Given groups=%lld, weight of size %s, expected "
                              "input%s to have %lld channels, but got %lld "
                              "channels instead",
-                             (long long)groups, ws,
+                             (long long)groups,
+                             fmt_list(w->shape, w->ndim, ws, sizeof ws),
                              fmt_list(xs, 5, buf, sizeof buf),
                              (long long)per_group, (long long)xs[1]);
         cout = wsh[0];
@@ -543,7 +547,7 @@ static cg_status plan_conv(conv_plan *pl, const int64_t *xs, cg_dtype xdt,
                 "Given weight of size %s, expected bias to be "
                 "1-dimensional with %lld elements, but got bias "
                 "of size %s instead",
-                ws, (long long)cout,
+                fmt_list(w->shape, w->ndim, ws, sizeof ws), (long long)cout,
                 cg__format_shape(b->shape, b->ndim, buf, sizeof buf));
         int64_t padded[3], ext[3];
         bool small = false;
