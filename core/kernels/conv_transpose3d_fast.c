@@ -1793,11 +1793,17 @@ static void bias_run(const bias_ctx *cc, void *gb)
     bias_ctx c = *cc;
     const cg_conv_geom *g = c.g;
     const int64_t P = g->out[0] * g->out[1] * g->out[2];
-    /* a small gy is summed faster than the pool wakes a thread */
-    if (g->N * g->Cout * P < SMALL_JOB_ELEMS)
+    /* one plane for every (n, c) (y.sum()'s gradient): one sum, the same
+     * for all; a small gy is summed faster than the pool wakes a thread */
+    if (c.gsn == 0 && c.gsc == 0) {
+        bias_chunk(&c, 0, 1);
+        for (int64_t pl = 1; pl < g->N * g->Cout; pl++)
+            c.part[pl] = c.part[0];
+    } else if (g->N * g->Cout * P < SMALL_JOB_ELEMS) {
         bias_chunk(&c, 0, g->N * g->Cout);
-    else
+    } else {
         cg__parallel_for(g->N * g->Cout, bias_chunk, &c);
+    }
     for (int64_t co = 0; co < g->Cout; co++) {
         double s = 0;
         for (int64_t n = 0; n < g->N; n++)
