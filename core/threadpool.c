@@ -11,7 +11,13 @@
  * a kernel that itself takes a few hundred; an idle pool is asleep after
  * 100 us, so it never holds a core that other work needs for longer than
  * that (spinning without end, as OpenMP runtimes may, costs up to 2.5x on
- * 2 cores when two pools meet). A job is a loop over
+ * 2 cores when two pools meet). Handing a job over takes no lock while
+ * the threads are awake: the caller writes the job's line and each
+ * worker's slot, a worker reads them and enters with one compare-and-swap,
+ * and the last one out decrements a counter the caller watches; the lock
+ * and the condition variables serve only threads that went to sleep (an
+ * empty job on 2 cores: 0.57 -> 0.45 us, 1.45 -> 0.93-1.24 us when the
+ * host makes moving cache lines between the cores slow). A job is a loop over
  * `n` chunks; chunk boundaries are chosen by the caller from the problem
  * size alone, and each chunk is computed whole by one thread, so results
  * are bitwise identical whatever the thread count (PyTorch does not promise
@@ -68,39 +74,55 @@
 #define MAX_THREADS 256
 
 static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER; /* one job */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;     /* state */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;     /* sleeping */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 
-static int num_threads; /* 0 until first read */
-static int running;     /* workers started (excluding caller) */
+static atomic_int num_threads; /* 0 until first read; read without a lock
+                                  (twice per job) */
+static int running;            /* workers started (excluding caller) */
 static pthread_t workers[MAX_THREADS];
 static uint64_t start_gen[MAX_THREADS]; /* generation at creation */
-static _Atomic uint64_t generation;     /* bumped per job, from 0 */
 static atomic_bool stopping;
-static atomic_int pending; /* workers in the job and not yet done */
-/* The offer of job g to worker i: 2g while open, 2g + 1 once the worker
- * has entered it, 0 once the caller has withdrawn it. Jobs are numbered
- * from 1 (the first job makes generation 1), so an open offer is never
- * 0, and 64 bits never wrap. */
-static _Atomic uint64_t ticket[MAX_THREADS];
 /* tests only: workers stall before entering a job, as a descheduled
  * thread would (until stopped) */
 static atomic_bool stall_workers;
 
-/* A thread's share of the job: chunks [next, end) are not claimed yet.
- * home is the share's first chunk, set once per job. */
-typedef struct share {
+/* The current job, on one cache line: a worker that sees the generation
+ * change reads the rest from the same line, without a lock. The caller
+ * writes the fields, then the generation (jobs are numbered from 1). A
+ * worker may read the fields of a later job than the generation it saw
+ * (it was left out of that one and the next has begun): its ticket for
+ * the generation it saw is then gone, and it runs nothing. */
+static struct {
+    _Alignas(64) _Atomic uint64_t generation;
+    _Atomic(cg_parallel_home_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_int threads;
+} job;
+/* Workers in the job and not yet done; the caller's end of the job. */
+static _Alignas(64) atomic_int pending;
+/* Dekker-style flags beside the condition variables: a sleeper (or the
+ * caller waiting for the workers) sets its flag under `lock` and checks
+ * again before it waits; the other side changes the state, then reads the
+ * flag, and takes `lock` to wake it only when it is set. With sequentially
+ * consistent atomics one of the two sees the other. */
+static atomic_int sleepers;        /* workers waiting on `wake` */
+static atomic_bool caller_waiting; /* the caller waiting on `done` */
+
+/* A thread's slot in the job, on a line of its own: its share (chunks
+ * [next, end) are not claimed yet; home is the share's first chunk, set
+ * once per job) and, for a worker, the job's offer to it: 2g while job g
+ * is open to it, 2g + 1 once it has entered, 0 once the caller has
+ * withdrawn it. An open offer is never 0, and 64 bits never wrap. */
+typedef struct slot {
     _Alignas(64) _Atomic int64_t next;
     int64_t end;
     int64_t home;
-} share;
+    _Atomic uint64_t ticket;
+} slot;
 
-/* the current job (cg__parallel_for's reaches it through run_plain) */
-static cg_parallel_home_fn job_fn;
-static share shares[MAX_THREADS];
-static void *job_ctx;
-static int job_threads;
+static slot slots[MAX_THREADS];
 
 static _Thread_local bool in_parallel; /* nested loops run serially */
 
@@ -134,15 +156,17 @@ static int64_t elapsed_ns(const struct timespec *t0)
            (t.tv_nsec - t0->tv_nsec);
 }
 
-/* Watches, for up to SPIN_NS, for a new job (job: generation != seen) or
- * for the workers' end (!job: pending == 0). Returns whether it came; the
- * caller checks again under the lock either way. */
-static bool spin_for(bool job, uint64_t seen)
+/* Watches, for up to SPIN_NS, for a new job (new_job: the generation is
+ * no longer `seen`) or for the workers' end (!new_job: pending == 0).
+ * Returns whether it came; if not, the caller waits on a condition
+ * variable, checking again under the lock first. */
+static bool spin_for(bool new_job, uint64_t seen)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1;; i++) {
-        if (job ? atomic_load(&generation) != seen : atomic_load(&pending) == 0)
+        if (new_job ? atomic_load(&job.generation) != seen
+                    : atomic_load(&pending) == 0)
             return true;
         cpu_relax();
         if (i % 64 == 0 && elapsed_ns(&t0) > SPIN_NS)
@@ -166,7 +190,7 @@ static void range_of(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
  * particular the last chunk of a share is always its owner's. False when
  * there is nothing to take. Each chunk is claimed exactly once, whoever
  * claims it. */
-static bool claim(share *s, bool own, int64_t *b, int64_t *e)
+static bool claim(slot *s, bool own, int64_t *b, int64_t *e)
 {
     int64_t at = atomic_load_explicit(&s->next, memory_order_relaxed);
     for (;;) {
@@ -188,9 +212,9 @@ static bool claim(share *s, bool own, int64_t *b, int64_t *e)
  * left of the others', each call told the thread's home chunk. */
 static void run_shares(cg_parallel_home_fn fn, void *ctx, int ith, int nth)
 {
-    const int64_t home = shares[ith].home;
+    const int64_t home = slots[ith].home;
     for (int k = 0; k < nth; k++) {
-        share *s = &shares[(ith + k) % nth];
+        slot *s = &slots[(ith + k) % nth];
         int64_t b, e;
         while (claim(s, k == 0, &b, &e))
             fn(ctx, b, e, home);
@@ -204,34 +228,37 @@ static void *worker_main(void *arg)
     uint64_t seen = start_gen[ith - 1]; /* jobs before it aren't its */
     pthread_mutex_unlock(&lock);
     in_parallel = true;
-    pthread_mutex_lock(&lock);
     for (;;) {
-        if (generation == seen && !stopping) {
-            pthread_mutex_unlock(&lock);
-            spin_for(true, seen);
+        if (atomic_load(&job.generation) == seen && !atomic_load(&stopping) &&
+            !spin_for(true, seen)) {
             pthread_mutex_lock(&lock);
+            atomic_fetch_add(&sleepers, 1);
+            while (atomic_load(&job.generation) == seen &&
+                   !atomic_load(&stopping))
+                pthread_cond_wait(&wake, &lock);
+            atomic_fetch_sub(&sleepers, 1);
+            pthread_mutex_unlock(&lock);
         }
-        while (generation == seen && !stopping)
-            pthread_cond_wait(&wake, &lock);
-        if (stopping)
+        if (atomic_load(&stopping))
             break;
-        seen = generation;
-        cg_parallel_home_fn fn = job_fn;
-        void *ctx = job_ctx;
-        int nth = job_threads;
-        pthread_mutex_unlock(&lock);
+        seen = atomic_load(&job.generation);
+        cg_parallel_home_fn fn = atomic_load(&job.fn);
+        void *ctx = atomic_load(&job.ctx);
+        int nth = atomic_load(&job.threads);
         while (atomic_load(&stall_workers) && !atomic_load(&stopping))
             sched_yield();
         uint64_t offer = 2 * seen;
-        bool entered = ith < nth && atomic_compare_exchange_strong(
-                                        &ticket[ith], &offer, offer + 1);
-        if (entered)
-            run_shares(fn, ctx, ith, nth);
-        pthread_mutex_lock(&lock);
-        if (entered && --pending == 0)
+        if (ith >= nth || !atomic_compare_exchange_strong(&slots[ith].ticket,
+                                                          &offer, offer + 1))
+            continue; /* not in this job, or left out of it */
+        run_shares(fn, ctx, ith, nth);
+        if (atomic_fetch_sub(&pending, 1) == 1 &&
+            atomic_load(&caller_waiting)) {
+            pthread_mutex_lock(&lock);
             pthread_cond_signal(&done);
+            pthread_mutex_unlock(&lock);
+        }
     }
-    pthread_mutex_unlock(&lock);
     return NULL;
 }
 
@@ -258,7 +285,7 @@ static int start_workers(int want)
     while (running < want - 1) {
         /* job_lock is held, so no job starts before this worker exists */
         pthread_mutex_lock(&lock);
-        start_gen[running] = generation;
+        start_gen[running] = atomic_load(&job.generation);
         pthread_mutex_unlock(&lock);
         if (pthread_create(&workers[running], NULL, worker_main,
                            (void *)(intptr_t)(running + 1)) != 0)
@@ -287,6 +314,8 @@ static void after_fork_child(void)
     running = 0;
     stopping = false;
     pending = 0;
+    sleepers = 0;
+    caller_waiting = false;
     in_parallel = false;
 }
 
@@ -300,11 +329,13 @@ static void register_exit(void)
 
 int cg_get_num_threads(void)
 {
-    pthread_mutex_lock(&lock);
-    if (num_threads == 0)
-        num_threads = default_threads();
-    int n = num_threads;
-    pthread_mutex_unlock(&lock);
+    int n = atomic_load(&num_threads);
+    if (n == 0) { /* the first read: the default, unless a set came first */
+        int expect = 0;
+        n = default_threads();
+        if (!atomic_compare_exchange_strong(&num_threads, &expect, n))
+            n = expect;
+    }
     return n;
 }
 
@@ -318,9 +349,7 @@ cg_status cg_set_num_threads(int n)
     pthread_mutex_lock(&job_lock); /* waits for a running job to finish */
     if (running > n - 1)
         stop_workers();
-    pthread_mutex_lock(&lock);
-    num_threads = n;
-    pthread_mutex_unlock(&lock);
+    atomic_store(&num_threads, n);
     pthread_mutex_unlock(&job_lock);
     return CG_OK;
 }
@@ -351,23 +380,26 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
         fn(ctx, 0, n, 0);
         return;
     }
-    pthread_mutex_lock(&lock);
-    job_fn = fn;
-    job_ctx = ctx;
-    job_threads = nth;
+    const uint64_t g = atomic_load(&job.generation) + 1;
     for (int t = 0; t < nth; t++) { /* every share is non-empty: nth <= n */
         int64_t b, e;
         range_of(n, t, nth, &b, &e);
-        atomic_store_explicit(&shares[t].next, b, memory_order_relaxed);
-        shares[t].end = e;
-        shares[t].home = b;
+        atomic_store_explicit(&slots[t].next, b, memory_order_relaxed);
+        slots[t].end = e;
+        slots[t].home = b;
     }
     for (int t = 1; t < nth; t++)
-        atomic_store(&ticket[t], 2 * (generation + 1));
-    pending = nth - 1;
-    generation++;
-    pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&lock);
+        atomic_store(&slots[t].ticket, 2 * g);
+    atomic_store(&pending, nth - 1);
+    atomic_store(&job.fn, fn);
+    atomic_store(&job.ctx, ctx);
+    atomic_store(&job.threads, nth);
+    atomic_store(&job.generation, g);
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&lock);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&lock);
+    }
 
     in_parallel = true;
     struct timespec t0;
@@ -379,30 +411,32 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
      * are its own (home 0 for every call, as above). By then the caller has
      * taken all but under a quarter of such a share (see claim): the wait only
      * spares it that quarter when the worker is about to start. */
-    const uint64_t job = atomic_load(&generation);
     const int64_t part = elapsed_ns(&t0);
     const int64_t deadline = part + (part < SPIN_NS ? part : SPIN_NS);
     for (int t = 1; t < nth; t++) {
-        uint64_t offer = 2 * job;
-        for (unsigned i = 1; atomic_load(&ticket[t]) == offer; i++) {
+        uint64_t offer = 2 * g;
+        for (unsigned i = 1; atomic_load(&slots[t].ticket) == offer; i++) {
             cpu_relax();
             if (i % 64 == 0 && elapsed_ns(&t0) > deadline)
                 break;
         }
-        if (!atomic_compare_exchange_strong(&ticket[t], &offer, 0))
+        if (!atomic_compare_exchange_strong(&slots[t].ticket, &offer, 0))
             continue;
         atomic_fetch_sub(&pending, 1);
         int64_t b, e;
-        while (claim(&shares[t], true, &b, &e))
+        while (claim(&slots[t], true, &b, &e))
             fn(ctx, b, e, 0);
     }
     in_parallel = false;
 
-    spin_for(false, 0);
-    pthread_mutex_lock(&lock);
-    while (pending > 0)
-        pthread_cond_wait(&done, &lock);
-    pthread_mutex_unlock(&lock);
+    if (!spin_for(false, 0)) {
+        pthread_mutex_lock(&lock);
+        atomic_store(&caller_waiting, true);
+        while (atomic_load(&pending) > 0)
+            pthread_cond_wait(&done, &lock);
+        atomic_store(&caller_waiting, false);
+        pthread_mutex_unlock(&lock);
+    }
     pthread_mutex_unlock(&job_lock);
 }
 

@@ -1,7 +1,7 @@
 /* test_threadpool.c -- the pthreads pool: every chunk computed exactly once
  * by one thread, each thread's home, idle threads taking over a busy one's
  * chunks, stalled workers left out, thread-count changes, nested and
- * concurrent loops. */
+ * concurrent loops, sleeping threads woken. */
 #include "testutil.h"
 #include "threadpool_internal.h"
 
@@ -431,6 +431,68 @@ START_TEST(test_concurrent_users)
 }
 END_TEST
 
+/* Threads that went to sleep: after a pause longer than the pool's watch
+ * (100 us) the workers sleep and the next job must wake them (or leave
+ * them out, computing their shares itself); when a worker's chunk outlasts
+ * the caller's part by more than the watch, the caller sleeps until the
+ * worker's end wakes it. Every chunk still once, at 2 and 3 threads. */
+typedef struct slow_ctx {
+    atomic_int hits[16];
+    int64_t slow; /* a worker's first chunk, which takes 400 us, or -1 */
+    atomic_int by_worker; /* it was computed by a worker */
+    pthread_t caller;
+} slow_ctx;
+
+static void pause_us(long us)
+{
+    struct timespec t = {0, us * 1000};
+    nanosleep(&t, NULL);
+}
+
+static void slow_chunks(void *p, int64_t b, int64_t e)
+{
+    slow_ctx *c = p;
+    for (int64_t i = b; i < e; i++) {
+        if (c->slow >= 0 && i == 0)
+            pause_us(100); /* the caller's: the workers have time to enter */
+        if (i == c->slow) {
+            if (!pthread_equal(pthread_self(), c->caller))
+                atomic_store(&c->by_worker, 1);
+            pause_us(400);
+        }
+        atomic_fetch_add(&c->hits[i], 1);
+    }
+}
+
+START_TEST(test_sleep_and_wake)
+{
+    for (int threads = 2; threads <= 3; threads++) {
+        tu_ok(cg_set_num_threads(threads));
+        int by_worker = 0;
+        /* at least 40 jobs, and on until a worker took the slow chunk (a
+         * loaded machine may keep a worker from running for a while) */
+        for (int r = 0; r < 40 || (by_worker == 0 && r < 2000); r++) {
+            /* the last share's first chunk, claimed first by its owner */
+            const int64_t first = 16 - 16 / threads;
+            slow_ctx c = {.slow = r % 4 == 3 ? first : -1,
+                          .caller = pthread_self()};
+            for (int i = 0; i < 16; i++)
+                atomic_init(&c.hits[i], 0);
+            atomic_init(&c.by_worker, 0);
+            if (r % 4 == 0)
+                pause_us(300); /* the workers fall asleep */
+            cg__parallel_for(16, slow_chunks, &c);
+            for (int i = 0; i < 16; i++)
+                ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+            by_worker += atomic_load(&c.by_worker);
+        }
+        /* a worker awake and in the job during the caller's 100 us takes
+         * its first chunk; once is enough to have made the caller wait */
+        ck_assert_int_gt(by_worker, 0);
+    }
+}
+END_TEST
+
 Suite *threadpool_suite(void)
 {
     Suite *s = suite_create("threadpool");
@@ -444,6 +506,7 @@ Suite *threadpool_suite(void)
     tcase_add_test(tc, test_set_num_threads_errors);
     tcase_add_test(tc, test_nested);
     tcase_add_test(tc, test_concurrent_users);
+    tcase_add_test(tc, test_sleep_and_wake);
     suite_add_tcase(s, tc);
     return s;
 }
