@@ -100,15 +100,20 @@ static struct {
     _Atomic(void *) ctx;
     atomic_int threads;
 } job;
-/* Workers in the job and not yet done; the caller's end of the job. */
-static _Alignas(64) atomic_int pending;
-/* Dekker-style flags beside the condition variables: a sleeper (or the
- * caller waiting for the workers) sets its flag under `lock` and checks
- * again before it waits; the other side changes the state, then reads the
- * flag, and takes `lock` to wake it only when it is set. With sequentially
- * consistent atomics one of the two sees the other. */
-static atomic_int sleepers;        /* workers waiting on `wake` */
-static atomic_bool caller_waiting; /* the caller waiting on `done` */
+/* The job's end, and the flags beside the condition variables, on a line
+ * of their own. A sleeper (or the caller waiting for the workers) sets its
+ * flag under `lock` and checks again before it waits; the other side
+ * changes the state, then reads the flag, and takes `lock` to wake it only
+ * when it is set (Dekker's pattern). Both sides' store and load must be
+ * sequentially consistent -- release/acquire would let each miss the other
+ * and lose a wake-up (the caller's would hang) -- and are written so at
+ * each place (SC below). */
+static struct {
+    _Alignas(64) atomic_int pending; /* workers in the job, not yet done */
+    atomic_int sleepers;             /* workers waiting on `wake` */
+    atomic_bool caller_waiting;      /* the caller waiting on `done` */
+} waits;
+#define SC memory_order_seq_cst
 
 /* A thread's slot in the job, on a line of its own: its share (chunks
  * [next, end) are not claimed yet; home is the share's first chunk, set
@@ -157,7 +162,8 @@ static int64_t elapsed_ns(const struct timespec *t0)
 }
 
 /* Watches, for up to SPIN_NS, for a new job (new_job: the generation is
- * no longer `seen`) or for the workers' end (!new_job: pending == 0).
+ * no longer `seen`, or the pool is stopping) or for the workers' end
+ * (!new_job: pending == 0).
  * Returns whether it came; if not, the caller waits on a condition
  * variable, checking again under the lock first. */
 static bool spin_for(bool new_job, uint64_t seen)
@@ -165,8 +171,9 @@ static bool spin_for(bool new_job, uint64_t seen)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 1;; i++) {
-        if (new_job ? atomic_load(&job.generation) != seen
-                    : atomic_load(&pending) == 0)
+        if (new_job
+                ? atomic_load(&job.generation) != seen || atomic_load(&stopping)
+                : atomic_load(&waits.pending) == 0)
             return true;
         cpu_relax();
         if (i % 64 == 0 && elapsed_ns(&t0) > SPIN_NS)
@@ -232,11 +239,11 @@ static void *worker_main(void *arg)
         if (atomic_load(&job.generation) == seen && !atomic_load(&stopping) &&
             !spin_for(true, seen)) {
             pthread_mutex_lock(&lock);
-            atomic_fetch_add(&sleepers, 1);
-            while (atomic_load(&job.generation) == seen &&
+            atomic_fetch_add_explicit(&waits.sleepers, 1, SC);
+            while (atomic_load_explicit(&job.generation, SC) == seen &&
                    !atomic_load(&stopping))
                 pthread_cond_wait(&wake, &lock);
-            atomic_fetch_sub(&sleepers, 1);
+            atomic_fetch_sub(&waits.sleepers, 1);
             pthread_mutex_unlock(&lock);
         }
         if (atomic_load(&stopping))
@@ -252,8 +259,11 @@ static void *worker_main(void *arg)
                                                           &offer, offer + 1))
             continue; /* not in this job, or left out of it */
         run_shares(fn, ctx, ith, nth);
-        if (atomic_fetch_sub(&pending, 1) == 1 &&
-            atomic_load(&caller_waiting)) {
+        /* the last one out wakes a sleeping caller; the flag it reads may
+         * already be the next job's caller's (this one gone): a spurious
+         * wake-up, harmless since the caller waits in a loop on pending */
+        if (atomic_fetch_sub_explicit(&waits.pending, 1, SC) == 1 &&
+            atomic_load_explicit(&waits.caller_waiting, SC)) {
             pthread_mutex_lock(&lock);
             pthread_cond_signal(&done);
             pthread_mutex_unlock(&lock);
@@ -313,9 +323,9 @@ static void after_fork_child(void)
     pthread_cond_init(&done, NULL);
     running = 0;
     stopping = false;
-    pending = 0;
-    sleepers = 0;
-    caller_waiting = false;
+    waits.pending = 0;
+    waits.sleepers = 0;
+    waits.caller_waiting = false;
     in_parallel = false;
 }
 
@@ -390,12 +400,12 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
     }
     for (int t = 1; t < nth; t++)
         atomic_store(&slots[t].ticket, 2 * g);
-    atomic_store(&pending, nth - 1);
+    atomic_store(&waits.pending, nth - 1);
     atomic_store(&job.fn, fn);
     atomic_store(&job.ctx, ctx);
     atomic_store(&job.threads, nth);
-    atomic_store(&job.generation, g);
-    if (atomic_load(&sleepers) > 0) {
+    atomic_store_explicit(&job.generation, g, SC);
+    if (atomic_load_explicit(&waits.sleepers, SC) > 0) {
         pthread_mutex_lock(&lock);
         pthread_cond_broadcast(&wake);
         pthread_mutex_unlock(&lock);
@@ -422,7 +432,7 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
         }
         if (!atomic_compare_exchange_strong(&slots[t].ticket, &offer, 0))
             continue;
-        atomic_fetch_sub(&pending, 1);
+        atomic_fetch_sub(&waits.pending, 1);
         int64_t b, e;
         while (claim(&slots[t], true, &b, &e))
             fn(ctx, b, e, 0);
@@ -431,10 +441,10 @@ void cg__parallel_for_home(int64_t n, cg_parallel_home_fn fn, void *ctx)
 
     if (!spin_for(false, 0)) {
         pthread_mutex_lock(&lock);
-        atomic_store(&caller_waiting, true);
-        while (atomic_load(&pending) > 0)
+        atomic_store_explicit(&waits.caller_waiting, true, SC);
+        while (atomic_load_explicit(&waits.pending, SC) > 0)
             pthread_cond_wait(&done, &lock);
-        atomic_store(&caller_waiting, false);
+        atomic_store(&waits.caller_waiting, false);
         pthread_mutex_unlock(&lock);
     }
     pthread_mutex_unlock(&job_lock);
