@@ -57,6 +57,49 @@ static void mem_walk_init(mem_walk *m, const cg_tensor *t)
         }
 }
 
+/* The float32 2-norm's lanes over `body` (a multiple of 8) contiguous
+ * values: lane l takes values 8j + l, acc = fma(x, x, acc), in order --
+ * PyTorch's vectorised kernel. Compiled twice, like the optimizers'
+ * updates (optim_internal.h): where the CPU has FMA the loop is one vector
+ * multiply-add per 8 values instead of 8 fmaf calls; the same bits. */
+#define LANES8_BODY(name, attr)                                                \
+    attr static void name(const float *d, int64_t body, float lane[8])         \
+    {                                                                          \
+        float l0 = lane[0], l1 = lane[1], l2 = lane[2], l3 = lane[3],          \
+              l4 = lane[4], l5 = lane[5], l6 = lane[6], l7 = lane[7];          \
+        for (int64_t i = 0; i < body; i += 8) {                                \
+            l0 = fmaf(d[i], d[i], l0);                                         \
+            l1 = fmaf(d[i + 1], d[i + 1], l1);                                 \
+            l2 = fmaf(d[i + 2], d[i + 2], l2);                                 \
+            l3 = fmaf(d[i + 3], d[i + 3], l3);                                 \
+            l4 = fmaf(d[i + 4], d[i + 4], l4);                                 \
+            l5 = fmaf(d[i + 5], d[i + 5], l5);                                 \
+            l6 = fmaf(d[i + 6], d[i + 6], l6);                                 \
+            l7 = fmaf(d[i + 7], d[i + 7], l7);                                 \
+        }                                                                      \
+        lane[0] = l0;                                                          \
+        lane[1] = l1;                                                          \
+        lane[2] = l2;                                                          \
+        lane[3] = l3;                                                          \
+        lane[4] = l4;                                                          \
+        lane[5] = l5;                                                          \
+        lane[6] = l6;                                                          \
+        lane[7] = l7;                                                          \
+    }
+LANES8_BODY(lanes8_plain, )
+CG__FMA_VARIANT(LANES8_BODY(lanes8_fma, __attribute__((target("avx2,fma")))))
+
+typedef void (*lanes8_fn)(const float *, int64_t, float *);
+static const lanes8_fn lanes8_fast = CG__FMA_BODY(lanes8_fma);
+
+static void lanes8(const float *d, int64_t body, float lane[8])
+{
+    lanes8_fn fn = lanes8_plain;
+    if (lanes8_fast && strcmp(cg_get_cpu_capability(), "DEFAULT") != 0)
+        fn = lanes8_fast;
+    fn(d, body, lane);
+}
+
 #define DEFINE_NORM(T, SFX, FMA, SQRT, FABS, POW)                              \
     /* |x| of element i (complex: |re + im j|) */                              \
     static inline T abs_##SFX(const T *d, int64_t off, int nc)                 \
@@ -81,6 +124,11 @@ static void mem_walk_init(mem_walk *m, const cg_tensor *t)
         }                                                                      \
         T lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                  \
         int64_t body = n - n % 8, i = 0;                                       \
+        if (m.w.contiguous && sizeof(T) == sizeof(float)) {                    \
+            lanes8((const float *)d, body, (float *)lane);                     \
+            i = body;                                                          \
+            m.w.off = body;                                                    \
+        }                                                                      \
         for (; i < body; i++, cg__walk_next(&m.w)) {                           \
             T x = d[m.w.off];                                                  \
             lane[i % 8] = FMA(x, x, lane[i % 8]);                              \
@@ -150,6 +198,11 @@ static double grad_norm(const cg_tensor *g, double p)
         cg__walk w;                                                            \
         cg__walk_init(&w, g);                                                  \
         int64_t n = cg_tensor_numel(g);                                        \
+        if (w.contiguous) { /* one run: a loop the compiler vectorises */      \
+            for (int64_t i = 0; i < n * nc; i++)                               \
+                d[i] = d[i] * c;                                               \
+            return;                                                            \
+        }                                                                      \
         for (int64_t i = 0; i < n; i++, cg__walk_next(&w))                     \
             for (int k = 0; k < nc; k++)                                       \
                 d[w.off * nc + k] = d[w.off * nc + k] * c;                     \
