@@ -58,6 +58,25 @@ typedef struct cg__walk {
 
 void cg__walk_init(cg__walk *w, const cg_tensor *t);
 
+/** Moves to the next element (call after using w->off). */
+static inline void cg__walk_next(cg__walk *w)
+{
+    if (w->contiguous) {
+        w->off++;
+        return;
+    }
+    for (int d = w->ndim - 1; d >= 0; d--) {
+        if (++w->idx[d] < w->shape[d]) {
+            w->off += w->strides[d];
+            return;
+        }
+        w->off -= w->strides[d] * (w->shape[d] - 1);
+        w->idx[d] = 0;
+    }
+}
+
+/* ---- element-wise updates ------------------------------------------ */
+
 /** An element-wise update's body: components [k, k + n) of a parameter
  *  at p, their gradients at g (consecutive components of the parameter's
  *  real dtype, complex values as re, im); k also indexes the optimizer's
@@ -67,11 +86,12 @@ typedef void (*cg__update_body)(void *ctx, void *p, const void *g, int64_t k,
 
 /** One update compiled twice: `plain` for any CPU, and `fma` (NULL where
  *  it is not built) for CPUs with FMA -- there fmaf is one instruction
- *  instead of a library call, and the loop is vectorised. Both run the
- *  same IEEE operations in the same order (multiply, add, divide, sqrt
- *  and fma are each correctly rounded, and -ffp-contract=off, set for the
- *  whole build, keeps the compiler from fusing anything else), so they
- *  give the same bits. */
+ *  instead of a library call, and a loop without branches (the common
+ *  configurations' kernels) is vectorised. Both run the same IEEE
+ *  operations in the same order (multiply, add, divide, sqrt and fma are
+ *  each correctly rounded; -ffp-contract=off, set for the whole build,
+ *  keeps the compiler from fusing anything else, and -fno-math-errno lets
+ *  sqrt be the instruction alone), so they give the same bits. */
 typedef struct cg__update_kernel {
     cg__update_body plain, fma;
 } cg__update_kernel;
@@ -123,22 +143,6 @@ void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
                                     STATE, SETUP, STEP, FMA, SQRT))            \
     static const cg__update_kernel name = {name##_plain,                       \
                                            CG__FMA_BODY(name##_fma)};
-/** Moves to the next element (call after using w->off). */
-static inline void cg__walk_next(cg__walk *w)
-{
-    if (w->contiguous) {
-        w->off++;
-        return;
-    }
-    for (int d = w->ndim - 1; d >= 0; d--) {
-        if (++w->idx[d] < w->shape[d]) {
-            w->off += w->strides[d];
-            return;
-        }
-        w->off -= w->strides[d] * (w->shape[d] - 1);
-        w->idx[d] = 0;
-    }
-}
 
 /** RuntimeError (PyTorch's words) when t has a dimension of stride 0 and
  *  size > 1: an in-place write would hit one element twice. */
