@@ -198,19 +198,17 @@ typedef struct adam_args {
     const T bc2s = (T)a->bc2_sqrt, eps = (T)a->eps;                            \
     const T negstep = (T)(-a->step_size);
 
-#define ADAM_SETUP(T)                                                          \
+/* What STEP uses from the state, with the flags l2 and amsgrad given */
+#define ADAM_SETUP_AS(T, L2, AMSGRAD)                                          \
     const adam_args *a = st->a;                                                \
     T *m = st->m, *v = st->v, *vmax = st->vmax;                                \
-    const bool l2 = !a->decoupled && a->weight_decay != 0;                     \
-    const bool amsgrad = a->amsgrad;                                           \
+    const bool l2 = (L2), amsgrad = (AMSGRAD);                                 \
     ADAM_CONSTS(T)
+#define ADAM_SETUP(T)                                                          \
+    ADAM_SETUP_AS(T, !a->decoupled && a->weight_decay != 0, a->amsgrad)
 /* The common case (no amsgrad, no L2 weight decay: Adam's and AdamW's
  * defaults) with both flags constant */
-#define ADAM_SETUP_COMMON(T)                                                   \
-    const adam_args *a = st->a;                                                \
-    T *m = st->m, *v = st->v, *vmax = NULL;                                    \
-    const bool l2 = false, amsgrad = false;                                    \
-    ADAM_CONSTS(T)
+#define ADAM_SETUP_COMMON(T) ADAM_SETUP_AS(T, false, false)
 
 #define DEFINE_ADAM_UPDATE(T, SFX, FMA, SQRT)                                  \
     typedef struct adam_state_##SFX {                                          \
@@ -235,6 +233,7 @@ typedef struct adam_args {
 DEFINE_ADAM_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_ADAM_UPDATE(double, f64, fma, sqrt)
 #undef ADAM_STEP
+#undef ADAM_SETUP_AS
 #undef ADAM_SETUP
 #undef ADAM_SETUP_COMMON
 #undef ADAM_CONSTS

@@ -95,7 +95,7 @@ static const lanes8_fn lanes8_fast = CG__FMA_BODY(lanes8_fma);
 static void lanes8(const float *d, int64_t body, float lane[8])
 {
     lanes8_fn fn = lanes8_plain;
-    if (lanes8_fast && strcmp(cg_get_cpu_capability(), "DEFAULT") != 0)
+    if (lanes8_fast && cg__use_fma())
         fn = lanes8_fast;
     fn(d, body, lane);
 }

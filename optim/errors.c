@@ -174,13 +174,16 @@ static void update_range(void *ctx, int64_t begin, int64_t end)
             u->g + (size_t)begin * u->csz, begin, end - begin);
 }
 
+bool cg__use_fma(void)
+{
+    return strcmp(cg_get_cpu_capability(), "DEFAULT") != 0;
+}
+
 void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
                             const cg__update_kernel *kernel, void *ctx)
 {
     const cg__update_body body =
-        kernel->fma && strcmp(cg_get_cpu_capability(), "DEFAULT") != 0
-            ? kernel->fma
-            : kernel->plain;
+        kernel->fma && cg__use_fma() ? kernel->fma : kernel->plain;
     const cg_dtype dt = cg_tensor_dtype(param);
     const int64_t nc = cg__ncomp(dt);
     const size_t esz = cg_dtype_size(dt);

@@ -104,6 +104,10 @@ typedef struct cg__update_kernel {
 void cg__update_elementwise(cg_tensor *param, const cg_tensor *grad,
                             const cg__update_kernel *kernel, void *ctx);
 
+/** Whether the FMA builds below run: cg_get_cpu_capability() is not
+ *  "DEFAULT" (CGRAD_SIMD=off forces the plain ones). */
+bool cg__use_fma(void);
+
 /* The FMA variant: x86-64 with GCC or clang (elsewhere fmaf is either an
  * instruction already, as on AArch64, or not known to be one). */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

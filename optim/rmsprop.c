@@ -144,18 +144,17 @@ typedef struct rmsprop_args {
     const T wd = (T)a->weight_decay, eps = (T)a->eps;                          \
     const T mom = (T)a->momentum, neglr = (T)(-a->lr), minus1 = (T)-1;
 
-#define RMSPROP_SETUP(T)                                                       \
+/* What STEP uses from the state, with the flags l2, centered and momentum
+ * given */
+#define RMSPROP_SETUP_AS(T, L2, CENTERED, MOMENTUM)                            \
     const rmsprop_args *a = st->a;                                             \
     T *sq = st->sq, *buf = st->buf, *gavg = st->gavg;                          \
-    const bool l2 = a->weight_decay != 0, centered = a->centered,              \
-               momentum = a->momentum > 0;                                     \
+    const bool l2 = (L2), centered = (CENTERED), momentum = (MOMENTUM);        \
     RMSPROP_CONSTS(T)
+#define RMSPROP_SETUP(T)                                                       \
+    RMSPROP_SETUP_AS(T, a->weight_decay != 0, a->centered, a->momentum > 0)
 /* The defaults (no weight decay, not centered, no momentum), constant */
-#define RMSPROP_SETUP_PLAIN(T)                                                 \
-    const rmsprop_args *a = st->a;                                             \
-    T *sq = st->sq, *buf = NULL, *gavg = NULL;                                 \
-    const bool l2 = false, centered = false, momentum = false;                 \
-    RMSPROP_CONSTS(T)
+#define RMSPROP_SETUP_PLAIN(T) RMSPROP_SETUP_AS(T, false, false, false)
 
 #define DEFINE_RMSPROP_UPDATE(T, SFX, FMA, SQRT)                               \
     typedef struct rmsprop_state_##SFX {                                       \
@@ -182,6 +181,7 @@ typedef struct rmsprop_args {
 DEFINE_RMSPROP_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_RMSPROP_UPDATE(double, f64, fma, sqrt)
 #undef RMSPROP_STEP
+#undef RMSPROP_SETUP_AS
 #undef RMSPROP_SETUP
 #undef RMSPROP_SETUP_PLAIN
 #undef RMSPROP_CONSTS

@@ -119,27 +119,20 @@ typedef struct sgd_args {
     const T wd = (T)args->weight_decay, mom = (T)args->momentum;               \
     const T damp1 = (T)(1.0 - args->dampening), neglr = (T)(-args->lr);
 
-#define SGD_SETUP(T)                                                           \
+/* What STEP uses from the state, with its flags given */
+#define SGD_SETUP_AS(T, FUSED, L2, MOMENTUM, FIRST, NESTEROV)                  \
     const sgd_args *args = st->args;                                           \
     T *buf = st->buf;                                                          \
-    const bool fused = args->fused, l2 = args->weight_decay != 0,              \
-               momentum = args->momentum != 0, first = args->first,            \
-               nesterov = args->nesterov;                                      \
+    const bool fused = (FUSED), l2 = (L2), momentum = (MOMENTUM),              \
+               first = (FIRST), nesterov = (NESTEROV);                         \
     SGD_CONSTS(T)
+#define SGD_SETUP(T)                                                           \
+    SGD_SETUP_AS(T, args->fused, args->weight_decay != 0, args->momentum != 0, \
+                 args->first, args->nesterov)
 /* real parameters, no weight decay: plain SGD, and momentum after the
  * first step without Nesterov */
-#define SGD_SETUP_PLAIN(T)                                                     \
-    const sgd_args *args = st->args;                                           \
-    T *buf = NULL;                                                             \
-    const bool fused = true, l2 = false, momentum = false, first = false,      \
-               nesterov = false;                                               \
-    SGD_CONSTS(T)
-#define SGD_SETUP_MOMENTUM(T)                                                  \
-    const sgd_args *args = st->args;                                           \
-    T *buf = st->buf;                                                          \
-    const bool fused = true, l2 = false, momentum = true, first = false,       \
-               nesterov = false;                                               \
-    SGD_CONSTS(T)
+#define SGD_SETUP_PLAIN(T) SGD_SETUP_AS(T, true, false, false, false, false)
+#define SGD_SETUP_MOMENTUM(T) SGD_SETUP_AS(T, true, false, true, false, false)
 
 #define DEFINE_SGD_UPDATE(T, SFX, FMA, SQRT)                                   \
     typedef struct sgd_state_##SFX {                                           \
@@ -168,6 +161,7 @@ typedef struct sgd_args {
 DEFINE_SGD_UPDATE(float, f32, fmaf, sqrtf)
 DEFINE_SGD_UPDATE(double, f64, fma, sqrt)
 #undef SGD_STEP
+#undef SGD_SETUP_AS
 #undef SGD_SETUP
 #undef SGD_SETUP_PLAIN
 #undef SGD_SETUP_MOMENTUM
