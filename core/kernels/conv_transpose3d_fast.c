@@ -900,6 +900,15 @@ static const char *gy_private_plane(gy_private *pv, int64_t home)
     return dst;
 }
 
+/* A pass's gy as the thread's copy: home `home`'s plane, serving every
+ * (n, c) (no strides between planes). */
+static void gy_home(gy_private *pv, int64_t home, const void **gy, int64_t *gsn,
+                    int64_t *gsc)
+{
+    *gy = gy_private_plane(pv, home);
+    *gsn = *gsc = 0;
+}
+
 /* The chunks of a backward pass are grouped into at most this many slots,
  * each with its own scratch (window, partial sums): a fixed number, so
  * scratch does not grow with the problem, and chunk bounds -- hence
@@ -1086,8 +1095,7 @@ static const bdata_ctx *bdata_home(const bdata_ctx *c, int64_t home,
     if (!c->pv)
         return c;
     *local = *c;
-    local->gy = gy_private_plane(c->pv, home);
-    local->gsn = local->gsc = 0;
+    gy_home(c->pv, home, &local->gy, &local->gsn, &local->gsc);
     return local;
 }
 
@@ -1638,8 +1646,7 @@ static void bweight_chunk(void *vctx, int64_t b, int64_t e, int64_t home)
     bweight_ctx local;
     if (c->pv) { /* the thread's own copy of the plane (see bdata_home) */
         local = *c;
-        local.gy = gy_private_plane(c->pv, home);
-        local.gsn = local.gsc = 0;
+        gy_home(c->pv, home, &local.gy, &local.gsn, &local.gsc);
         c = &local;
     }
     /* one thread runs the slots [b, e) in turn: they share its home
@@ -1886,8 +1893,7 @@ cg_status cg__ct3d_fast_backward_planes(const cg_conv_geom *g, cg_dtype dt,
         cg__parallel_for_home(nw, bweight_chunk, &bw);
     if (gb && gy_plane) {
         /* the calling thread's copy: home 0 of every job is its own */
-        bc.gy = gy_private_plane(&pv, 0);
-        bc.gsn = bc.gsc = 0;
+        gy_home(&pv, 0, &bc.gy, &bc.gsn, &bc.gsc);
     }
     if (gb)
         bias_run(&bc, gb);
