@@ -155,25 +155,19 @@ static void add_inplace(cg_tensor *dst, const cg_tensor *src)
     }
     const int64_t len = dst->shape[nd - 1], ds = dst->strides[nd - 1],
                   ss = src->strides[nd - 1];
-    int64_t idx[CG_MAX_DIMS] = {0};
-    for (int64_t row = 0; row < n / len; row++) {
-        int64_t od = 0, os = 0;
-        for (int k = 0; k < nd - 1; k++) {
-            od += idx[k] * dst->strides[k];
-            os += idx[k] * src->strides[k];
-        }
-        char *d = d0 + (size_t)od * esz;
-        const char *sp = s0 + (size_t)os * esz;
+    /* the rows' starts: both tensors' dims but the last, in step */
+    cg_iter a, b;
+    cg__iter_init_dims(&a, dst->shape, dst->strides, nd - 1, 0);
+    cg__iter_init_dims(&b, src->shape, src->strides, nd - 1, 0);
+    do {
+        char *d = d0 + (size_t)a.pos * esz;
+        const char *sp = s0 + (size_t)b.pos * esz;
         if (f32)
             add_row_f32((float *)d, ds, (const float *)sp, ss, len, parts);
         else
             add_row_f64((double *)d, ds, (const double *)sp, ss, len, parts);
-        for (int k = nd - 2; k >= 0; k--) {
-            if (++idx[k] < dst->shape[k])
-                break;
-            idx[k] = 0;
-        }
-    }
+        cg__iter_next(&b);
+    } while (cg__iter_next(&a));
 }
 
 /* *buf += g, taking a reference to g when *buf is empty and copying

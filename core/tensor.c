@@ -361,14 +361,21 @@ void cg__store(cg_tensor *t, int64_t i, double re, double im)
 
 void cg__iter_init(cg_iter *it, const cg_tensor *t)
 {
-    it->ndim = t->ndim;
-    for (int d = 0; d < t->ndim; d++) {
-        it->shape[d] = t->shape[d];
-        it->strides[d] = t->strides[d];
+    cg__iter_init_dims(it, t->shape, t->strides, t->ndim, t->offset);
+}
+
+void cg__iter_init_dims(cg_iter *it, const int64_t *shape,
+                        const int64_t *strides, int ndim, int64_t base)
+{
+    it->ndim = ndim;
+    it->pos = base;
+    it->remaining = 1;
+    for (int d = 0; d < ndim; d++) {
+        it->shape[d] = shape[d];
+        it->strides[d] = strides[d];
         it->idx[d] = 0;
+        it->remaining *= shape[d];
     }
-    it->pos = t->offset;
-    it->remaining = cg_tensor_numel(t);
 }
 
 /* Storage index of a (possibly negative) multi-index, with PyTorch's

@@ -180,6 +180,11 @@ typedef struct cg_iter {
 } cg_iter;
 
 void cg__iter_init(cg_iter *it, const cg_tensor *t);
+/** The same over a shape and strides of one's own (ndim dims, the first
+ *  element at storage index `base`): e.g. the starts of a tensor's rows,
+ *  all its dims but the last. */
+void cg__iter_init_dims(cg_iter *it, const int64_t *shape,
+                        const int64_t *strides, int ndim, int64_t base);
 /** Advances to the next element; returns false after the last one. */
 static inline bool cg__iter_next(cg_iter *it)
 {
